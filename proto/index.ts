@@ -1,0 +1,4 @@
+/** The cluster contract shared by proxy/, agent/ and the CLI. Neither side imports the other. */
+export * from './keyspace';
+export * from './topology';
+export * from './member';

@@ -1,0 +1,58 @@
+/**
+ * The etcd keyspace of one doltgate cluster: every key that agents, proxies and the CLI read or
+ * write lives under `/doltgate/<cluster>/`. Both proxy/ and agent/ build key names only through
+ * this module, so a rename happens in one place.
+ *
+ * Invariant: no key of one cluster is a prefix of a key of another (the cluster name may not
+ * contain `/`), so a prefix watch on one cluster never sees another's keys.
+ */
+
+export class InvalidClusterNameError extends Error {
+  readonly code = 'INVALID_CLUSTER_NAME';
+  constructor(name: string) {
+    super(`cluster name ${JSON.stringify(name)} is invalid: use 1-63 characters of a-z, 0-9, '-' and '_'`);
+  }
+}
+
+const clusterNamePattern = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const nodeNamePattern = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+export function isValidNodeName(name: string): boolean {
+  return nodeNamePattern.test(name);
+}
+
+export interface ClusterKeys {
+  readonly prefix: string;
+  readonly leader: string;
+  readonly topology: string;
+  readonly pause: string;
+  readonly membersPrefix: string;
+  readonly opsPrefix: string;
+  readonly historyPrefix: string;
+  member(name: string): string;
+  op(id: string): string;
+  /** Epochs are zero-padded so that a lexical range read returns history in epoch order. */
+  history(epoch: number): string;
+}
+
+export function clusterKeys(cluster: string): ClusterKeys {
+  if (!clusterNamePattern.test(cluster)) throw new InvalidClusterNameError(cluster);
+  const prefix = `/doltgate/${cluster}/`;
+  return {
+    prefix,
+    leader: `${prefix}leader`,
+    topology: `${prefix}topology`,
+    pause: `${prefix}pause`,
+    membersPrefix: `${prefix}members/`,
+    opsPrefix: `${prefix}ops/`,
+    historyPrefix: `${prefix}history/`,
+    member: (name) => `${prefix}members/${name}`,
+    op: (id) => `${prefix}ops/${id}`,
+    history: (epoch) => `${prefix}history/${String(epoch).padStart(12, '0')}`,
+  };
+}
+
+/** The member name a `members/<name>` key names, or undefined for another key. */
+export function memberNameOfKey(keys: ClusterKeys, key: string): string | undefined {
+  return key.startsWith(keys.membersPrefix) ? key.slice(keys.membersPrefix.length) : undefined;
+}
