@@ -1,0 +1,61 @@
+/**
+ * Runs the `dolt` command line (init, clone, remote, config) for one node. Each node has its own
+ * DOLT_ROOT_PATH so that its global config — where Dolt reads the read-replica settings from —
+ * never leaks into another node's, or into the user's $HOME.
+ */
+
+import { execFile } from 'node:child_process';
+
+export interface DoltEnvironment {
+  /** Path of the dolt binary. */
+  binary: string;
+  /** DOLT_ROOT_PATH of this node: Dolt keeps `.dolt/config_global.json` under it. */
+  rootPath: string;
+}
+
+export class DoltCommandError extends Error {
+  readonly code = 'DOLT_COMMAND';
+  constructor(readonly args: string[], readonly stderr: string, exitCode: number | string | null) {
+    super(`dolt ${args.join(' ')} failed (exit ${exitCode}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  }
+}
+
+export function doltProcessEnv(env: DoltEnvironment): NodeJS.ProcessEnv {
+  // NO_COLOR keeps ANSI escapes out of output we parse; the root path isolates global config.
+  return { ...process.env, DOLT_ROOT_PATH: env.rootPath, NO_COLOR: '1' };
+}
+
+export function runDolt(env: DoltEnvironment, args: string[], cwd: string, timeoutMs = 120_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(env.binary, args, { cwd, env: doltProcessEnv(env), timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) {
+        reject(new DoltCommandError(args, `${stderr}${stdout}`, (error as NodeJS.ErrnoException).code ?? null));
+        return;
+      }
+      resolve(stdout);
+    });
+  });
+}
+
+/** Sets up the node's global identity once; Dolt refuses commits without user.name/email. */
+export async function initDoltRoot(env: DoltEnvironment, cwd: string, identity = { name: 'doltgate', email: 'doltgate@localhost' }): Promise<void> {
+  await setGlobalConfig(env, cwd, {
+    'user.name': identity.name,
+    'user.email': identity.email,
+    // No phoning home: these machines have no internet, and a metrics push only adds latency.
+    'metrics.disabled': 'true',
+  });
+}
+
+export async function setGlobalConfig(env: DoltEnvironment, cwd: string, entries: Record<string, string | null>): Promise<void> {
+  for (const [key, value] of Object.entries(entries)) {
+    if (value === null) {
+      await runDolt(env, ['config', '--global', '--unset', key], cwd).catch((error: DoltCommandError) => {
+        // Unsetting a key that is not there is what we wanted anyway.
+        if (!/not found|does not exist|no such|key/i.test(error.stderr)) throw error;
+      });
+    } else {
+      await runDolt(env, ['config', '--global', '--add', key, value], cwd);
+    }
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * What a `dolt sql-server` needs to run in a role. Two places hold it, and which place a setting
+ * lives in is a Dolt fact pinned by test/integration/dolt-facts.test.ts:
+ *  - the YAML given to `--config`: data dir, listener, read_only and dolt_transaction_commit, which
+ *    Dolt reads at start-up only;
+ *  - the node's global config (`sqlserver.global.*` under DOLT_ROOT_PATH): the replication
+ *    variables. Dolt wraps databases as read replicas while loading them, before the YAML's
+ *    `system_variables` are applied, so replica settings in the YAML are silently ignored.
+ */
+
+export type DoltServerRole = 'primary' | 'replica';
+
+export interface DoltServerSettings {
+  dataDir: string;
+  host: string;
+  port: number;
+  role: DoltServerRole;
+  remoteName: string;
+  logLevel?: 'trace' | 'debug' | 'info' | 'warning' | 'error';
+  maxConnections?: number;
+}
+
+function yamlString(value: string): string {
+  return JSON.stringify(value);
+}
+
+export function renderServerConfigYaml(settings: DoltServerSettings): string {
+  const primary = settings.role === 'primary';
+  return [
+    '# Written by doltgate for this node\'s role; regenerated on every role change.',
+    `log_level: ${settings.logLevel ?? 'info'}`,
+    `data_dir: ${yamlString(settings.dataDir)}`,
+    'listener:',
+    `  host: ${yamlString(settings.host)}`,
+    `  port: ${settings.port}`,
+    `  max_connections: ${settings.maxConnections ?? 1000}`,
+    'behavior:',
+    `  read_only: ${primary ? 'false' : 'true'}`,
+    // Every SQL COMMIT must become a Dolt commit, or push-on-write never fires for it.
+    '  dolt_transaction_commit: true',
+    '',
+  ].join('\n');
+}
+
+/**
+ * The `sqlserver.global.*` entries for a role; null means "unset". Pushes are synchronous
+ * (dolt_async_replication 0) so that an acknowledged COMMIT has at least been offered to the remote.
+ */
+export function replicationGlobalsForRole(role: DoltServerRole, remoteName: string): Record<string, string | null> {
+  if (role === 'primary') {
+    return {
+      'sqlserver.global.dolt_replicate_to_remote': remoteName,
+      'sqlserver.global.dolt_async_replication': '0',
+      'sqlserver.global.dolt_read_replica_remote': null,
+      'sqlserver.global.dolt_replicate_all_heads': null,
+    };
+  }
+  return {
+    'sqlserver.global.dolt_replicate_to_remote': null,
+    'sqlserver.global.dolt_read_replica_remote': remoteName,
+    'sqlserver.global.dolt_replicate_all_heads': '1',
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * A local etcd of one or three members on 127.0.0.1 for the sandbox and the tests. Each member is
+ * a real `etcd` process (Debian's etcd-server) with its own data dir, stopped by PID.
+ */
+
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as http from 'node:http';
+import { ManagedChild } from '../common/child-process';
+import { freePort } from './free-port';
+
+export interface EtcdMember {
+  name: string;
+  clientUrl: string;
+  peerUrl: string;
+  dataDir: string;
+  process: ManagedChild;
+}
+
+export class EtcdNotReadyError extends Error {
+  readonly code = 'ETCD_NOT_READY';
+  constructor(url: string, withinMs: number, logFile: string) {
+    super(`etcd at ${url} did not report healthy within ${withinMs} ms; see ${logFile}`);
+  }
+}
+
+export interface EtcdClusterOptions {
+  dir: string;
+  members?: 1 | 3;
+  binary?: string;
+  /** Client ports to use instead of free ones (the sandbox keeps its ports across restarts). */
+  clientPorts?: number[];
+}
+
+export class EtcdCluster {
+  private constructor(readonly members: EtcdMember[]) {}
+
+  get endpoints(): string[] {
+    return this.members.map((member) => member.clientUrl);
+  }
+
+  static async start(options: EtcdClusterOptions): Promise<EtcdCluster> {
+    const count = options.members ?? 1;
+    const token = `doltgate-${process.pid}-${Date.now()}`;
+    const specs: Array<{ name: string; clientPort: number; peerPort: number }> = [];
+    for (let i = 0; i < count; i++) {
+      specs.push({ name: `etcd${i + 1}`, clientPort: options.clientPorts?.[i] ?? (await freePort()), peerPort: await freePort() });
+    }
+    const initialCluster = specs.map((spec) => `${spec.name}=http://127.0.0.1:${spec.peerPort}`).join(',');
+    const members: EtcdMember[] = [];
+    for (const spec of specs) {
+      const dataDir = join(options.dir, spec.name);
+      await mkdir(dataDir, { recursive: true });
+      const clientUrl = `http://127.0.0.1:${spec.clientPort}`;
+      const peerUrl = `http://127.0.0.1:${spec.peerPort}`;
+      const child = new ManagedChild({
+        command: options.binary ?? 'etcd',
+        args: [
+          '--name', spec.name,
+          '--data-dir', dataDir,
+          '--listen-client-urls', clientUrl,
+          '--advertise-client-urls', clientUrl,
+          '--listen-peer-urls', peerUrl,
+          '--initial-advertise-peer-urls', peerUrl,
+          '--initial-cluster', initialCluster,
+          '--initial-cluster-state', 'new',
+          '--initial-cluster-token', token,
+          // Tight timings: failover tests measure seconds, and everything is on loopback.
+          '--heartbeat-interval', '50',
+          '--election-timeout', '500',
+        ],
+        logFile: join(options.dir, `${spec.name}.log`),
+      });
+      members.push({ name: spec.name, clientUrl, peerUrl, dataDir, process: child });
+    }
+    const cluster = new EtcdCluster(members);
+    try {
+      for (const member of members) await member.process.start();
+      for (const member of members) await cluster.waitHealthy(member, 30_000);
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  async waitHealthy(member: EtcdMember, withinMs: number): Promise<void> {
+    const deadline = Date.now() + withinMs;
+    while (Date.now() < deadline) {
+      if (!member.process.running) break;
+      if (await isHealthy(member.clientUrl)) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new EtcdNotReadyError(member.clientUrl, withinMs, member.process.spec.logFile);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.members.map((member) => member.process.stop(5000)));
+  }
+}
+
+/** etcd's /health answers {"health":"true"} only when the member sees a leader. */
+export function isHealthy(clientUrl: string, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = http.get(`${clientUrl}/health`, { timeout: timeoutMs }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolve(response.statusCode === 200 && /"health"\s*:\s*"true"/.test(body)));
+    });
+    request.on('timeout', () => request.destroy());
+    request.on('error', () => resolve(false));
+  });
+}
