@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/**
+ * The one `doltgate` command. Subcommands are listed with the state they are in, so `--help`
+ * never promises a part that is not built yet.
+ */
+
+interface Subcommand {
+  name: string;
+  summary: string;
+  run?: (args: string[]) => Promise<number>;
+}
+
+const subcommands: Subcommand[] = [
+  { name: 'proxy', summary: 'run the MySQL-protocol proxy (--config proxy.yaml)  [not built yet]' },
+  { name: 'agent', summary: 'run the HA agent beside one Dolt server (--config agent.yaml)  [not built yet]' },
+  { name: 'status', summary: 'show the cluster: topology, members, health, epoch  [not built yet]' },
+  { name: 'switchover', summary: 'planned switchover to a replica (--to NODE)  [not built yet]' },
+  { name: 'failover', summary: 'forced failover ([--to NODE] [--force])  [not built yet]' },
+  { name: 'pause', summary: 'maintenance mode: no automatic failover  [not built yet]' },
+  { name: 'resume', summary: 'leave maintenance mode  [not built yet]' },
+  { name: 'history', summary: 'list past failovers and their steps  [not built yet]' },
+  { name: 'sandbox', summary: 'a local cluster: etcd, three Dolt nodes, agents and a proxy (up|down)  [not built yet]' },
+];
+
+function usage(): string {
+  const width = Math.max(...subcommands.map((command) => command.name.length));
+  return [
+    'usage: doltgate <command> [options]',
+    '',
+    'A failover-aware MySQL-protocol proxy and HA agents for Dolt.',
+    '',
+    'commands:',
+    ...subcommands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
+    '',
+    'Run `doltgate <command> --help` for a command\'s options.',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  const command = subcommands.find((candidate) => candidate.name === name);
+  if (!command) {
+    process.stderr.write(`doltgate: unknown command '${name}'\n\n${usage()}\n`);
+    return 2;
+  }
+  if (!command.run) {
+    process.stderr.write(`doltgate ${name}: not built yet\n`);
+    return 3;
+  }
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: Error) => {
+    process.stderr.write(`doltgate: ${error.message}\n`);
+    process.exitCode = 1;
+  },
+);
