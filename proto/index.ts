@@ -2,3 +2,5 @@
 export * from './keyspace';
 export * from './topology';
 export * from './member';
+export * from './operations';
+export * from './history';

@@ -92,10 +92,13 @@ else
     CGO_ENABLED=1 GOBIN="$target.partial" GOFLAGS=-buildvcs=false \
       go install -v "github.com/dolthub/dolt/go/cmd/dolt@${candidate}" >"$log" 2>&1 &
     build_pid=$!
-    # Progress: the number of packages compiled so far, once a minute.
+    # Progress: the number of packages compiled so far, every 30 s; a refused version ends at once.
+    waited=0
     while kill -0 "$build_pid" 2>/dev/null; do
-      sleep 60
-      kill -0 "$build_pid" 2>/dev/null && say "  still building dolt: $(wc -l <"$log") packages compiled, last: $(tail -1 "$log" | cut -c1-100)"
+      sleep 1; waited=$((waited + 1))
+      if [ $((waited % 30)) -eq 0 ] && kill -0 "$build_pid" 2>/dev/null; then
+        say "  still building dolt (${waited}s): $(wc -l <"$log") packages compiled, last: $(tail -1 "$log" | cut -c1-100)"
+      fi
     done
     wait "$build_pid"; rc=$?
     set -e

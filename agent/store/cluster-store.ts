@@ -1,0 +1,71 @@
+/**
+ * The agent's view of the coordination store, behind one small interface (Patroni's AbstractDCS
+ * idea): the HA loop reads an immutable snapshot each cycle and acts only through these verbs.
+ * The only implementation is etcd (etcd-cluster-store.ts); the contract suite runs against it.
+ *
+ * Leader-lock rules: create `leader` only if absent; renew only our own lease; delete only if the
+ * value is still us. Topology writes are compare-and-swap on the key's mod revision, so two agents
+ * can never both publish the same next epoch.
+ */
+
+import type { HistoryRecord, MemberRecord, OperationRecord, Topology } from '../../proto';
+
+export interface Versioned<T> {
+  value: T;
+  modRevision: string;
+}
+
+export interface ClusterSnapshot {
+  /** etcd revision the snapshot was read at. */
+  revision: string;
+  leader: { name: string; lease: string } | null;
+  topology: Versioned<Topology> | null;
+  members: Record<string, MemberRecord>;
+  paused: { by: string; at: string; reason: string } | null;
+  ops: Array<Versioned<OperationRecord>>;
+  /** The history record of the newest epoch, if any. */
+  latestHistory: HistoryRecord | null;
+}
+
+export class StoreUnavailableError extends Error {
+  readonly code = 'STORE_UNAVAILABLE';
+  constructor(what: string, cause: unknown) {
+    super(`etcd unavailable while trying to ${what}: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
+export class CompareFailedError extends Error {
+  readonly code = 'COMPARE_FAILED';
+  constructor(what: string) {
+    super(`${what}: the value changed underneath us (compare-and-swap lost)`);
+  }
+}
+
+export interface LeaseHandle {
+  readonly id: string;
+  readonly ttlMs: number;
+  /** Wall-clock ms at which our last successful keepalive was *sent*: the lease lives at least TTL past it. */
+  readonly lastRenewSentAt: number;
+  /** Renews once; throws StoreUnavailableError when etcd did not confirm. */
+  renew(): Promise<void>;
+  revoke(): Promise<void>;
+}
+
+export interface ClusterStore {
+  readonly cluster: string;
+  snapshot(): Promise<ClusterSnapshot>;
+  /** A fresh lease; the member key and (for a primary) the leader key are bound to it. */
+  grantLease(ttlMs: number): Promise<LeaseHandle>;
+  putMember(record: MemberRecord, lease: LeaseHandle): Promise<void>;
+  /** Creates `leader` = name bound to the lease if absent; true when we hold it afterwards. */
+  acquireLeader(name: string, lease: LeaseHandle): Promise<boolean>;
+  /** Deletes `leader` only if it still names us. */
+  releaseLeader(name: string): Promise<void>;
+  /** Writes the topology if its mod revision is still `expected` (null: the key must not exist). */
+  casTopology(next: Topology, expectedModRevision: string | null): Promise<string>;
+  putHistory(record: HistoryRecord): Promise<void>;
+  listHistory(limit: number): Promise<HistoryRecord[]>;
+  putOperation(op: OperationRecord, expectedModRevision: string | null): Promise<string>;
+  setPaused(paused: { by: string; at: string; reason: string } | null): Promise<void>;
+  close(): void;
+}

@@ -1,0 +1,208 @@
+/**
+ * ClusterStore on etcd v3 (the etcd3 package). Leases are renewed by hand, not by etcd3's
+ * automatic keepalive, because fencing needs to know exactly when the last renewal was sent.
+ */
+
+import { Etcd3, type Lease } from 'etcd3';
+import {
+  clusterKeys,
+  decodeHistory,
+  decodeMember,
+  decodeOperation,
+  decodeTopology,
+  encodeMember,
+  encodeTopology,
+  memberNameOfKey,
+  type ClusterKeys,
+  type HistoryRecord,
+  type MemberRecord,
+  type OperationRecord,
+  type Topology,
+} from '../../proto';
+import { CompareFailedError, StoreUnavailableError, type ClusterSnapshot, type ClusterStore, type LeaseHandle } from './cluster-store';
+
+export interface EtcdStoreOptions {
+  endpoints: string[];
+  cluster: string;
+  /** Per-call deadline: a call that takes longer counts as "etcd unreachable". */
+  callTimeoutMs?: number;
+}
+
+class EtcdLease implements LeaseHandle {
+  lastRenewSentAt: number;
+  constructor(private readonly lease: Lease, readonly id: string, readonly ttlMs: number, grantedSentAt: number, private readonly timeoutMs: number) {
+    this.lastRenewSentAt = grantedSentAt;
+  }
+
+  async renew(): Promise<void> {
+    const sentAt = Date.now();
+    try {
+      await withTimeout(this.lease.keepaliveOnce(), this.timeoutMs);
+    } catch (error) {
+      throw new StoreUnavailableError('renew the lease', error);
+    }
+    this.lastRenewSentAt = sentAt;
+  }
+
+  async revoke(): Promise<void> {
+    try {
+      await withTimeout(this.lease.revoke(), this.timeoutMs);
+    } catch (error) {
+      throw new StoreUnavailableError('revoke the lease', error);
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export class EtcdClusterStore implements ClusterStore {
+  private readonly client: Etcd3;
+  private readonly keys: ClusterKeys;
+  private readonly timeoutMs: number;
+
+  constructor(options: EtcdStoreOptions) {
+    this.keys = clusterKeys(options.cluster);
+    this.cluster = options.cluster;
+    this.timeoutMs = options.callTimeoutMs ?? 1500;
+    this.client = new Etcd3({ hosts: options.endpoints, dialTimeout: this.timeoutMs });
+  }
+
+  readonly cluster: string;
+
+  private async call<T>(what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await withTimeout(run(), this.timeoutMs);
+    } catch (error) {
+      if (error instanceof CompareFailedError) throw error;
+      throw new StoreUnavailableError(what, error);
+    }
+  }
+
+  async snapshot(): Promise<ClusterSnapshot> {
+    // One range read over the whole prefix is one consistent revision: every field agrees in time.
+    const response = await this.call('read the cluster state', () => this.client.getAll().prefix(this.keys.prefix).exec());
+    const snapshot: ClusterSnapshot = {
+      revision: String(response.header.revision),
+      leader: null,
+      topology: null,
+      members: {},
+      paused: null,
+      ops: [],
+      latestHistory: null,
+    };
+    for (const kv of response.kvs) {
+      const key = kv.key.toString();
+      try {
+        if (key === this.keys.leader) {
+          snapshot.leader = { name: kv.value.toString(), lease: String(kv.lease) };
+        } else if (key === this.keys.topology) {
+          snapshot.topology = { value: decodeTopology(kv.value), modRevision: String(kv.mod_revision) };
+        } else if (key === this.keys.pause) {
+          snapshot.paused = JSON.parse(kv.value.toString()) as ClusterSnapshot['paused'];
+        } else if (key.startsWith(this.keys.membersPrefix)) {
+          const record = decodeMember(kv.value);
+          snapshot.members[memberNameOfKey(this.keys, key) ?? record.name] = record;
+        } else if (key.startsWith(this.keys.opsPrefix)) {
+          snapshot.ops.push({ value: decodeOperation(kv.value), modRevision: String(kv.mod_revision) });
+        } else if (key.startsWith(this.keys.historyPrefix)) {
+          // Keys sort by zero-padded epoch, so the last one read is the newest.
+          snapshot.latestHistory = decodeHistory(kv.value);
+        }
+      } catch {
+        // A malformed value from an older or foreign writer is skipped, never fatal to the loop.
+      }
+    }
+    return snapshot;
+  }
+
+  async grantLease(ttlMs: number): Promise<LeaseHandle> {
+    const ttlSeconds = Math.max(1, Math.round(ttlMs / 1000));
+    const lease = this.client.lease(ttlSeconds, { autoKeepAlive: false });
+    // etcd3 emits 'lost' on failures we already surface as exceptions; an unhandled 'error'-like
+    // emit must not crash the agent.
+    lease.on('lost', () => undefined);
+    const sentAt = Date.now();
+    const id = await this.call('grant a lease', () => lease.grant());
+    return new EtcdLease(lease, id, ttlSeconds * 1000, sentAt, this.timeoutMs);
+  }
+
+  async putMember(record: MemberRecord, lease: LeaseHandle): Promise<void> {
+    await this.call('publish the member record', () => this.client.put(this.keys.member(record.name)).value(encodeMember(record)).lease(lease.id).exec());
+  }
+
+  async acquireLeader(name: string, lease: LeaseHandle): Promise<boolean> {
+    const result = await this.call('campaign for leader', () =>
+      this.client.if(this.keys.leader, 'Create', '==', 0).then(this.client.put(this.keys.leader).value(name).lease(lease.id)).else(this.client.get(this.keys.leader)).commit(),
+    );
+    if (result.succeeded) return true;
+    const existing = result.responses[0]?.response_range?.kvs[0];
+    // Already ours (a retry after a lost answer) counts as held, if it is bound to this lease.
+    return existing !== undefined && existing.value.toString() === name && String(existing.lease) === lease.id;
+  }
+
+  async releaseLeader(name: string): Promise<void> {
+    await this.call('release leader', () => this.client.if(this.keys.leader, 'Value', '==', name).then(this.client.delete().key(this.keys.leader)).commit());
+  }
+
+  async casTopology(next: Topology, expectedModRevision: string | null): Promise<string> {
+    const result = await this.call('publish the topology', () =>
+      (expectedModRevision === null
+        ? this.client.if(this.keys.topology, 'Create', '==', 0)
+        : this.client.if(this.keys.topology, 'Mod', '==', expectedModRevision)
+      )
+        .then(this.client.put(this.keys.topology).value(encodeTopology(next)))
+        .commit(),
+    );
+    if (!result.succeeded) throw new CompareFailedError(`publishing topology epoch ${next.epoch}`);
+    return String(result.header.revision);
+  }
+
+  async putHistory(record: HistoryRecord): Promise<void> {
+    await this.call('record history', () => this.client.put(this.keys.history(record.epoch)).value(JSON.stringify(record)).exec());
+  }
+
+  async listHistory(limit: number): Promise<HistoryRecord[]> {
+    const values = await this.call('read history', () => this.client.getAll().prefix(this.keys.historyPrefix).sort('Key', 'Descend').limit(limit).strings());
+    const records: HistoryRecord[] = [];
+    for (const raw of Object.values(values)) {
+      try {
+        records.push(decodeHistory(raw));
+      } catch {
+        // skip a malformed record
+      }
+    }
+    return records.sort((a, b) => b.epoch - a.epoch);
+  }
+
+  async putOperation(op: OperationRecord, expectedModRevision: string | null): Promise<string> {
+    const key = this.keys.op(op.id);
+    const result = await this.call('write the operation', () =>
+      (expectedModRevision === null ? this.client.if(key, 'Create', '==', 0) : this.client.if(key, 'Mod', '==', expectedModRevision))
+        .then(this.client.put(key).value(JSON.stringify(op)))
+        .commit(),
+    );
+    if (!result.succeeded) throw new CompareFailedError(`writing operation ${op.id}`);
+    return String(result.header.revision);
+  }
+
+  async setPaused(paused: { by: string; at: string; reason: string } | null): Promise<void> {
+    if (paused) {
+      await this.call('pause', () => this.client.put(this.keys.pause).value(JSON.stringify(paused)).exec());
+    } else {
+      await this.call('resume', () => this.client.delete().key(this.keys.pause).exec());
+    }
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+

@@ -1,0 +1,155 @@
+/**
+ * Contract suite of ClusterStore against a real etcd: the leader lock (create if absent, delete
+ * only if ours, gone when the lease ends), topology compare-and-swap, members bound to leases,
+ * and a clear StoreUnavailableError when etcd is gone.
+ */
+
+import { expect } from 'chai';
+import { EtcdClusterStore } from '../../agent/store/etcd-cluster-store';
+import { CompareFailedError, StoreUnavailableError, type ClusterStore } from '../../agent/store/cluster-store';
+import type { MemberRecord, Topology } from '../../proto';
+import { startTestEtcd } from '../bed/etcd';
+import { registerCleanup } from '../bed/cleanup';
+import { eventually } from '../bed/eventually';
+import type { EtcdCluster } from '../../sandbox/etcd-cluster';
+
+function member(name: string): MemberRecord {
+  return {
+    name,
+    sql: { host: '127.0.0.1', port: 3306 },
+    grpc: null,
+    role: 'replica',
+    epoch: 1,
+    health: { healthy: true, consecutiveFailures: 0, lastCheckAt: new Date().toISOString(), sqlLatencyMs: 1, lastError: null, hostReachable: true },
+    heads: { db: { main: 'abc' } },
+    remoteHeads: { db: { main: 'abc' } },
+    commitsNotOnRemote: 0,
+    commitsBehindRemote: 0,
+    priority: 100,
+    nofailover: false,
+    backup: null,
+    updatedAt: new Date().toISOString(),
+  };
+}
+
+function topology(epoch: number, primary: string): Topology {
+  return { epoch, state: 'stable', primary, nodes: { [primary]: { sql: { host: '127.0.0.1', port: 3306 }, role: 'primary' } }, reason: 'test', at: new Date().toISOString() };
+}
+
+describe('ClusterStore contract (real etcd)', function () {
+  this.timeout(60_000);
+  let etcd: EtcdCluster;
+  let cluster = 0;
+  const stores: ClusterStore[] = [];
+
+  function store(name?: string): EtcdClusterStore {
+    const created = new EtcdClusterStore({ endpoints: etcd.endpoints, cluster: name ?? `c${cluster}` });
+    stores.push(created);
+    registerCleanup(() => created.close());
+    return created;
+  }
+
+  before(async () => {
+    etcd = await startTestEtcd(1);
+  });
+  beforeEach(() => {
+    cluster++;
+  });
+
+  it('creates the leader key only if absent, and only the holder can release it', async () => {
+    const a = store();
+    const b = store();
+    const leaseA = await a.grantLease(5000);
+    const leaseB = await b.grantLease(5000);
+    expect(await a.acquireLeader('a', leaseA)).to.equal(true);
+    expect(await a.acquireLeader('a', leaseA), 'a retry by the holder still holds').to.equal(true);
+    expect(await b.acquireLeader('b', leaseB)).to.equal(false);
+    await b.releaseLeader('b');
+    expect((await b.snapshot()).leader?.name, 'a release by a non-holder changes nothing').to.equal('a');
+    await a.releaseLeader('a');
+    expect((await b.snapshot()).leader).to.equal(null);
+    expect(await b.acquireLeader('b', leaseB)).to.equal(true);
+  });
+
+  it('the leader key and member record vanish when their lease is not renewed', async () => {
+    const a = store();
+    const lease = await a.grantLease(2000);
+    await a.putMember(member('a'), lease);
+    expect(await a.acquireLeader('a', lease)).to.equal(true);
+    const snapshot = await a.snapshot();
+    expect(snapshot.leader?.name).to.equal('a');
+    expect(Object.keys(snapshot.members)).to.deep.equal(['a']);
+    await eventually(async () => {
+      const later = await a.snapshot();
+      return later.leader === null && Object.keys(later.members).length === 0;
+    }, { within: 6000, what: 'lease expiry' });
+  });
+
+  it('renewing keeps the lease alive past its TTL and records when the renewal was sent', async () => {
+    const a = store();
+    const lease = await a.grantLease(2000);
+    await a.acquireLeader('a', lease);
+    const firstSent = lease.lastRenewSentAt;
+    for (let i = 0; i < 6; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await lease.renew();
+    }
+    expect(lease.lastRenewSentAt).to.be.greaterThan(firstSent);
+    expect((await a.snapshot()).leader?.name).to.equal('a');
+  });
+
+  it('publishes the topology by compare-and-swap on its mod revision', async () => {
+    const a = store();
+    const b = store();
+    const first = await a.casTopology(topology(1, 'a'), null);
+    let lost: unknown;
+    try {
+      await b.casTopology(topology(1, 'b'), null);
+    } catch (error) {
+      lost = error;
+    }
+    expect(lost).to.be.instanceOf(CompareFailedError);
+    const snapshot = await b.snapshot();
+    expect(snapshot.topology?.value.primary).to.equal('a');
+    expect(snapshot.topology?.modRevision).to.equal(first);
+    await b.casTopology(topology(2, 'b'), snapshot.topology?.modRevision ?? null);
+    let stale: unknown;
+    try {
+      await a.casTopology(topology(2, 'a'), first);
+    } catch (error) {
+      stale = error;
+    }
+    expect(stale, 'a writer holding an old revision must lose').to.be.instanceOf(CompareFailedError);
+    expect((await a.snapshot()).topology?.value).to.include({ epoch: 2, primary: 'b' });
+  });
+
+  it('keeps clusters apart, records history in epoch order and toggles pause', async () => {
+    const a = store('alpha');
+    const other = store('alpha-2');
+    await a.setPaused({ by: 'test', at: new Date().toISOString(), reason: 'maintenance' });
+    expect((await other.snapshot()).paused).to.equal(null);
+    expect((await a.snapshot()).paused?.reason).to.equal('maintenance');
+    await a.setPaused(null);
+    expect((await a.snapshot()).paused).to.equal(null);
+    for (const epoch of [2, 10, 9]) {
+      await a.putHistory({ epoch, kind: 'failover', reason: `e${epoch}`, fromPrimary: 'x', candidate: 'y', startedAt: '', endedAt: null, outcome: 'succeeded', steps: [], orphanedBranches: [] });
+    }
+    expect((await a.listHistory(10)).map((record) => record.epoch)).to.deep.equal([10, 9, 2]);
+    expect((await a.snapshot()).latestHistory?.epoch).to.equal(10);
+  });
+
+  it('fails with StoreUnavailableError, within its call timeout, when etcd is gone', async () => {
+    const lonely = new EtcdClusterStore({ endpoints: ['http://127.0.0.1:1'], cluster: 'gone', callTimeoutMs: 500 });
+    registerCleanup(() => lonely.close());
+    const started = Date.now();
+    let caught: unknown;
+    try {
+      await lonely.snapshot();
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).to.be.instanceOf(StoreUnavailableError);
+    expect((caught as Error).message).to.match(/etcd unavailable while trying to read the cluster state/);
+    expect(Date.now() - started).to.be.lessThan(5000);
+  });
+});
