@@ -4,6 +4,7 @@
  */
 
 import { Etcd3, type Lease } from 'etcd3';
+import { withTimeout } from '../../common/with-timeout';
 import {
   clusterKeys,
   decodeHistory,
@@ -53,15 +54,6 @@ class EtcdLease implements LeaseHandle {
   }
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
 
 export class EtcdClusterStore implements ClusterStore {
   private readonly client: Etcd3;
