@@ -4,6 +4,8 @@
  * never promises a part that is not built yet.
  */
 
+import { agentCommand } from '../agent/agent-main';
+
 interface Subcommand {
   name: string;
   summary: string;
@@ -12,7 +14,7 @@ interface Subcommand {
 
 const subcommands: Subcommand[] = [
   { name: 'proxy', summary: 'run the MySQL-protocol proxy (--config proxy.yaml)  [not built yet]' },
-  { name: 'agent', summary: 'run the HA agent beside one Dolt server (--config agent.yaml)  [not built yet]' },
+  { name: 'agent', summary: 'run the HA agent beside one Dolt server (--config agent.yaml)', run: (args) => agentCommand(args) },
   { name: 'status', summary: 'show the cluster: topology, members, health, epoch  [not built yet]' },
   { name: 'switchover', summary: 'planned switchover to a replica (--to NODE)  [not built yet]' },
   { name: 'failover', summary: 'forced failover ([--to NODE] [--force])  [not built yet]' },

@@ -36,6 +36,8 @@ export interface RecoveryOptions {
   backupRemote?: string;
   /** Names the orphan branches; the epoch this recovery belongs to. */
   epoch: number;
+  /** Overrides the orphan branch prefix (default `doltgate/orphaned/<epoch>/`). */
+  orphanPrefix?: string;
   /** Push saved orphan branches to the primary remote (true except in tests of the saving itself). */
   pushOrphans?: boolean;
 }
@@ -101,7 +103,7 @@ export async function recoverNewestCommits(session: SqlSession, options: Recover
       } else if (localHash !== target) {
         const behindOnly = await isAncestor(session, branch, sourceRef);
         if (!behindOnly) {
-          const orphan = orphanBranchName(options.epoch, branch);
+          const orphan = options.orphanPrefix ? `${options.orphanPrefix}${branch}` : orphanBranchName(options.epoch, branch);
           await session.query('CALL dolt_branch(?, ?)', [orphan, branch]).catch(async (error: Error) => {
             // Already saved by an earlier, interrupted run of this step: keep that copy.
             if (!/already exists/i.test(error.message)) throw error;

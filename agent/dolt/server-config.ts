@@ -8,7 +8,15 @@
  *    `system_variables` are applied, so replica settings in the YAML are silently ignored.
  */
 
-export type DoltServerRole = 'primary' | 'replica';
+/**
+ * - primary: writable, pushes every commit to the remote.
+ * - replica: read-only, pulls every head from the remote at each transaction.
+ * - standby: writable, no replication either way: where failover recovery and rejoin run.
+ * - fenced: read-only, no replication: a demoted primary whose commits the remote may lack. It
+ *   must not pull, because a forced pull would overwrite (lose) those commits before the rejoin
+ *   saves them.
+ */
+export type DoltServerRole = 'primary' | 'replica' | 'standby' | 'fenced';
 
 export interface DoltServerSettings {
   dataDir: string;
@@ -25,7 +33,7 @@ function yamlString(value: string): string {
 }
 
 export function renderServerConfigYaml(settings: DoltServerSettings): string {
-  const primary = settings.role === 'primary';
+  const writable = settings.role === 'primary' || settings.role === 'standby';
   return [
     '# Written by doltgate for this node\'s role; regenerated on every role change.',
     `log_level: ${settings.logLevel ?? 'info'}`,
@@ -35,7 +43,7 @@ export function renderServerConfigYaml(settings: DoltServerSettings): string {
     `  port: ${settings.port}`,
     `  max_connections: ${settings.maxConnections ?? 1000}`,
     'behavior:',
-    `  read_only: ${primary ? 'false' : 'true'}`,
+    `  read_only: ${writable ? 'false' : 'true'}`,
     // Every SQL COMMIT must become a Dolt commit, or push-on-write never fires for it.
     '  dolt_transaction_commit: true',
     '',
@@ -47,17 +55,16 @@ export function renderServerConfigYaml(settings: DoltServerSettings): string {
  * (dolt_async_replication 0) so that an acknowledged COMMIT has at least been offered to the remote.
  */
 export function replicationGlobalsForRole(role: DoltServerRole, remoteName: string): Record<string, string | null> {
-  if (role === 'primary') {
-    return {
-      'sqlserver.global.dolt_replicate_to_remote': remoteName,
-      'sqlserver.global.dolt_async_replication': '0',
-      'sqlserver.global.dolt_read_replica_remote': null,
-      'sqlserver.global.dolt_replicate_all_heads': null,
-    };
-  }
-  return {
+  const none = {
     'sqlserver.global.dolt_replicate_to_remote': null,
-    'sqlserver.global.dolt_read_replica_remote': remoteName,
-    'sqlserver.global.dolt_replicate_all_heads': '1',
+    'sqlserver.global.dolt_read_replica_remote': null,
+    'sqlserver.global.dolt_replicate_all_heads': null,
   };
+  if (role === 'primary') {
+    return { ...none, 'sqlserver.global.dolt_replicate_to_remote': remoteName, 'sqlserver.global.dolt_async_replication': '0' };
+  }
+  if (role === 'replica') {
+    return { ...none, 'sqlserver.global.dolt_read_replica_remote': remoteName, 'sqlserver.global.dolt_replicate_all_heads': '1' };
+  }
+  return none;
 }

@@ -24,6 +24,12 @@ export class DoltNotReadyError extends Error {
 
 export interface DoltSqlServerOptions {
   env: DoltEnvironment;
+  /**
+   * Kill the server when its parent dies (Linux parent-death signal through util-linux's
+   * setpriv, which then execs dolt, so the PID stays dolt's). The agent sets it: a Dolt that
+   * outlives its agent could keep taking writes with nobody to fence it.
+   */
+  dieWithParent?: boolean;
   /** Directory for the YAML and the log; the databases live in settings.dataDir. */
   nodeDir: string;
   settings: DoltServerSettings;
@@ -77,9 +83,11 @@ export class DoltSqlServer {
 
   /** Starts the server with the current configuration and waits until it answers SQL. */
   async start(readyWithinMs = 30_000): Promise<void> {
+    const doltArgs = ['sql-server', '--config', this.configFile];
+    const viaSetpriv = this.options.dieWithParent === true;
     this.child = new ManagedChild({
-      command: this.options.env.binary,
-      args: ['sql-server', '--config', this.configFile],
+      command: viaSetpriv ? 'setpriv' : this.options.env.binary,
+      args: viaSetpriv ? ['--pdeathsig', 'KILL', '--', this.options.env.binary, ...doltArgs] : doltArgs,
       cwd: this.options.nodeDir,
       env: doltProcessEnv(this.options.env),
       logFile: this.logFile,

@@ -41,6 +41,13 @@ export class CompareFailedError extends Error {
   }
 }
 
+export class LeaseExpiredError extends Error {
+  readonly code = 'LEASE_EXPIRED';
+  constructor(id: string) {
+    super(`lease ${id} has expired: every key bound to it is gone`);
+  }
+}
+
 export interface LeaseHandle {
   readonly id: string;
   readonly ttlMs: number;
@@ -61,8 +68,11 @@ export interface ClusterStore {
   acquireLeader(name: string, lease: LeaseHandle): Promise<boolean>;
   /** Deletes `leader` only if it still names us. */
   releaseLeader(name: string): Promise<void>;
-  /** Writes the topology if its mod revision is still `expected` (null: the key must not exist). */
-  casTopology(next: Topology, expectedModRevision: string | null): Promise<string>;
+  /**
+   * Writes the topology if its mod revision is still `expected` (null: the key must not exist),
+   * and in the same transaction the history record that explains it, so the two never disagree.
+   */
+  casTopology(next: Topology, expectedModRevision: string | null, history?: HistoryRecord): Promise<string>;
   putHistory(record: HistoryRecord): Promise<void>;
   listHistory(limit: number): Promise<HistoryRecord[]>;
   putOperation(op: OperationRecord, expectedModRevision: string | null): Promise<string>;

@@ -20,7 +20,7 @@ import {
   type OperationRecord,
   type Topology,
 } from '../../proto';
-import { CompareFailedError, StoreUnavailableError, type ClusterSnapshot, type ClusterStore, type LeaseHandle } from './cluster-store';
+import { CompareFailedError, LeaseExpiredError, StoreUnavailableError, type ClusterSnapshot, type ClusterStore, type LeaseHandle } from './cluster-store';
 
 export interface EtcdStoreOptions {
   endpoints: string[];
@@ -37,11 +37,15 @@ class EtcdLease implements LeaseHandle {
 
   async renew(): Promise<void> {
     const sentAt = Date.now();
+    let ttl: number;
     try {
-      await withTimeout(this.lease.keepaliveOnce(), this.timeoutMs);
+      const response = await withTimeout(this.lease.keepaliveOnce(), this.timeoutMs);
+      ttl = Number(response.TTL);
     } catch (error) {
       throw new StoreUnavailableError('renew the lease', error);
     }
+    // etcd answers a keepalive for an expired lease with TTL <= 0 rather than an error.
+    if (!(ttl > 0)) throw new LeaseExpiredError(this.id);
     this.lastRenewSentAt = sentAt;
   }
 
@@ -144,13 +148,15 @@ export class EtcdClusterStore implements ClusterStore {
     await this.call('release leader', () => this.client.if(this.keys.leader, 'Value', '==', name).then(this.client.delete().key(this.keys.leader)).commit());
   }
 
-  async casTopology(next: Topology, expectedModRevision: string | null): Promise<string> {
+  async casTopology(next: Topology, expectedModRevision: string | null, history?: HistoryRecord): Promise<string> {
+    const writes = [this.client.put(this.keys.topology).value(encodeTopology(next))];
+    if (history) writes.push(this.client.put(this.keys.history(history.epoch)).value(JSON.stringify(history)));
     const result = await this.call('publish the topology', () =>
       (expectedModRevision === null
         ? this.client.if(this.keys.topology, 'Create', '==', 0)
         : this.client.if(this.keys.topology, 'Mod', '==', expectedModRevision)
       )
-        .then(this.client.put(this.keys.topology).value(encodeTopology(next)))
+        .then(...writes)
         .commit(),
     );
     if (!result.succeeded) throw new CompareFailedError(`publishing topology epoch ${next.epoch}`);

@@ -1,0 +1,218 @@
+/**
+ * `doltgate agent --config agent.yaml`: the node's name and cluster, where etcd is, how to reach
+ * (and, in managed mode, run) the local Dolt, and the HA knobs. Loading validates everything and
+ * names the offending field; nothing starts on a bad config.
+ */
+
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve, dirname } from 'node:path';
+import { parse } from 'yaml';
+import { clusterKeys, isValidNodeName } from '../proto';
+import { haConfig, type HaConfig } from './ha';
+
+export type DoltMode = 'managed' | 'external';
+
+export interface AgentConfig {
+  name: string;
+  cluster: string;
+  etcd: { endpoints: string[]; callTimeoutMs: number };
+  dolt: {
+    mode: DoltMode;
+    /** managed: the dolt binary, the node dir (YAML, log, DOLT_ROOT_PATH=<nodeDir>/home) and data dir. */
+    binary: string;
+    nodeDir: string;
+    dataDir: string;
+    host: string;
+    port: number;
+    user: string;
+    password: string;
+    remote: string;
+    /** What other nodes and proxies use to reach this Dolt (defaults to host:port). */
+    advertise: { host: string; port: number };
+  };
+  priority: number;
+  nofailover: boolean;
+  /** Health check cadence and the consecutive failures that make the node unhealthy. */
+  checkIntervalMs: number;
+  checkTimeoutMs: number;
+  /** How often heads and the not-on-remote gap are measured (fetches on a primary). */
+  inspectIntervalMs: number;
+  ha: HaConfig;
+  backup: { url: string; intervalMs: number; maxAgeMs: number } | null;
+  grpc: { host: string; port: number } | null;
+  metrics: { host: string; port: number } | null;
+  /** Peers' hosts (and etcd's) to ping, to tell "Dolt down" from "host unreachable". */
+  probeHosts: Array<{ host: string; port: number }>;
+}
+
+export class AgentConfigError extends Error {
+  readonly code = 'AGENT_CONFIG';
+  constructor(file: string, field: string, detail: string) {
+    super(`${file}: ${field} ${detail}`);
+  }
+}
+
+type Raw = Record<string, unknown>;
+
+function isRecord(value: unknown): value is Raw {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+class Reader {
+  constructor(private readonly file: string) {}
+
+  fail(field: string, detail: string): never {
+    throw new AgentConfigError(this.file, field, detail);
+  }
+
+  section(raw: Raw, field: string): Raw {
+    const value = raw[field];
+    if (value === undefined) return {};
+    if (!isRecord(value)) this.fail(field, 'must be a mapping');
+    return value;
+  }
+
+  string(raw: Raw, field: string, path: string, fallback?: string): string {
+    const value = raw[field] ?? fallback;
+    if (typeof value !== 'string' || value.length === 0) this.fail(path, 'must be a non-empty string');
+    return value;
+  }
+
+  int(raw: Raw, field: string, path: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+    const value = raw[field] ?? fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) this.fail(path, `must be an integer from ${min} to ${max}`);
+    return value;
+  }
+
+  bool(raw: Raw, field: string, path: string, fallback: boolean): boolean {
+    const value = raw[field] ?? fallback;
+    if (typeof value !== 'boolean') this.fail(path, 'must be true or false');
+    return value;
+  }
+
+  address(raw: Raw, field: string): { host: string; port: number } | null {
+    const value = raw[field];
+    if (value === undefined || value === null) return null;
+    if (typeof value !== 'string' || !/^[^:]+:\d+$/.test(value)) this.fail(field, 'must be "host:port"');
+    const [host, port] = value.split(':');
+    return { host, port: this.int({ port: Number(port) }, 'port', field, 0, 1, 65535) };
+  }
+}
+
+/** Defaults sized for the failover targets: a Dolt crash recovered in under 5 s, a lost host under 10 s. */
+export const agentHaDefaults: Partial<HaConfig> = {
+  failureThreshold: 3,
+  leaseTtlMs: 5_000,
+  fenceMarginMs: 2_000,
+  reclaimGraceMs: 3_000,
+  minFailoverIntervalMs: 30_000,
+};
+
+export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig {
+  const reader: Reader = new Reader(file);
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (error) {
+    throw new AgentConfigError(file, '(file)', `is not valid YAML: ${(error as Error).message}`);
+  }
+  if (!isRecord(raw)) reader.fail('(file)', 'must be a YAML mapping');
+  const base = dirname(resolve(file));
+  const absolute = (path: string): string => (isAbsolute(path) ? path : resolve(base, path));
+
+  const name = reader.string(raw, 'name', 'name');
+  if (!isValidNodeName(name)) reader.fail('name', 'must be 1-63 characters of a-z, 0-9, ".", "-", "_"');
+  const cluster = reader.string(raw, 'cluster', 'cluster', 'default');
+  try {
+    clusterKeys(cluster);
+  } catch (error) {
+    reader.fail('cluster', (error as Error).message);
+  }
+
+  const etcdRaw = reader.section(raw, 'etcd');
+  const endpoints = etcdRaw.endpoints;
+  if (!Array.isArray(endpoints) || endpoints.length === 0 || !endpoints.every((url) => typeof url === 'string' && /^https?:\/\//.test(url))) {
+    reader.fail('etcd.endpoints', 'must be a list of http(s):// URLs');
+  }
+
+  const doltRaw = reader.section(raw, 'dolt');
+  const mode = (doltRaw.mode ?? 'managed') as DoltMode;
+  if (mode !== 'managed' && mode !== 'external') reader.fail('dolt.mode', 'must be managed or external');
+  const host = reader.string(doltRaw, 'host', 'dolt.host', '127.0.0.1');
+  const port = reader.int(doltRaw, 'port', 'dolt.port', 3306, 1, 65535);
+  const nodeDir = absolute(reader.string(doltRaw, 'node_dir', 'dolt.node_dir', '.'));
+  const advertise = reader.address(doltRaw, 'advertise') ?? { host, port };
+
+  const haRaw = reader.section(raw, 'ha');
+  const overrides: Partial<HaConfig> = { ...agentHaDefaults };
+  const haFields: Array<[string, keyof HaConfig]> = [
+    ['failure_threshold', 'failureThreshold'],
+    ['lease_ttl_ms', 'leaseTtlMs'],
+    ['fence_margin_ms', 'fenceMarginMs'],
+    ['min_failover_interval_ms', 'minFailoverIntervalMs'],
+    ['max_commits_behind', 'maxCommitsBehind'],
+    ['reclaim_grace_ms', 'reclaimGraceMs'],
+    ['op_timeout_ms', 'opTimeoutMs'],
+  ];
+  for (const [yamlName, field] of haFields) {
+    if (haRaw[yamlName] !== undefined) (overrides as Record<string, unknown>)[field] = reader.int(haRaw, yamlName, `ha.${yamlName}`, 0);
+  }
+  if (haRaw.initial_primary !== undefined) overrides.initialPrimary = reader.string(haRaw, 'initial_primary', 'ha.initial_primary');
+  let ha: HaConfig;
+  try {
+    ha = haConfig(overrides);
+  } catch (error) {
+    reader.fail('ha', (error as Error).message);
+  }
+
+  const backupRaw = raw.backup === undefined ? null : reader.section(raw, 'backup');
+  const probeRaw = raw.probe_hosts ?? [];
+  if (!Array.isArray(probeRaw)) reader.fail('probe_hosts', 'must be a list of "host:port"');
+
+  return {
+    name,
+    cluster,
+    etcd: { endpoints: endpoints as string[], callTimeoutMs: reader.int(etcdRaw, 'call_timeout_ms', 'etcd.call_timeout_ms', 1500, 100) },
+    dolt: {
+      mode,
+      binary: reader.string(doltRaw, 'binary', 'dolt.binary', 'dolt'),
+      nodeDir,
+      dataDir: absolute(reader.string(doltRaw, 'data_dir', 'dolt.data_dir', `${nodeDir}/data`)),
+      host,
+      port,
+      user: reader.string(doltRaw, 'user', 'dolt.user', 'root'),
+      password: typeof doltRaw.password === 'string' ? doltRaw.password : '',
+      remote: reader.string(doltRaw, 'remote', 'dolt.remote', 'origin'),
+      advertise,
+    },
+    priority: reader.int(raw, 'priority', 'priority', 100, 0),
+    nofailover: reader.bool(raw, 'nofailover', 'nofailover', false),
+    checkIntervalMs: reader.int(raw, 'check_interval_ms', 'check_interval_ms', 500, 50),
+    checkTimeoutMs: reader.int(raw, 'check_timeout_ms', 'check_timeout_ms', 1000, 50),
+    inspectIntervalMs: reader.int(raw, 'inspect_interval_ms', 'inspect_interval_ms', 2000, 100),
+    ha,
+    backup: backupRaw
+      ? {
+          url: reader.string(backupRaw, 'url', 'backup.url'),
+          intervalMs: reader.int(backupRaw, 'interval_ms', 'backup.interval_ms', 60_000, 1000),
+          maxAgeMs: reader.int(backupRaw, 'max_age_ms', 'backup.max_age_ms', 600_000, 1000),
+        }
+      : null,
+    grpc: reader.address(raw, 'grpc'),
+    metrics: reader.address(raw, 'metrics'),
+    probeHosts: (probeRaw as unknown[]).map((entry, i) => {
+      const address = reader.address({ [`probe_hosts[${i}]`]: entry }, `probe_hosts[${i}]`);
+      return address as { host: string; port: number };
+    }),
+  };
+}
+
+export function loadAgentConfig(file: string): AgentConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new AgentConfigError(file, '(file)', `cannot be read: ${(error as Error).message}`);
+  }
+  return parseAgentConfig(text, file);
+}

@@ -1,0 +1,76 @@
+/**
+ * `doltgate agent --config agent.yaml`: loads the config, connects to etcd, starts the runtime
+ * (which starts the local Dolt in managed mode), serves /metrics and /healthz, and stops cleanly
+ * on SIGTERM/SIGINT: Dolt first, then the lease.
+ */
+
+import { createLogger } from '../common/logger';
+import { loadAgentConfig } from './agent-config';
+import { serveMetrics } from './agent-metrics';
+import { AgentRuntime } from './agent-runtime';
+import { EtcdClusterStore } from './store/etcd-cluster-store';
+
+export interface RunningAgent {
+  runtime: AgentRuntime;
+  stop(): Promise<void>;
+}
+
+/** Extra servers (the gRPC control API) started beside the runtime; registered by the control plane. */
+export type AgentAddon = (runtime: AgentRuntime) => Promise<{ stop(): Promise<void> }>;
+
+const addons: AgentAddon[] = [];
+
+export function registerAgentAddon(addon: AgentAddon): void {
+  addons.push(addon);
+}
+
+export async function runAgent(configPath: string): Promise<RunningAgent> {
+  const config = loadAgentConfig(configPath);
+  const logger = createLogger('agent', { node: config.name, cluster: config.cluster });
+  const store = new EtcdClusterStore({ endpoints: config.etcd.endpoints, cluster: config.cluster, callTimeoutMs: config.etcd.callTimeoutMs });
+  const runtime = new AgentRuntime(config, store, logger);
+  await runtime.start();
+  const started: Array<{ stop(): Promise<void> }> = [];
+  if (config.metrics) {
+    const server = await serveMetrics(runtime.metrics, config.metrics.host, config.metrics.port, () => ({
+      ok: runtime.lastDecision !== null,
+      detail: { node: config.name, state: runtime.nodeState, lastDecision: runtime.lastDecision },
+    }));
+    started.push({ stop: () => new Promise<void>((resolve) => server.close(() => resolve())) });
+  }
+  for (const addon of addons) started.push(await addon(runtime));
+  return {
+    runtime,
+    async stop() {
+      for (const server of started.reverse()) await server.stop().catch(() => undefined);
+      await runtime.stop();
+    },
+  };
+}
+
+const usage = 'usage: doltgate agent --config agent.yaml';
+
+export async function agentCommand(args: string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${usage}\n\nRuns the HA agent beside one Dolt server. See deploy/ for an annotated agent.yaml.\n`);
+    return 0;
+  }
+  const at = args.indexOf('--config');
+  const configPath = at >= 0 ? args[at + 1] : undefined;
+  if (!configPath) {
+    process.stderr.write(`doltgate agent: --config is required\n${usage}\n`);
+    return 2;
+  }
+  const agent = await runAgent(configPath);
+  await new Promise<void>((resolve) => {
+    const shutdown = (): void => {
+      process.off('SIGTERM', shutdown);
+      process.off('SIGINT', shutdown);
+      resolve();
+    };
+    process.on('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
+  });
+  await agent.stop();
+  return 0;
+}

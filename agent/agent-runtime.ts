@@ -1,0 +1,451 @@
+/**
+ * One agent beside one Dolt server: the thin loop around the pure `decide`. Every cycle it
+ * observes (its Dolt's health and data, one etcd snapshot), decides, and acts through named,
+ * idempotent verbs. The lease lives on its own timer (LeaseKeeper) so a long step never starves it.
+ *
+ * Invariant: the local Dolt is writable only while decide says this node is the leader; on start
+ * a node that was primary comes back read-only ('fenced') until it holds the key again.
+ */
+
+import type { Logger } from '../common/logger';
+import type { MemberRecord, OperationRecord, Topology } from '../proto';
+import { decide, type Decision, type FailoverPlan, type SelfObservation } from './ha';
+import type { AgentConfig } from './agent-config';
+import { AgentMetrics } from './agent-metrics';
+import { LeaseKeeper } from './lease-keeper';
+import { buildObservation } from './observation-builder';
+import { NodeStateFile, type NodeState } from './node-state';
+import type { ClusterSnapshot, ClusterStore } from './store/cluster-store';
+import { ExternalLocalDolt, ManagedLocalDolt, type LocalDolt } from './dolt/local-dolt';
+import { DoltSqlServer } from './dolt/sql-server';
+import type { DoltServerRole } from './dolt/server-config';
+import { withSession, type SqlEndpoint } from './dolt/sql-session';
+import { inspectData, type DataInspection } from './dolt/inspector';
+import { recoverNewestCommits } from './dolt/recovery';
+import { HealthTracker } from './health/health-tracker';
+import { sqlCheck } from './health/sql-check';
+import { HostProbe } from './health/host-probe';
+import { FailoverExecutor, type ExecutorHooks, type ExecutorSettings } from './failover/failover-executor';
+import { buildTopology } from './failover/topology-builder';
+import { BackupScheduler } from './backup-scheduler';
+
+export interface LastDecision {
+  action: string;
+  reason: string;
+  at: string;
+}
+
+export class AgentRuntime {
+  readonly metrics: AgentMetrics;
+  readonly local: LocalDolt;
+  private readonly endpoint: SqlEndpoint;
+  private readonly tracker: HealthTracker;
+  private readonly probe: HostProbe;
+  private readonly lease: LeaseKeeper;
+  private readonly stateFile: NodeStateFile;
+  private readonly executorSettings: ExecutorSettings;
+  private readonly executor: FailoverExecutor;
+  private readonly backup: BackupScheduler | null;
+  private state: NodeState;
+  private inspection: DataInspection | null = null;
+  private lastInspectAt = 0;
+  private lastProbeAt = 0;
+  private hostReachable = true;
+  private leaderVacantSince: number | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = false;
+  private lastDecisionValue: LastDecision | null = null;
+  private lastLogged = '';
+  private cycleDone: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly config: AgentConfig,
+    private readonly store: ClusterStore,
+    private readonly logger: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.metrics = new AgentMetrics({ cluster: config.cluster, node: config.name });
+    this.endpoint = { host: config.dolt.host, port: config.dolt.port, user: config.dolt.user, password: config.dolt.password };
+    if (config.dolt.mode === 'managed') {
+      const server = new DoltSqlServer({
+        env: { binary: config.dolt.binary, rootPath: `${config.dolt.nodeDir}/home` },
+        nodeDir: config.dolt.nodeDir,
+        settings: { dataDir: config.dolt.dataDir, host: config.dolt.host, port: config.dolt.port, role: 'replica', remoteName: config.dolt.remote },
+        user: config.dolt.user,
+        password: config.dolt.password,
+        dieWithParent: true,
+      });
+      this.local = new ManagedLocalDolt(server, this.endpoint, logger.child('dolt'));
+    } else {
+      this.local = new ExternalLocalDolt(this.endpoint);
+    }
+    this.tracker = new HealthTracker(config.ha.failureThreshold);
+    this.probe = new HostProbe(logger.child('probe'), config.checkTimeoutMs);
+    this.lease = new LeaseKeeper(store, config.ha.leaseTtlMs, logger.child('lease'), this.metrics, now);
+    this.stateFile = new NodeStateFile(config.dolt.nodeDir);
+    this.state = this.stateFile.read();
+    this.executorSettings = {
+      name: config.name,
+      remote: config.dolt.remote,
+      backupUrl: config.backup?.url ?? null,
+      sqlTimeoutMs: Math.max(config.checkTimeoutMs, 2000),
+      drainTimeoutMs: 5000,
+    };
+    this.executor = this.executorWith({});
+    this.backup = config.backup ? new BackupScheduler(config.backup, this.endpoint, this.metrics, logger.child('backup'), now) : null;
+  }
+
+  private executorWith(hooks: ExecutorHooks): FailoverExecutor {
+    return new FailoverExecutor(
+      this.executorSettings,
+      this.store,
+      this.local,
+      this.logger.child('failover'),
+      { stepFinished: (step, ms, ok) => this.metrics.failoverStepSeconds.observe({ step, outcome: ok ? 'ok' : 'failed' }, ms / 1000), ...hooks },
+      this.now,
+    );
+  }
+
+  get lastDecision(): LastDecision | null {
+    return this.lastDecisionValue;
+  }
+
+  get nodeState(): NodeState {
+    return { ...this.state };
+  }
+
+  /** Starts the local Dolt (managed mode) read-only, then the loop. */
+  async start(): Promise<void> {
+    if (this.local.mode === 'managed') {
+      // Never writable at start: a former primary comes back fenced until decide makes it leader.
+      const role: DoltServerRole = this.state.role === 'primary' || this.state.role === 'fenced' ? 'fenced' : 'replica';
+      if (this.state.role === 'primary') this.setState({ ...this.state, role: 'fenced' });
+      await this.local.ensureRole(role);
+    }
+    await this.dropStaleLeaderKey();
+    this.lease.start();
+    this.running = true;
+    this.schedule(0);
+    this.logger.info('agent started', { name: this.config.name, cluster: this.config.cluster, role: this.state.role, epoch: this.state.epoch });
+  }
+
+  /**
+   * A leader key with our name but a predecessor's lease (this agent restarted before that lease
+   * lapsed) would make decide believe we lead on a lease we cannot renew: delete it.
+   */
+  private async dropStaleLeaderKey(): Promise<void> {
+    try {
+      const snapshot = await this.store.snapshot();
+      const lease = await this.lease.current();
+      if (snapshot.leader?.name === this.config.name && snapshot.leader.lease !== lease.id) {
+        await this.store.releaseLeader(this.config.name);
+        this.logger.warn('deleted a leader key left by this agent\'s previous run', { staleLease: snapshot.leader.lease });
+      }
+    } catch (error) {
+      this.logger.warn('could not check for a stale leader key (etcd unreachable?)', { error: (error as Error).message });
+    }
+  }
+
+  /** Stops the loop; in managed mode stops Dolt before giving up the lease (no writes after). */
+  async stop(options: { stopDolt?: boolean } = {}): Promise<void> {
+    this.stopped = true;
+    this.running = false;
+    clearTimeout(this.timer);
+    await this.cycleDone.catch(() => undefined);
+    if (options.stopDolt ?? true) await this.local.stop();
+    this.lease.stop();
+    await this.lease.revoke();
+    this.probe.close();
+    this.store.close();
+  }
+
+  private schedule(delay: number): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => {
+      this.cycleDone = this.cycle().finally(() => this.schedule(this.config.checkIntervalMs));
+    }, delay);
+  }
+
+  private setState(next: NodeState): void {
+    this.state = next;
+    this.stateFile.write(next);
+    this.metrics.setRole(next.role);
+    this.metrics.epoch.set(next.epoch);
+  }
+
+  private async cycle(): Promise<void> {
+    try {
+      await this.observeLocal();
+      const snapshot = await this.store.snapshot().catch((error: Error) => {
+        this.logger.warn('etcd snapshot failed', { error: error.message });
+        return null;
+      });
+      this.metrics.etcdReachable.set(snapshot ? 1 : 0);
+      if (snapshot) {
+        if (snapshot.leader === null) this.leaderVacantSince ??= this.now();
+        else this.leaderVacantSince = null;
+        await this.publishMember().catch((error: Error) => this.logger.warn('publishing the member record failed', { error: error.message }));
+      }
+      const decision = decide(this.observe(snapshot), this.config.ha, this.now());
+      this.record(decision);
+      if (this.stopped) return;
+      await this.act(decision, snapshot);
+    } catch (error) {
+      this.logger.error('agent cycle failed', { error: (error as Error).message });
+    }
+  }
+
+  private async observeLocal(): Promise<void> {
+    const now = this.now();
+    // A primary whose Dolt died is not restarted in place: its failing checks make decide fence
+    // it and release the key, so a replica takes over; it comes back read-only after that.
+    if (this.state.role !== 'primary' && (await this.local.restartIfCrashed(now))) this.metrics.doltRestarts.inc();
+    const check = await sqlCheck(this.endpoint, this.config.checkTimeoutMs, this.now);
+    this.tracker.record(check);
+    this.metrics.healthy.set(this.tracker.healthy ? 1 : 0);
+    if (check.ok && check.latencyMs !== null) this.metrics.healthCheckSeconds.observe(check.latencyMs / 1000);
+    else this.metrics.healthCheckFailures.inc();
+    if (now - this.lastProbeAt >= 5 * this.config.checkIntervalMs && this.config.probeHosts.length > 0) {
+      this.lastProbeAt = now;
+      const results = await Promise.all(this.config.probeHosts.map((target) => this.probe.probe(target)));
+      this.hostReachable = results.every((result) => result.reachable);
+    }
+    this.tracker.recordHost(this.hostReachable);
+    if (check.ok && now - this.lastInspectAt >= this.config.inspectIntervalMs) {
+      this.lastInspectAt = now;
+      const writable = this.local.runningRole === 'primary';
+      try {
+        this.inspection = await withSession(this.endpoint, Math.max(2000, this.config.checkTimeoutMs), (session) => inspectData(session, { remoteName: this.config.dolt.remote, fetch: writable }));
+        this.metrics.commitsNotOnRemote.set(this.inspection.commitsNotOnRemote);
+        this.metrics.commitsBehindRemote.set(this.inspection.commitsBehindRemote);
+      } catch (error) {
+        this.logger.warn('inspecting heads failed', { error: (error as Error).message });
+      }
+    }
+    if (this.backup && this.local.runningRole === 'primary' && check.ok) await this.backup.maybeSync(now);
+  }
+
+  private selfObservation(): SelfObservation {
+    const health = this.tracker.snapshot();
+    const writable = this.local.mode === 'managed' ? this.local.runningRole === 'primary' || this.local.runningRole === 'standby' : this.state.role === 'primary';
+    return {
+      name: this.config.name,
+      // decide wants the latest check's verdict here; it applies the failure threshold itself.
+      health: { healthy: health.consecutiveFailures === 0 && health.lastError === null, consecutiveFailures: health.consecutiveFailures, lastError: health.lastError },
+      role: this.state.role,
+      epoch: this.state.epoch,
+      writable,
+    };
+  }
+
+  private observe(snapshot: ClusterSnapshot | null) {
+    return buildObservation(snapshot, {
+      self: this.selfObservation(),
+      leaseExpiresAt: this.lease.expiresAt(),
+      leaderVacantSince: this.leaderVacantSince,
+    });
+  }
+
+  memberRecord(): MemberRecord {
+    const inspection = this.inspection;
+    return {
+      name: this.config.name,
+      sql: this.config.dolt.advertise,
+      grpc: this.config.grpc ? `${this.config.grpc.host}:${this.config.grpc.port}` : null,
+      role: this.state.role,
+      epoch: this.state.epoch,
+      health: this.tracker.snapshot(),
+      heads: inspection?.heads ?? {},
+      remoteHeads: inspection?.remoteHeads ?? {},
+      commitsNotOnRemote: inspection?.commitsNotOnRemote ?? 0,
+      commitsBehindRemote: inspection?.commitsBehindRemote ?? 0,
+      priority: this.config.priority,
+      nofailover: this.config.nofailover,
+      backup: this.backup?.status() ?? null,
+      updatedAt: new Date(this.now()).toISOString(),
+    };
+  }
+
+  private async publishMember(): Promise<void> {
+    const lease = await this.lease.current();
+    await this.store.putMember(this.memberRecord(), lease);
+  }
+
+  private record(decision: Decision): void {
+    this.lastDecisionValue = { action: decision.action, reason: decision.reason, at: new Date(this.now()).toISOString() };
+    this.metrics.decisions.inc({ action: decision.action, code: decision.action === 'wait' ? decision.code : '' });
+    // Reasons carry live numbers ("lease valid for 6.0 s"): log on a change of action or code.
+    const key = `${decision.action}:${decision.action === 'wait' ? decision.code : ''}`;
+    if (key !== this.lastLogged) {
+      this.lastLogged = key;
+      this.logger.info('decision', { action: decision.action, reason: decision.reason });
+    }
+  }
+
+  private async act(decision: Decision, snapshot: ClusterSnapshot | null): Promise<void> {
+    switch (decision.action) {
+      case 'renew-lease':
+        if (snapshot) await this.reconcileMembership(snapshot);
+        return;
+      case 'wait':
+        return;
+      case 'fence-self': {
+        if (this.local.mode === 'managed' && (this.local.runningRole === 'primary' || this.local.runningRole === 'standby')) await this.local.fence();
+        if (this.state.role === 'primary') this.setState({ ...this.state, role: 'fenced' });
+        if (decision.releaseLeader) await this.store.releaseLeader(this.config.name);
+        return;
+      }
+      case 'release-leader':
+        await this.store.releaseLeader(this.config.name);
+        return;
+      case 'unfence-self':
+        await this.executor.runLocal(decision.steps, decision.epoch);
+        this.setState({ role: 'primary', epoch: decision.epoch, primaryEpoch: decision.epoch });
+        return;
+      case 'acquire-leader': {
+        const lease = await this.lease.current();
+        if (!(await this.store.acquireLeader(this.config.name, lease))) return;
+        if (decision.mode === 'bootstrap' && snapshot) {
+          // The snapshot was read before this cycle published our own record: add it.
+          const members = { ...snapshot.members, [this.config.name]: this.memberRecord() };
+          const topology = buildTopology({ epoch: decision.epoch, state: 'stable', primary: this.config.name, outgoing: null, members, previous: null, reason: decision.reason, now: this.now() });
+          const at = new Date(this.now()).toISOString();
+          await this.store.casTopology(topology, null, {
+            epoch: decision.epoch, kind: 'bootstrap', reason: decision.reason, fromPrimary: null, candidate: this.config.name, handOver: false, opId: null,
+            takeoverFrom: null, startedAt: at, endedAt: at, outcome: 'succeeded', steps: [], orphanedBranches: [],
+          });
+        }
+        this.setState({ ...this.state, epoch: decision.epoch });
+        return;
+      }
+      case 'start-failover':
+      case 'resume-failover':
+        await this.runPlan(decision, decision.reason, null, snapshot);
+        return;
+      case 'execute-op':
+        await this.runPlan(decision, decision.reason, decision.op.id, snapshot);
+        return;
+      case 'refuse-op':
+        await this.updateOp(decision.op.id, (op) => ({ ...op, state: 'refused', reason: decision.reason }));
+        return;
+      case 'rejoin-as-replica':
+        await this.rejoin(decision.epoch, decision.orphanBranchPrefix);
+        return;
+      case 'follow':
+        if (this.local.mode === 'managed' && this.local.runningRole !== 'replica') await this.local.ensureRole('replica');
+        if (this.state.role !== 'replica' || this.state.epoch !== decision.epoch) this.setState({ ...this.state, role: 'replica', epoch: decision.epoch });
+        return;
+    }
+  }
+
+  /**
+   * The primary keeps `topology.nodes` in step with the live members (a replica joined, went
+   * down, or came back) at the same epoch: the epoch counts primaries, not membership, and proxies
+   * apply same-epoch changes. Down replicas stay listed (role 'down') so proxies skip them.
+   */
+  private async reconcileMembership(snapshot: ClusterSnapshot): Promise<void> {
+    const current = snapshot.topology;
+    if (!current || current.value.state !== 'stable' || current.value.primary !== this.config.name) return;
+    const members = { ...snapshot.members, [this.config.name]: this.memberRecord() };
+    const next = buildTopology({ epoch: current.value.epoch, state: 'stable', primary: this.config.name, outgoing: null, members, previous: current.value, reason: current.value.reason, now: this.now() });
+    // A node whose agent is gone stays listed, marked down.
+    for (const name of Object.keys(current.value.nodes)) {
+      if (!members[name] && next.nodes[name]) next.nodes[name] = { ...next.nodes[name], role: 'down' };
+    }
+    if (sameNodes(next.nodes, current.value.nodes)) return;
+    const changes = describeNodeChanges(current.value.nodes, next.nodes);
+    next.reason = `${current.value.reason.split(' | membership: ')[0]} | membership: ${changes}`;
+    await this.store.casTopology(next, current.modRevision).then(
+      () => this.logger.info('topology membership updated', { epoch: next.epoch, changes }),
+      (error: Error) => this.logger.warn('topology membership update lost a race; retrying next cycle', { error: error.message }),
+    );
+  }
+
+  private async runPlan(plan: FailoverPlan, reason: string, opId: string | null, snapshot: ClusterSnapshot | null): Promise<void> {
+    const lease = await this.lease.current();
+    const holdsKey = snapshot?.leader?.name === this.config.name || (await this.store.acquireLeader(this.config.name, lease));
+    if (!holdsKey) {
+      this.logger.info('another node holds the leader key; observing again', { plan: plan.kind, epoch: plan.epoch });
+      return;
+    }
+    if (opId) await this.updateOp(opId, (op) => ({ ...op, state: 'running', executor: this.config.name, reason }));
+    const mirror = opId
+      ? (steps: OperationRecord['steps']) => this.updateOp(opId, (op) => ({ ...op, steps })).catch(() => undefined)
+      : null;
+    const executor = mirror
+      ? this.executorWith({
+          historyChanged: (record) =>
+            void mirror(record.steps.map((step) => ({ name: step.name, state: step.state, startedAt: step.startedAt, endedAt: step.endedAt, detail: step.detail }))),
+        })
+      : this.executor;
+    try {
+      await executor.run(plan, reason);
+      if (plan.steps.includes('enable-push-on-write')) this.setState({ role: 'primary', epoch: plan.epoch, primaryEpoch: plan.epoch });
+      else this.setState({ ...this.state, epoch: Math.max(this.state.epoch, plan.epoch) });
+      if (plan.releaseLeaderAfter) await this.store.releaseLeader(this.config.name);
+      if (plan.steps.includes('reroute')) this.metrics.failovers.inc({ kind: plan.kind, outcome: 'succeeded' });
+      if (opId && (plan.steps.includes('reroute') || !plan.releaseLeaderAfter)) {
+        await this.updateOp(opId, (op) => ({ ...op, state: 'succeeded', epoch: plan.epoch }));
+      }
+    } catch (error) {
+      this.metrics.failovers.inc({ kind: plan.kind, outcome: 'failed' });
+      if (opId) await this.updateOp(opId, (op) => ({ ...op, state: 'failed', reason: (error as Error).message })).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async rejoin(epoch: number, orphanPrefix: string): Promise<void> {
+    if (this.local.mode !== 'managed') {
+      this.setState({ ...this.state, role: 'replica', epoch });
+      return;
+    }
+    await this.local.ensureRole('standby');
+    const outcomes = await withSession(this.endpoint, 60_000, (session) => recoverNewestCommits(session, { primaryRemote: this.config.dolt.remote, epoch, orphanPrefix }));
+    const orphans = outcomes.filter((outcome) => outcome.orphanBranch).map((outcome) => `${outcome.database}:${outcome.orphanBranch}`);
+    if (orphans.length > 0) {
+      this.metrics.orphanedBranches.inc(orphans.length);
+      this.logger.warn('saved commits the remote lacked as orphan branches', { orphans });
+      const history = (await this.store.listHistory(1))[0];
+      if (history) await this.store.putHistory({ ...history, orphanedBranches: [...new Set([...history.orphanedBranches, ...orphans])] });
+    }
+    await this.local.ensureRole('replica');
+    this.setState({ role: 'replica', epoch, primaryEpoch: this.state.primaryEpoch });
+    this.logger.info('rejoined as a read replica', { epoch, orphans });
+  }
+
+  private async updateOp(id: string, change: (op: OperationRecord) => OperationRecord): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const snapshot = await this.store.snapshot();
+      const current = snapshot.ops.find((op) => op.value.id === id);
+      if (!current) return;
+      try {
+        await this.store.putOperation(change(current.value), current.modRevision);
+        return;
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'COMPARE_FAILED') throw error;
+      }
+    }
+  }
+}
+
+function sameNodes(a: Topology['nodes'], b: Topology['nodes']): boolean {
+  const names = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const name of names) {
+    const x = a[name];
+    const y = b[name];
+    if (!x || !y || x.role !== y.role || x.sql.host !== y.sql.host || x.sql.port !== y.sql.port || (x.weight ?? 1) !== (y.weight ?? 1)) return false;
+  }
+  return true;
+}
+
+function describeNodeChanges(before: Topology['nodes'], after: Topology['nodes']): string {
+  const parts: string[] = [];
+  for (const [name, node] of Object.entries(after)) {
+    const old = before[name];
+    if (!old) parts.push(`${name} joined as ${node.role}`);
+    else if (old.role !== node.role) parts.push(`${name} ${old.role} -> ${node.role}`);
+    else if (old.sql.host !== node.sql.host || old.sql.port !== node.sql.port) parts.push(`${name} moved to ${node.sql.host}:${node.sql.port}`);
+  }
+  return parts.join(', ') || 'addresses updated';
+}

@@ -1,0 +1,223 @@
+/**
+ * Carries out a FailoverPlan from `decide`: the steps of ../shared/design.md (fence, disable
+ * read-only, recover, enable push-on-write, reroute), each recorded with its timing in
+ * `history/<epoch>` and each idempotent, so a crash anywhere is resumed by the next decision
+ * (this agent's, or another's) at the first step not recorded as done.
+ *
+ * Topology writes (fence, reroute) are compare-and-swap on a fresh read, in one transaction with
+ * the history record; losing the CAS means someone else moved the cluster, and the plan stops.
+ */
+
+import type { Logger } from '../../common/logger';
+import type { HistoryRecord, HistoryStep, Topology } from '../../proto';
+import type { FailoverPlan, FailoverStep } from '../ha';
+import type { ClusterStore } from '../store/cluster-store';
+import type { LocalDolt } from '../dolt/local-dolt';
+import { withSession } from '../dolt/sql-session';
+import { ensureRemoteOnAllDatabases, enablePushOnWrite, pushAllBranches, recoverNewestCommits, type BranchOutcome } from '../dolt/recovery';
+import { buildTopology } from './topology-builder';
+
+export const backupRemoteName = 'doltgate-backup';
+
+export interface ExecutorSettings {
+  name: string;
+  remote: string;
+  /** Backup URL template with `{database}`, or null. */
+  backupUrl: string | null;
+  sqlTimeoutMs: number;
+  drainTimeoutMs: number;
+}
+
+export interface ExecutorHooks {
+  stepFinished?(step: string, durationMs: number, ok: boolean): void;
+  /** Every history write, so an operator op can mirror its progress. */
+  historyChanged?(record: HistoryRecord): void;
+  rolePublished?(role: 'primary' | 'fenced', epoch: number): void;
+}
+
+export class FailoverAbortedError extends Error {
+  readonly code = 'FAILOVER_ABORTED';
+}
+
+export class FailoverExecutor {
+  constructor(
+    private readonly settings: ExecutorSettings,
+    private readonly store: ClusterStore,
+    private readonly local: LocalDolt,
+    private readonly logger: Logger,
+    private readonly hooks: ExecutorHooks = {},
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Runs plan.steps in order; resolves when all are done, throws on the first failure. */
+  async run(plan: FailoverPlan, reason: string): Promise<void> {
+    let record = await this.historyFor(plan, reason);
+    for (const step of plan.steps) {
+      record = await this.runStep(plan, record, step);
+    }
+  }
+
+  /**
+   * Runs local steps (disable-read-only, recover, enable-push-on-write) outside any failover: a
+   * leader whose Dolt is not writable yet (after bootstrap or reclaiming its key). The topology
+   * already names this node, so nothing is published and no history epoch is touched.
+   */
+  async runLocal(steps: readonly FailoverStep[], epoch: number): Promise<void> {
+    const plan: FailoverPlan = { kind: 'failover', epoch, candidate: this.settings.name, fromPrimary: null, handOver: false, opId: null, steps, releaseLeaderAfter: false, takeoverFrom: null };
+    const record = { reason: 'unfence', orphanedBranches: [] } as unknown as HistoryRecord;
+    for (const step of steps) {
+      if (step === 'fence' || step === 'reroute') continue;
+      const started = this.now();
+      const detail = await this.execute(plan, step, record);
+      this.hooks.stepFinished?.(step, this.now() - started, true);
+      this.logger.info('local step done', { step, epoch, tookMs: this.now() - started, detail: detail.text });
+    }
+  }
+
+  private async historyFor(plan: FailoverPlan, reason: string): Promise<HistoryRecord> {
+    const snapshot = await this.store.snapshot();
+    if (snapshot.latestHistory && snapshot.latestHistory.epoch === plan.epoch && snapshot.latestHistory.candidate === plan.candidate) {
+      return snapshot.latestHistory;
+    }
+    const record: HistoryRecord = {
+      epoch: plan.epoch,
+      kind: plan.kind,
+      reason,
+      fromPrimary: plan.fromPrimary,
+      candidate: plan.candidate,
+      handOver: plan.handOver,
+      opId: plan.opId,
+      takeoverFrom: plan.takeoverFrom,
+      startedAt: new Date(this.now()).toISOString(),
+      endedAt: null,
+      outcome: 'running',
+      steps: [],
+      orphanedBranches: [],
+    };
+    await this.store.putHistory(record);
+    return record;
+  }
+
+  private async runStep(plan: FailoverPlan, record: HistoryRecord, name: FailoverStep): Promise<HistoryRecord> {
+    const started = this.now();
+    const running: HistoryStep = { name, state: 'running', startedAt: new Date(started).toISOString(), endedAt: null, durationMs: null, executor: this.settings.name, detail: '' };
+    const steps = record.steps.filter((step) => !(step.name === name && step.state !== 'done'));
+    let current: HistoryRecord = { ...record, steps: [...steps, running] };
+    await this.store.putHistory(current);
+    this.hooks.historyChanged?.(current);
+    this.logger.info('failover step started', { step: name, epoch: plan.epoch, candidate: plan.candidate });
+    try {
+      const detail = await this.execute(plan, name, current);
+      const ended = this.now();
+      const done: HistoryStep = { ...running, state: 'done', endedAt: new Date(ended).toISOString(), durationMs: ended - started, detail: detail.text };
+      current = { ...current, steps: [...steps, done], orphanedBranches: [...current.orphanedBranches, ...detail.orphans] };
+      if (name === 'reroute') current = { ...current, outcome: 'succeeded', endedAt: done.endedAt };
+      if (detail.topology) await this.publish(detail.topology, current);
+      else await this.store.putHistory(current);
+      this.hooks.historyChanged?.(current);
+      this.hooks.stepFinished?.(name, ended - started, true);
+      this.logger.info('failover step done', { step: name, epoch: plan.epoch, tookMs: ended - started, detail: detail.text });
+      return current;
+    } catch (error) {
+      const ended = this.now();
+      const failed: HistoryStep = { ...running, state: 'failed', endedAt: new Date(ended).toISOString(), durationMs: ended - started, detail: (error as Error).message };
+      const failedRecord: HistoryRecord = { ...current, steps: [...steps, failed] };
+      await this.store.putHistory(failedRecord).catch(() => undefined);
+      this.hooks.historyChanged?.(failedRecord);
+      this.hooks.stepFinished?.(name, ended - started, false);
+      this.logger.error('failover step failed', { step: name, epoch: plan.epoch, error: (error as Error).message });
+      throw error;
+    }
+  }
+
+  private async publish(topology: Topology, record: HistoryRecord): Promise<void> {
+    const snapshot = await this.store.snapshot();
+    const current = snapshot.topology;
+    if (current && current.value.epoch > topology.epoch) {
+      throw new FailoverAbortedError(`topology moved to epoch ${current.value.epoch} while publishing epoch ${topology.epoch}`);
+    }
+    await this.store.casTopology(topology, current?.modRevision ?? null, record);
+  }
+
+  private async execute(plan: FailoverPlan, step: FailoverStep, record: HistoryRecord): Promise<{ text: string; topology?: Topology; orphans: string[] }> {
+    const endpoint = this.local.endpoint;
+    const timeout = this.settings.sqlTimeoutMs;
+    switch (step) {
+      case 'fence': {
+        const snapshot = await this.store.snapshot();
+        const previous = snapshot.topology?.value ?? null;
+        const state = plan.kind === 'switchover' ? 'switchover' : 'failover';
+        let text = `published ${state} at epoch ${plan.epoch}: proxies hold writes`;
+        if (plan.handOver && plan.fromPrimary === this.settings.name) {
+          // Our own share of a planned hand-over: hold writes first, then make sure every commit
+          // is on the remote, then stop taking writes.
+          const topology = buildTopology({ epoch: plan.epoch, state, primary: null, outgoing: null, members: snapshot.members, previous, reason: record.reason, now: this.now() });
+          await this.publish(topology, record);
+          await this.drain();
+          const pushed = await withSession(endpoint, timeout * 10, (session) => pushAllBranches(session, this.settings.remote));
+          await this.local.fence();
+          this.hooks.rolePublished?.('fenced', plan.epoch);
+          text += `; drained; pushed ${pushed} branch(es) the remote lacked; restarted read-only`;
+          return { text, orphans: [] };
+        }
+        if (previous && previous.epoch === plan.epoch && previous.state !== 'stable') return { text: `already published at epoch ${plan.epoch}`, orphans: [] };
+        const topology = buildTopology({ epoch: plan.epoch, state, primary: null, outgoing: plan.fromPrimary, members: snapshot.members, previous, reason: record.reason, now: this.now() });
+        return { text, topology, orphans: [] };
+      }
+      case 'disable-read-only': {
+        if (this.local.runningRole === 'primary' || this.local.runningRole === 'standby') return { text: 'already writable', orphans: [] };
+        await this.local.ensureRole('standby');
+        return { text: 'restarted dolt sql-server writable, replication off', orphans: [] };
+      }
+      case 'recover': {
+        const outcomes = await withSession(endpoint, timeout * 30, async (session) => {
+          if (this.settings.backupUrl) await ensureRemoteOnAllDatabases(session, backupRemoteName, this.settings.backupUrl);
+          return recoverNewestCommits(session, {
+            primaryRemote: this.settings.remote,
+            backupRemote: this.settings.backupUrl ? backupRemoteName : undefined,
+            epoch: plan.epoch,
+          });
+        });
+        return { text: describeOutcomes(outcomes), orphans: outcomes.flatMap((outcome) => (outcome.orphanBranch ? [`${outcome.database}:${outcome.orphanBranch}`] : [])) };
+      }
+      case 'enable-push-on-write': {
+        await withSession(endpoint, timeout, (session) => enablePushOnWrite(session, this.settings.remote));
+        this.local.adoptRole('primary');
+        this.hooks.rolePublished?.('primary', plan.epoch);
+        return { text: `SET PERSIST dolt_replicate_to_remote = '${this.settings.remote}'`, orphans: [] };
+      }
+      case 'reroute': {
+        const snapshot = await this.store.snapshot();
+        const previous = snapshot.topology?.value ?? null;
+        if (previous && previous.epoch === plan.epoch && previous.state === 'stable' && previous.primary === plan.candidate) {
+          return { text: 'already rerouted', orphans: [] };
+        }
+        const topology = buildTopology({ epoch: plan.epoch, state: 'stable', primary: plan.candidate, outgoing: plan.fromPrimary, members: snapshot.members, previous, reason: record.reason, now: this.now() });
+        return { text: `published stable topology: primary ${plan.candidate} at epoch ${plan.epoch}`, topology, orphans: [] };
+      }
+    }
+  }
+
+  /**
+   * Waits until no other session runs a statement on the local Dolt, bounded by drainTimeoutMs.
+   * The proxies already hold new writes and transaction starts, so this only waits out the ones
+   * under way.
+   */
+  private async drain(): Promise<void> {
+    const deadline = this.now() + this.settings.drainTimeoutMs;
+    await withSession(this.local.endpoint, this.settings.sqlTimeoutMs, async (session) => {
+      for (;;) {
+        const rows = await session.query("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND command NOT IN ('Sleep', 'Daemon', 'Binlog Dump')");
+        if (Number(rows[0]?.n ?? 0) === 0 || this.now() >= deadline) return;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    });
+  }
+}
+
+function describeOutcomes(outcomes: BranchOutcome[]): string {
+  const counts = new Map<string, number>();
+  for (const outcome of outcomes) counts.set(outcome.action, (counts.get(outcome.action) ?? 0) + 1);
+  const sources = [...new Set(outcomes.map((outcome) => outcome.source))].join(', ');
+  return [...counts.entries()].map(([action, count]) => `${count} ${action}`).join(', ') + (sources ? ` (from ${sources})` : '');
+}

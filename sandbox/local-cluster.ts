@@ -1,0 +1,219 @@
+/**
+ * A whole doltgate cluster on 127.0.0.1, built from real processes: etcd, a file:// remote, N
+ * Dolt nodes each run by its own `doltgate agent` process (managed mode), and optionally a proxy.
+ * `doltgate sandbox` and the integration tests both use it. Every process is ours and is stopped
+ * by PID; `describe()` is what the sandbox writes to state.json.
+ */
+
+import { mkdir, writeFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { ManagedChild } from '../common/child-process';
+import { EtcdClusterStore } from '../agent/store/etcd-cluster-store';
+import type { ClusterSnapshot } from '../agent/store/cluster-store';
+import { EtcdCluster } from './etcd-cluster';
+import { cloneNode, initFirstNode, nodeLayout } from './dolt-node-setup';
+import { freePort } from './free-port';
+
+export interface LocalClusterOptions {
+  dir: string;
+  cluster?: string;
+  nodes?: number;
+  databases?: string[];
+  doltBinary: string;
+  /** The compiled CLI entry (dist/bin/doltgate.js). */
+  doltgateEntry: string;
+  etcdMembers?: 1 | 3;
+  /** Overrides for every agent.yaml (e.g. faster HA timings in tests). */
+  agentOverrides?: Record<string, unknown>;
+  /** Agents detach into their own process group (sandbox --detach). */
+  detached?: boolean;
+}
+
+export interface LocalAgent {
+  name: string;
+  configPath: string;
+  sqlPort: number;
+  grpcPort: number;
+  metricsPort: number;
+  nodeDir: string;
+  process: ManagedChild;
+}
+
+export class LocalCluster {
+  private constructor(
+    readonly options: Required<Omit<LocalClusterOptions, 'agentOverrides' | 'detached'>> & Pick<LocalClusterOptions, 'agentOverrides' | 'detached'>,
+    readonly etcd: EtcdCluster,
+    readonly agents: LocalAgent[],
+    readonly remoteDir: string,
+  ) {}
+
+  get cluster(): string {
+    return this.options.cluster;
+  }
+
+  static async create(options: LocalClusterOptions, progress: (line: string) => void = () => undefined): Promise<LocalCluster> {
+    const full = { cluster: 'sandbox', nodes: 3, databases: ['app'], etcdMembers: 1 as const, ...options };
+    await mkdir(full.dir, { recursive: true });
+    progress(`starting etcd (${full.etcdMembers} member${full.etcdMembers > 1 ? 's' : ''})`);
+    const etcd = await EtcdCluster.start({ dir: join(full.dir, 'etcd'), members: full.etcdMembers });
+    const remoteDir = join(full.dir, 'remote');
+    const agents: LocalAgent[] = [];
+    const cluster = new LocalCluster(full, etcd, agents, remoteDir);
+    try {
+      for (let i = 0; i < full.nodes; i++) {
+        const name = `n${i + 1}`;
+        const layout = nodeLayout(full.dir, name, full.doltBinary);
+        progress(`${i === 0 ? 'creating' : 'cloning'} databases (${full.databases.join(', ')}) for ${name}`);
+        if (i === 0) await initFirstNode(layout, remoteDir, full.databases);
+        else await cloneNode(layout, remoteDir, full.databases);
+        const agent: LocalAgent = {
+          name,
+          configPath: join(layout.nodeDir, 'agent.yaml'),
+          sqlPort: await freePort(),
+          grpcPort: await freePort(),
+          metricsPort: await freePort(),
+          nodeDir: layout.nodeDir,
+          process: undefined as unknown as ManagedChild,
+        };
+        await writeFile(agent.configPath, stringify(cluster.agentConfig(agent, layout.dataDir)));
+        agent.process = new ManagedChild({
+          command: process.execPath,
+          args: [full.doltgateEntry, 'agent', '--config', agent.configPath],
+          logFile: join(layout.nodeDir, 'agent.log'),
+          detached: full.detached,
+        });
+        agents.push(agent);
+      }
+      progress('starting agents (each starts its dolt sql-server)');
+      for (const agent of agents) await agent.process.start();
+      progress('waiting for the agents to elect a primary');
+      await cluster.waitForStablePrimary(60_000);
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  private agentConfig(agent: LocalAgent, dataDir: string): Record<string, unknown> {
+    const base: Record<string, unknown> = {
+      name: agent.name,
+      cluster: this.options.cluster,
+      etcd: { endpoints: this.etcd.endpoints },
+      dolt: {
+        mode: 'managed',
+        binary: this.options.doltBinary,
+        node_dir: agent.nodeDir,
+        data_dir: dataDir,
+        host: '127.0.0.1',
+        port: agent.sqlPort,
+        user: 'root',
+        password: '',
+        remote: 'origin',
+      },
+      priority: 100,
+      check_interval_ms: 250,
+      check_timeout_ms: 1000,
+      inspect_interval_ms: 1000,
+      grpc: `127.0.0.1:${agent.grpcPort}`,
+      metrics: `127.0.0.1:${agent.metricsPort}`,
+      ha: { initial_primary: 'n1' },
+    };
+    return mergeDeep(base, this.options.agentOverrides ?? {});
+  }
+
+  store(): EtcdClusterStore {
+    return new EtcdClusterStore({ endpoints: this.etcd.endpoints, cluster: this.options.cluster });
+  }
+
+  async snapshot(): Promise<ClusterSnapshot> {
+    const store = this.store();
+    try {
+      return await store.snapshot();
+    } finally {
+      store.close();
+    }
+  }
+
+  /** Resolves with the primary's name once the topology is stable and its node is writable. */
+  async waitForStablePrimary(withinMs: number, notPrimary?: string): Promise<string> {
+    const deadline = Date.now() + withinMs;
+    let last = 'no topology yet';
+    while (Date.now() < deadline) {
+      try {
+        const snapshot = await this.snapshot();
+        const topology = snapshot.topology?.value;
+        if (topology && topology.state === 'stable' && topology.primary && topology.primary !== notPrimary) {
+          const member = snapshot.members[topology.primary];
+          if (member && member.role === 'primary') return topology.primary;
+          last = `topology names ${topology.primary} at epoch ${topology.epoch}; its agent reports role ${member?.role ?? 'none'}`;
+        } else if (topology) {
+          last = `topology ${topology.state} at epoch ${topology.epoch}, primary ${topology.primary}`;
+        }
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`no stable primary${notPrimary ? ` other than ${notPrimary}` : ''} within ${withinMs} ms: ${last}`);
+  }
+
+  agent(name: string): LocalAgent {
+    const found = this.agents.find((agent) => agent.name === name);
+    if (!found) throw new Error(`no node ${name} in this cluster (nodes: ${this.agents.map((agent) => agent.name).join(', ')})`);
+    return found;
+  }
+
+  /** The PID of the dolt sql-server an agent runs: its child process (by /proc, never by name). */
+  async doltPid(name: string): Promise<number | undefined> {
+    const agentPid = this.agent(name).process.pid;
+    if (agentPid === undefined) return undefined;
+    try {
+      const children = (await readFile(`/proc/${agentPid}/task/${agentPid}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean).map(Number);
+      for (const pid of children) {
+        const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+        if (cmdline.includes('sql-server')) return pid;
+      }
+    } catch {
+      return undefined;
+    }
+    return undefined;
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      cluster: this.options.cluster,
+      etcd: this.etcd.endpoints,
+      remote: this.remoteDir,
+      nodes: this.agents.map((agent) => ({
+        name: agent.name,
+        sqlPort: agent.sqlPort,
+        user: 'root',
+        password: '',
+        grpc: `127.0.0.1:${agent.grpcPort}`,
+        metrics: `http://127.0.0.1:${agent.metricsPort}/metrics`,
+        agentPid: agent.process.pid,
+        config: agent.configPath,
+      })),
+    };
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.agents.filter((agent) => agent.process).map((agent) => agent.process.stop(15_000)));
+    await this.etcd.stop();
+  }
+}
+
+function mergeDeep(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(extra)) {
+    const current = out[key];
+    if (value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object' && !Array.isArray(current)) {
+      out[key] = mergeDeep(current as Record<string, unknown>, value as Record<string, unknown>);
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
