@@ -38,7 +38,8 @@ export async function runCleanups(): Promise<void> {
 export async function tempDir(label: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `doltgate-${label}-`));
   registerCleanup(async () => {
-    if (!process.env.DOLTGATE_KEEP_TEST_DIRS) await rm(dir, { recursive: true, force: true });
+    // Retries: a process stopped a moment ago may still be flushing a file into the dir.
+    if (!process.env.DOLTGATE_KEEP_TEST_DIRS) await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   });
   return dir;
 }

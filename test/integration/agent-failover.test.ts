@@ -1,0 +1,169 @@
+/**
+ * Failover scenarios with real etcd, real Dolt and real agent processes (issue 4): a crashed
+ * primary Dolt, a lost host, a hung host that comes back, etcd member and quorum loss, pause and
+ * anti-flap. Each asserts that nothing acknowledged is lost and that no two nodes take writes.
+ */
+
+import { expect } from 'chai';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LocalCluster } from '../../sandbox/local-cluster';
+import { eventually, sleep } from '../bed/eventually';
+import { queryNode, startLocalCluster } from '../bed/local-cluster';
+import { remoteBranchHead } from '../bed/remote-inspect';
+
+const fast = { ha: { min_failover_interval_ms: 1000 } };
+
+async function writeRows(cluster: LocalCluster, node: string, from: number, count: number): Promise<void> {
+  for (let i = from; i < from + count; i++) await queryNode(cluster, node, 'INSERT INTO t VALUES (?)', [i]);
+}
+
+async function ids(cluster: LocalCluster, node: string): Promise<number[]> {
+  const rows = await queryNode<{ id: number }>(cluster, node, 'SELECT id FROM t ORDER BY id');
+  return rows.map((row) => row.id);
+}
+
+async function writableNodes(cluster: LocalCluster): Promise<string[]> {
+  const writable: string[] = [];
+  for (const agent of cluster.agents) {
+    try {
+      const rows = await queryNode<{ ro: number }>(cluster, agent.name, 'SELECT @@read_only AS ro');
+      if (Number(rows[0].ro) === 0) writable.push(agent.name);
+    } catch {
+      // down or hung: not taking writes
+    }
+  }
+  return writable;
+}
+
+function range(from: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => from + i);
+}
+
+describe('agent failover (real etcd, Dolt and agent processes)', function () {
+  this.timeout(180_000);
+
+  it('kill -9 of the primary Dolt: a replica becomes primary with every committed row, and takes writes', async () => {
+    const cluster = await startLocalCluster({ agentOverrides: fast });
+    const primary = await cluster.waitForStablePrimary(30_000);
+    await queryNode(cluster, primary, 'CREATE TABLE t (id INT PRIMARY KEY)');
+    await writeRows(cluster, primary, 0, 25);
+    const doltPid = await cluster.doltPid(primary);
+    expect(doltPid, 'the agent runs a dolt sql-server child').to.be.a('number');
+    process.kill(doltPid as number, 'SIGKILL');
+    const next = await cluster.waitForStablePrimary(20_000, primary);
+    expect(await ids(cluster, next)).to.deep.equal(range(0, 25));
+    await writeRows(cluster, next, 25, 1);
+    expect(await ids(cluster, next)).to.deep.equal(range(0, 26));
+    const snapshot = await cluster.snapshot();
+    const history = snapshot.latestHistory;
+    expect(history?.candidate).to.equal(next);
+    expect(history?.steps.filter((step) => step.state === 'done').map((step) => step.name)).to.deep.equal(['fence', 'disable-read-only', 'recover', 'enable-push-on-write', 'reroute']);
+    await eventually(async () => (await writableNodes(cluster)).join(',') === next, { within: 15_000, what: `only ${next} writable` });
+  });
+
+  it('whole host lost (agent and Dolt killed together): the lease expires and a replica takes over', async () => {
+    const cluster = await startLocalCluster({ agentOverrides: fast });
+    const primary = await cluster.waitForStablePrimary(30_000);
+    await queryNode(cluster, primary, 'CREATE TABLE t (id INT PRIMARY KEY)');
+    await writeRows(cluster, primary, 0, 10);
+    const doltPid = (await cluster.doltPid(primary)) as number;
+    await cluster.agent(primary).process.kill9();
+    // Dolt runs under a parent-death signal: it dies with its agent.
+    await eventually(() => {
+      try {
+        process.kill(doltPid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, { within: 5000, what: 'dolt gone with its agent' });
+    const next = await cluster.waitForStablePrimary(30_000, primary);
+    expect(await ids(cluster, next)).to.deep.equal(range(0, 10));
+    await writeRows(cluster, next, 10, 1);
+  });
+
+  it('hung host (SIGSTOP): failover; after SIGCONT the old primary fences, saves its orphaned commit and rejoins', async () => {
+    const cluster = await startLocalCluster({ agentOverrides: fast });
+    const primary = await cluster.waitForStablePrimary(30_000);
+    await queryNode(cluster, primary, 'CREATE TABLE t (id INT PRIMARY KEY)');
+    await writeRows(cluster, primary, 0, 5);
+    // An acknowledged commit whose push fails: only the old primary has it.
+    const remoteDb = join(cluster.remoteDir, 'app');
+    await rename(remoteDb, `${remoteDb}.aside`);
+    await writeFile(remoteDb, 'unreachable');
+    try {
+      await queryNode(cluster, primary, 'INSERT INTO t VALUES (999)');
+    } finally {
+      await rm(remoteDb, { force: true });
+      await rename(`${remoteDb}.aside`, remoteDb);
+    }
+    const agent = cluster.agent(primary);
+    const doltPid = (await cluster.doltPid(primary)) as number;
+    process.kill(doltPid, 'SIGSTOP');
+    agent.process.signal('SIGSTOP');
+    let next: string;
+    try {
+      next = await cluster.waitForStablePrimary(30_000, primary);
+      await writeRows(cluster, next, 5, 1);
+    } finally {
+      process.kill(doltPid, 'SIGCONT');
+      agent.process.signal('SIGCONT');
+    }
+    await eventually(async () => {
+      const member = (await cluster.snapshot()).members[primary];
+      return member?.role === 'replica' && member.epoch > 1;
+    }, { within: 30_000, what: `${primary} rejoined as a replica` });
+    expect((await writableNodes(cluster)).sort()).to.deep.equal([next]);
+    const history = (await cluster.snapshot()).latestHistory;
+    expect(history?.orphanedBranches.some((branch) => branch.startsWith('app:doltgate/orphaned/'))).to.equal(true);
+    const orphan = (history?.orphanedBranches[0] ?? '').replace('app:', '');
+    const orphanHead = await remoteBranchHead({ binary: cluster.options.doltBinary, rootPath: join(cluster.agent(next).nodeDir, 'home') }, cluster.remoteDir, 'app', orphan);
+    const saved = await queryNode<{ id: number }>(cluster, next, `SELECT id FROM t AS OF '${orphanHead}' WHERE id = 999`);
+    expect(saved.map((row) => row.id), 'the orphaned commit is readable from the remote branch').to.deep.equal([999]);
+    await eventually(async () => (await ids(cluster, primary)).includes(5), { within: 10_000, what: 'old primary replicates the new primary' });
+  });
+
+  it('etcd: losing one of three members changes nothing; losing quorum promotes nobody', async () => {
+    const cluster = await startLocalCluster({ etcdMembers: 3, agentOverrides: fast });
+    const primary = await cluster.waitForStablePrimary(30_000);
+    const epoch = (await cluster.snapshot()).topology?.value.epoch;
+    await queryNode(cluster, primary, 'CREATE TABLE t (id INT PRIMARY KEY)');
+    await cluster.etcd.members[2].process.stop();
+    await sleep(6000);
+    expect((await cluster.snapshot()).topology?.value).to.include({ epoch, primary, state: 'stable' });
+    await writeRows(cluster, primary, 0, 3);
+    await cluster.etcd.members[1].process.stop();
+    const doltPid = (await cluster.doltPid(primary)) as number;
+    process.kill(doltPid, 'SIGKILL');
+    // Without quorum: the primary cannot renew and stays fenced; no replica may become writable.
+    await sleep(10_000);
+    expect(await writableNodes(cluster)).to.deep.equal([]);
+  });
+
+  it('paused: no failover (the old primary recovers in place); resumed: failover; a second failure inside the anti-flap interval: no second failover', async () => {
+    const cluster = await startLocalCluster({ agentOverrides: { ha: { min_failover_interval_ms: 120_000 } } });
+    const primary = await cluster.waitForStablePrimary(30_000);
+    const store = cluster.store();
+    try {
+      await store.setPaused({ by: 'test', at: new Date().toISOString(), reason: 'maintenance' });
+      process.kill((await cluster.doltPid(primary)) as number, 'SIGKILL');
+      await sleep(6000);
+      const paused = (await cluster.snapshot()).topology?.value;
+      expect(paused, 'paused: no failover, the topology still names the old primary').to.include({ primary, epoch: 1 });
+      // With no failover allowed, the old primary takes its key back once its Dolt is restarted.
+      for (const node of await writableNodes(cluster)) expect(node).to.equal(primary);
+      await store.setPaused(null);
+      process.kill((await cluster.doltPid(primary)) as number, 'SIGKILL');
+      const next = await cluster.waitForStablePrimary(20_000, primary);
+      const epoch = (await cluster.snapshot()).topology?.value.epoch as number;
+      process.kill((await cluster.doltPid(next)) as number, 'SIGKILL');
+      await sleep(8000);
+      const after = (await cluster.snapshot()).topology?.value;
+      expect(after?.epoch, 'anti-flap: no second failover').to.equal(epoch);
+      expect(after?.primary).to.equal(next);
+    } finally {
+      store.close();
+    }
+  });
+});
