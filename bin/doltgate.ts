@@ -5,6 +5,8 @@
  */
 
 import { agentCommand } from '../agent/agent-main';
+import { sandboxCommand } from '../sandbox/sandbox-command';
+import { subcommands as controlSubcommands } from '../cli';
 
 interface Subcommand {
   name: string;
@@ -12,16 +14,23 @@ interface Subcommand {
   run?: (args: string[]) => Promise<number>;
 }
 
+/** A control-plane subcommand (cli/): status, switchover, failover, pause, resume, history. */
+function control(name: string): Subcommand {
+  const command = controlSubcommands.find((candidate) => candidate.name === name);
+  if (!command) throw new Error(`cli/ has no subcommand ${name}`);
+  return command;
+}
+
 const subcommands: Subcommand[] = [
   { name: 'proxy', summary: 'run the MySQL-protocol proxy (--config proxy.yaml)  [not built yet]' },
   { name: 'agent', summary: 'run the HA agent beside one Dolt server (--config agent.yaml)', run: (args) => agentCommand(args) },
-  { name: 'status', summary: 'show the cluster: topology, members, health, epoch  [not built yet]' },
-  { name: 'switchover', summary: 'planned switchover to a replica (--to NODE)  [not built yet]' },
-  { name: 'failover', summary: 'forced failover ([--to NODE] [--force])  [not built yet]' },
-  { name: 'pause', summary: 'maintenance mode: no automatic failover  [not built yet]' },
-  { name: 'resume', summary: 'leave maintenance mode  [not built yet]' },
-  { name: 'history', summary: 'list past failovers and their steps  [not built yet]' },
-  { name: 'sandbox', summary: 'a local cluster: etcd, three Dolt nodes, agents and a proxy (up|down)  [not built yet]' },
+  control('status'),
+  control('switchover'),
+  control('failover'),
+  control('pause'),
+  control('resume'),
+  control('history'),
+  { name: 'sandbox', summary: 'a local cluster: etcd, three Dolt nodes, agents and a proxy (up [--detach] | down)', run: (args) => sandboxCommand(args) },
 ];
 
 function usage(): string {

@@ -30,6 +30,8 @@ export interface EtcdClusterOptions {
   binary?: string;
   /** Client ports to use instead of free ones (the sandbox keeps its ports across restarts). */
   clientPorts?: number[];
+  /** Members run in their own process group and outlive us (sandbox --detach). */
+  detached?: boolean;
 }
 
 export class EtcdCluster {
@@ -70,6 +72,7 @@ export class EtcdCluster {
           '--election-timeout', '500',
         ],
         logFile: join(options.dir, `${spec.name}.log`),
+        detached: options.detached,
       });
       members.push({ name: spec.name, clientUrl, peerUrl, dataDir, process: child });
     }

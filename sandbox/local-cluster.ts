@@ -56,7 +56,7 @@ export class LocalCluster {
     const full = { cluster: 'sandbox', nodes: 3, databases: ['app'], etcdMembers: 1 as const, ...options };
     await mkdir(full.dir, { recursive: true });
     progress(`starting etcd (${full.etcdMembers} member${full.etcdMembers > 1 ? 's' : ''})`);
-    const etcd = await EtcdCluster.start({ dir: join(full.dir, 'etcd'), members: full.etcdMembers });
+    const etcd = await EtcdCluster.start({ dir: join(full.dir, 'etcd'), members: full.etcdMembers, detached: full.detached });
     const remoteDir = join(full.dir, 'remote');
     const agents: LocalAgent[] = [];
     const cluster = new LocalCluster(full, etcd, agents, remoteDir);
@@ -185,6 +185,7 @@ export class LocalCluster {
     return {
       cluster: this.options.cluster,
       etcd: this.etcd.endpoints,
+      etcdPids: this.etcd.members.map((member) => member.process.pid),
       remote: this.remoteDir,
       nodes: this.agents.map((agent) => ({
         name: agent.name,
