@@ -6,6 +6,7 @@
  */
 
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
+import * as net from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ManagedChild } from '../common/child-process';
@@ -14,6 +15,7 @@ import type { ClusterSnapshot } from '../agent/store/cluster-store';
 import { EtcdCluster } from './etcd-cluster';
 import { cloneNode, initFirstNode, nodeLayout } from './dolt-node-setup';
 import { freePort } from './free-port';
+import { hashProxyPassword } from '../proxy/config';
 
 export interface LocalClusterOptions {
   dir: string;
@@ -40,7 +42,16 @@ export interface LocalAgent {
   process: ManagedChild;
 }
 
+export interface LocalProxy {
+  port: number;
+  metricsPort: number;
+  configPath: string;
+  process: ManagedChild;
+}
+
 export class LocalCluster {
+  readonly proxies: LocalProxy[] = [];
+
   private constructor(
     readonly options: Required<Omit<LocalClusterOptions, 'agentOverrides' | 'detached'>> & Pick<LocalClusterOptions, 'agentOverrides' | 'detached'>,
     readonly etcd: EtcdCluster,
@@ -200,7 +211,38 @@ export class LocalCluster {
     };
   }
 
+  /**
+   * Starts a `doltgate proxy` process following this cluster's topology in etcd, with one proxy
+   * user mapped to Dolt's root; resolves once it listens.
+   */
+  async startProxy(user: { name: string; password: string }, overrides: Record<string, unknown> = {}): Promise<LocalProxy> {
+    const port = await freePort();
+    const metricsPort = await freePort();
+    const index = this.proxies.length + 1;
+    const config = mergeDeep(
+      {
+        listen: { host: '127.0.0.1', port },
+        cluster: this.options.cluster,
+        etcd: { endpoints: this.etcd.endpoints },
+        users: [{ name: user.name, ...hashProxyPassword(user.password), backend_user: 'root', backend_password: '' }],
+        hold: { timeout_ms: 10_000 },
+        metrics: { host: '127.0.0.1', port: metricsPort },
+      },
+      overrides,
+    );
+    const configPath = join(this.options.dir, `proxy${index}.yaml`);
+    await writeFile(configPath, stringify(config));
+    const logFile = join(this.options.dir, `proxy${index}.log`);
+    const child = new ManagedChild({ command: process.execPath, args: [this.options.doltgateEntry, 'proxy', '--config', configPath], logFile, detached: this.options.detached });
+    await child.start();
+    const proxy: LocalProxy = { port, metricsPort, configPath, process: child };
+    this.proxies.push(proxy);
+    await waitForPort(port, 20_000, child, logFile);
+    return proxy;
+  }
+
   async stop(): Promise<void> {
+    await Promise.all(this.proxies.map((proxy) => proxy.process.stop(10_000)));
     await Promise.all(this.agents.filter((agent) => agent.process).map((agent) => agent.process.stop(15_000)));
     await this.etcd.stop();
   }
@@ -217,4 +259,24 @@ function mergeDeep(base: Record<string, unknown>, extra: Record<string, unknown>
     }
   }
   return out;
+}
+
+export function waitForPort(port: number, withinMs: number, child: ManagedChild, log: string): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  return new Promise((resolvePromise, reject) => {
+    const attempt = (): void => {
+      if (!child.running) return reject(new Error(`the process exited during start-up; see ${log}`));
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolvePromise();
+      });
+      socket.once('error', () => {
+        socket.destroy();
+        if (Date.now() > deadline) reject(new Error(`nothing listened on ${port} within ${withinMs} ms; see ${log}`));
+        else setTimeout(attempt, 100);
+      });
+    };
+    attempt();
+  });
 }

@@ -10,14 +10,9 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import * as net from 'node:net';
 import { join, resolve } from 'node:path';
-import { stringify } from 'yaml';
-import { ManagedChild } from '../common/child-process';
-import { hashProxyPassword } from '../proxy/config';
 import { resolveDoltBinary, repositoryRoot } from './dolt-binary';
-import { freePort } from './free-port';
-import { LocalCluster } from './local-cluster';
+import { LocalCluster, type LocalProxy } from './local-cluster';
 
 export const sandboxUser = { name: 'app', password: 'sandbox' };
 
@@ -125,62 +120,26 @@ export async function sandboxUp(args: SandboxArgs, say: (line: string) => void):
     { dir: args.dir, doltBinary: resolveDoltBinary(), doltgateEntry: entry, detached: args.detach },
     (line) => say(`${((Date.now() - started) / 1000).toFixed(1)}s ${line}`),
   );
-  let proxy: ManagedChild | undefined;
+  let proxy: LocalProxy | undefined;
   try {
-    const proxyPort = await freePort();
-    const proxyMetricsPort = await freePort();
-    const proxyConfig = {
-      listen: { host: '127.0.0.1', port: proxyPort },
-      cluster: cluster.cluster,
-      etcd: { endpoints: cluster.etcd.endpoints },
-      users: [{ name: sandboxUser.name, ...hashProxyPassword(sandboxUser.password), backend_user: 'root', backend_password: '' }],
-      hold: { timeout_ms: 10_000 },
-      metrics: { host: '127.0.0.1', port: proxyMetricsPort },
-    };
-    const proxyConfigPath = join(args.dir, 'proxy.yaml');
-    await writeFile(proxyConfigPath, stringify(proxyConfig));
-    say(`${((Date.now() - started) / 1000).toFixed(1)}s starting the proxy on 127.0.0.1:${proxyPort}`);
-    proxy = new ManagedChild({ command: process.execPath, args: [entry, 'proxy', '--config', proxyConfigPath], logFile: join(args.dir, 'proxy.log'), detached: args.detach });
-    await proxy.start();
-    await waitForPort(proxyPort, 20_000, proxy, join(args.dir, 'proxy.log'));
+    say(`${((Date.now() - started) / 1000).toFixed(1)}s starting the proxy`);
+    proxy = await cluster.startProxy(sandboxUser);
     const description = cluster.describe();
     const state = {
       ...description,
-      proxy: { host: '127.0.0.1', port: proxyPort, user: sandboxUser.name, password: sandboxUser.password, metrics: `http://127.0.0.1:${proxyMetricsPort}/metrics`, pid: proxy.pid },
+      proxy: { host: '127.0.0.1', port: proxy.port, user: sandboxUser.name, password: sandboxUser.password, metrics: `http://127.0.0.1:${proxy.metricsPort}/metrics`, pid: proxy.process.pid },
       dir: args.dir,
     };
     await writeFile(join(args.dir, 'state.json'), JSON.stringify(state, null, 2) + '\n');
     const stopAll = async (): Promise<void> => {
-      await proxy?.stop(10_000);
       await cluster.stop();
       await rm(join(args.dir, 'state.json'), { force: true });
     };
     return { state, stop: stopAll };
   } catch (error) {
-    await proxy?.stop(5000);
     await cluster.stop();
     throw error;
   }
-}
-
-function waitForPort(port: number, withinMs: number, child: ManagedChild, log: string): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  return new Promise((resolvePromise, reject) => {
-    const attempt = (): void => {
-      if (!child.running) return reject(new Error(`the proxy exited during start-up; see ${log}`));
-      const socket = net.connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolvePromise();
-      });
-      socket.once('error', () => {
-        socket.destroy();
-        if (Date.now() > deadline) reject(new Error(`the proxy did not listen on ${port} within ${withinMs} ms; see ${log}`));
-        else setTimeout(attempt, 100);
-      });
-    };
-    attempt();
-  });
 }
 
 export function connectionHelp(state: Record<string, unknown>): string {
