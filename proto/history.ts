@@ -25,6 +25,12 @@ export interface HistoryRecord {
   reason: string;
   fromPrimary: string | null;
   candidate: string;
+  /** A planned hand-over: the outgoing primary runs the fence, then releases the leader key. */
+  handOver: boolean;
+  /** The operator op this failover carries out, if any. */
+  opId: string | null;
+  /** Set when this attempt replaced a stalled one whose candidate was gone. */
+  takeoverFrom: { candidate: string; epoch: number } | null;
   startedAt: string;
   endedAt: string | null;
   outcome: 'running' | 'succeeded' | 'failed';

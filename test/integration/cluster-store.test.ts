@@ -132,7 +132,7 @@ describe('ClusterStore contract (real etcd)', function () {
     await a.setPaused(null);
     expect((await a.snapshot()).paused).to.equal(null);
     for (const epoch of [2, 10, 9]) {
-      await a.putHistory({ epoch, kind: 'failover', reason: `e${epoch}`, fromPrimary: 'x', candidate: 'y', startedAt: '', endedAt: null, outcome: 'succeeded', steps: [], orphanedBranches: [] });
+      await a.putHistory({ epoch, kind: 'failover', reason: `e${epoch}`, fromPrimary: 'x', candidate: 'y', handOver: false, opId: null, takeoverFrom: null, startedAt: '', endedAt: null, outcome: 'succeeded', steps: [], orphanedBranches: [] });
     }
     expect((await a.listHistory(10)).map((record) => record.epoch)).to.deep.equal([10, 9, 2]);
     expect((await a.snapshot()).latestHistory?.epoch).to.equal(10);
