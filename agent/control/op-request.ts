@@ -10,7 +10,7 @@
  *   refusal: it is a typo, and the CLI gives it its own exit code. A known node whose agent is
  *   gone stays a refusal (dryRunOp: "has no live agent").
  * - One operator op at a time: a request while another op is pending (and not yet expired) or
- *   running (with a live executor) is refused. The agents execute only the oldest pending op,
+ *   has just started running (younger than the op timeout, executor alive) is refused. The agents execute only the oldest pending op,
  *   so a second one would sit waiting, then fire against a cluster its requester never saw.
  * - Idempotency: a client-chosen op id that already names the same op returns that op, so a
  *   CLI retrying through another agent after a lost answer never writes the op twice.
@@ -57,13 +57,20 @@ export function knownNodes(snapshot: ClusterSnapshot): string[] {
   return [...new Set([...Object.keys(snapshot.topology?.value.nodes ?? {}), ...Object.keys(snapshot.members)])].sort();
 }
 
-/** Why `op` blocks a new request, or null. Expired pending ops and ops of dead executors do not. */
+/**
+ * Why an op already in etcd blocks a new request, or null. Pending ops block until they expire
+ * (opTimeoutMs); running ones while younger than that and their executor is alive.
+ */
 export function blockingOperation(snapshot: ClusterSnapshot, config: HaConfig, now: number): string | null {
   for (const { value: op } of snapshot.ops) {
     if (op.state === 'pending' && now - Date.parse(op.requestedAt) <= config.opTimeoutMs) {
       return `${describeOp(op)} is pending (requested by ${op.requestedBy} at ${op.requestedAt}); wait for it to run or expire`;
     }
-    if (op.state === 'running' && (op.executor === null || op.executor in snapshot.members)) {
+    // A running op blocks only while it is young and its executor lives. Past that, an op left
+    // 'running' (its executor crashed, or its record was never closed) must not lock operators
+    // out forever; dryRunOp still refuses anything that would cut into a failover in flight.
+    const age = now - Date.parse(op.requestedAt);
+    if (op.state === 'running' && age <= config.opTimeoutMs && (op.executor === null || op.executor in snapshot.members)) {
       return `${describeOp(op)} is running${op.executor === null ? '' : ` on ${op.executor}`}; wait for it to finish`;
     }
   }
