@@ -40,6 +40,11 @@ export interface AgentConfig {
   ha: HaConfig;
   backup: { url: string; intervalMs: number; maxAgeMs: number } | null;
   grpc: { host: string; port: number } | null;
+  /** The gRPC address put in the member record for the CLI to dial (defaults to grpc). */
+  grpcAdvertise: { host: string; port: number } | null;
+  grpcTls: { cert: string; key: string; ca?: string; requireClientCert: boolean } | null;
+  /** Token the CLI must present for calls that change anything; null = none. */
+  grpcToken: string | null;
   metrics: { host: string; port: number } | null;
   /** Peers' hosts (and etcd's) to ping, to tell "Dolt down" from "host unreachable". */
   probeHosts: Array<{ host: string; port: number }>;
@@ -165,6 +170,7 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
     reader.fail('ha', (error as Error).message);
   }
 
+  const grpcTlsRaw = raw.grpc_tls === undefined ? null : reader.section(raw, 'grpc_tls');
   const backupRaw = raw.backup === undefined ? null : reader.section(raw, 'backup');
   const probeRaw = raw.probe_hosts ?? [];
   if (!Array.isArray(probeRaw)) reader.fail('probe_hosts', 'must be a list of "host:port"');
@@ -199,12 +205,32 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
         }
       : null,
     grpc: reader.address(raw, 'grpc'),
+    grpcAdvertise: reader.address(raw, 'grpc_advertise') ?? reader.address(raw, 'grpc'),
+    grpcTls: grpcTlsRaw
+      ? {
+          cert: absolute(reader.string(grpcTlsRaw, 'cert', 'grpc_tls.cert')),
+          key: absolute(reader.string(grpcTlsRaw, 'key', 'grpc_tls.key')),
+          ca: grpcTlsRaw.ca === undefined ? undefined : absolute(reader.string(grpcTlsRaw, 'ca', 'grpc_tls.ca')),
+          requireClientCert: reader.bool(grpcTlsRaw, 'require_client_cert', 'grpc_tls.require_client_cert', false),
+        }
+      : null,
+    grpcToken: grpcToken(reader, raw),
     metrics: reader.address(raw, 'metrics'),
     probeHosts: (probeRaw as unknown[]).map((entry, i) => {
       const address = reader.address({ [`probe_hosts[${i}]`]: entry }, `probe_hosts[${i}]`);
       return address as { host: string; port: number };
     }),
   };
+}
+
+/** `grpc_token` inline, or `grpc_token_env` naming an environment variable that holds it. */
+function grpcToken(reader: Reader, raw: Raw): string | null {
+  if (raw.grpc_token !== undefined) return reader.string(raw, 'grpc_token', 'grpc_token');
+  if (raw.grpc_token_env === undefined) return null;
+  const name = reader.string(raw, 'grpc_token_env', 'grpc_token_env');
+  const value = process.env[name];
+  if (!value) reader.fail('grpc_token_env', `names ${name}, which is not set in the environment`);
+  return value;
 }
 
 export function loadAgentConfig(file: string): AgentConfig {

@@ -9,19 +9,11 @@ import { loadAgentConfig } from './agent-config';
 import { serveMetrics } from './agent-metrics';
 import { AgentRuntime } from './agent-runtime';
 import { EtcdClusterStore } from './store/etcd-cluster-store';
+import { startControlServer } from './control/control-server';
 
 export interface RunningAgent {
   runtime: AgentRuntime;
   stop(): Promise<void>;
-}
-
-/** Extra servers (the gRPC control API) started beside the runtime; registered by the control plane. */
-export type AgentAddon = (runtime: AgentRuntime) => Promise<{ stop(): Promise<void> }>;
-
-const addons: AgentAddon[] = [];
-
-export function registerAgentAddon(addon: AgentAddon): void {
-  addons.push(addon);
 }
 
 export async function runAgent(configPath: string): Promise<RunningAgent> {
@@ -38,7 +30,27 @@ export async function runAgent(configPath: string): Promise<RunningAgent> {
     }));
     started.push({ stop: () => new Promise<void>((resolve) => server.close(() => resolve())) });
   }
-  for (const addon of addons) started.push(await addon(runtime));
+  if (config.grpc) {
+    // Its own store: the runtime closes its store on stop, and a watch must not share its timeouts.
+    const controlStore = new EtcdClusterStore({ endpoints: config.etcd.endpoints, cluster: config.cluster, callTimeoutMs: config.etcd.callTimeoutMs });
+    const control = await startControlServer({
+      host: config.grpc.host,
+      port: config.grpc.port,
+      store: controlStore,
+      agentName: config.name,
+      haConfig: config.ha,
+      localStatus: () => ({ lastDecision: runtime.lastDecision }),
+      tls: config.grpcTls ?? undefined,
+      token: config.grpcToken ?? undefined,
+      logger,
+    });
+    started.push({
+      stop: async () => {
+        await control.stop();
+        controlStore.close();
+      },
+    });
+  }
   return {
     runtime,
     async stop() {

@@ -252,7 +252,7 @@ export class AgentRuntime {
     return {
       name: this.config.name,
       sql: this.config.dolt.advertise,
-      grpc: this.config.grpc ? `${this.config.grpc.host}:${this.config.grpc.port}` : null,
+      grpc: this.config.grpcAdvertise ? `${this.config.grpcAdvertise.host}:${this.config.grpcAdvertise.port}` : null,
       role: this.state.role,
       epoch: this.state.epoch,
       health: this.tracker.snapshot(),
@@ -321,7 +321,9 @@ export class AgentRuntime {
       }
       case 'start-failover':
       case 'resume-failover':
-        await this.runPlan(decision, decision.reason, null, snapshot);
+        // A resumed plan may be the target's share of an operator's switchover: keep the op id so
+        // the op is closed when the reroute is done.
+        await this.runPlan(decision, decision.reason, decision.opId, snapshot);
         return;
       case 'execute-op':
         await this.runPlan(decision, decision.reason, decision.op.id, snapshot);
