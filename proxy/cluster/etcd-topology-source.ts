@@ -1,0 +1,277 @@
+/**
+ * The proxy's view of `/doltgate/<cluster>/topology` in etcd: read once at start, then kept
+ * current by a watch on that one key, re-read whenever the watch (re)connects so nothing written
+ * while it was away is missed.
+ *
+ * Contract (see also topology-source.ts):
+ * - The applied topology never goes back in epoch. Which value wins is decided by admitTopology
+ *   (topology-admission.ts) from the epoch and etcd's mod revision, so a re-read racing a watch
+ *   event, or a watch replaying after reconnect, can never undo a newer value.
+ * - A malformed value or a deleted key is logged and ignored; the last good topology stays: a
+ *   proxy keeps routing by what it knows rather than stopping because of a bad write.
+ * - `etcdReachable` is true only while the watch is connected AND the last read succeeded. When
+ *   it is false the last topology is kept and a background loop re-reads with capped backoff.
+ * - `start()` resolves within about `callTimeoutMs` even if etcd is down (topology null,
+ *   etcdReachable false) and the source keeps trying in the background.
+ */
+
+import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
+import type { Logger } from '../../common/logger';
+import { withTimeout } from '../../common/with-timeout';
+import { clusterKeys, decodeTopology, type Topology } from '../../proto';
+import { admitTopology, type AppliedTopology } from './topology-admission';
+import { TopologyListeners, freezeTopology, type TopologyListener } from './topology-listeners';
+import type { TopologySource, TopologyView } from './topology-source';
+
+export interface EtcdTopologySourceOptions {
+  endpoints: string[];
+  cluster: string;
+  logger: Logger;
+  /** Deadline of one etcd read and of the first attempt in start(); default 2000 ms. */
+  callTimeoutMs?: number;
+  /** Longest pause between retries (reads and watch reconnects) while etcd is away; default 5000 ms. */
+  maxRetryMs?: number;
+  /** Wall clock for `lastUpdateAt`; default Date.now. */
+  now?: () => number;
+}
+
+/**
+ * The watch reconnect backoff handed to etcd3 (its default grows to 30 s, too slow for a proxy
+ * that holds writes until it hears of the new primary). Doubles from ~100 ms up to the cap, with
+ * ±20% jitter so many proxies do not reconnect in step after an etcd restart.
+ */
+class CappedBackoff {
+  constructor(
+    private readonly base: number,
+    private readonly cap: number,
+  ) {}
+
+  get duration(): number {
+    return Math.round(this.base * (0.8 + Math.random() * 0.4));
+  }
+
+  next(): CappedBackoff {
+    return new CappedBackoff(Math.min(this.base * 2, this.cap), this.cap);
+  }
+}
+
+const firstRetryMs = 100;
+
+export class EtcdTopologySource implements TopologySource {
+  private readonly endpoints: string[];
+  private readonly key: string;
+  private readonly logger: Logger;
+  private readonly callTimeoutMs: number;
+  private readonly maxRetryMs: number;
+  private readonly now: () => number;
+  private readonly listeners = new TopologyListeners();
+
+  private client: Etcd3 | null = null;
+  private watcher: Watcher | null = null;
+  private applied: AppliedTopology | null = null;
+  private appliedAt: number | null = null;
+  private watchConnected = false;
+  private readOk = false;
+  private reachable = false;
+  private started = false;
+  private stopped = false;
+  private inFlight: Promise<boolean> | null = null;
+  private readAgain = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryDelay = firstRetryMs;
+  /** Mod revision of the last malformed value logged, so a re-read does not log it again. */
+  private lastMalformedRevision: string | null = null;
+  private loggedNoTopology = false;
+  private view: TopologyView = Object.freeze({ topology: null, source: 'etcd', etcdReachable: false, lastUpdateAt: null });
+
+  constructor(options: EtcdTopologySourceOptions) {
+    this.key = clusterKeys(options.cluster).topology;
+    this.logger = options.logger.child('topology', { cluster: options.cluster });
+    this.callTimeoutMs = options.callTimeoutMs ?? 2000;
+    this.maxRetryMs = options.maxRetryMs ?? 5000;
+    this.now = options.now ?? Date.now;
+    this.endpoints = options.endpoints;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.client = new Etcd3({
+      hosts: this.endpoints,
+      dialTimeout: this.callTimeoutMs,
+      faultHandling: { watchBackoff: new CappedBackoff(firstRetryMs / 2, this.maxRetryMs) },
+    });
+    const connected = this.openWatcher();
+    const [readOk] = await Promise.all([this.refresh('start'), withTimeout(connected, this.callTimeoutMs).catch(() => undefined)]);
+    if (!readOk) {
+      this.logger.warn('etcd did not answer at start; routing waits for the topology and keeps trying in the background', { endpoints: this.endpoints, key: this.key });
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const watcher = this.watcher;
+    this.watcher = null;
+    // Cancel the watcher before closing the client: a watcher left attached makes etcd3 retry its
+    // stream forever on timers of its own.
+    if (watcher) await withTimeout(watcher.cancel(), this.callTimeoutMs, 'cancel the topology watch').catch(() => undefined);
+    this.client?.close();
+    this.client = null;
+    this.watchConnected = false;
+    this.updateReachable();
+  }
+
+  /** The same frozen object until something changes: the router may call this per query. */
+  current(): TopologyView {
+    return this.view;
+  }
+
+  private refreshView(): void {
+    this.view = Object.freeze({ topology: this.applied?.topology ?? null, source: 'etcd', etcdReachable: this.reachable, lastUpdateAt: this.appliedAt });
+  }
+
+  onChange(listener: TopologyListener): () => void {
+    return this.listeners.add(listener);
+  }
+
+  /** Attaches a watcher on the key; resolves on its first 'connected' (never rejects). */
+  private openWatcher(): Promise<void> {
+    if (!this.client) return Promise.resolve();
+    // watcher() attaches without waiting: create() would wait for 'connected', forever if etcd is down.
+    const watcher = this.client.watch().key(this.key).watcher();
+    this.watcher = watcher;
+    const firstConnect = new Promise<void>((resolve) => watcher.once('connected', () => resolve()));
+    watcher.on('connected', () => {
+      if (watcher !== this.watcher) return;
+      this.watchConnected = true;
+      this.updateReachable();
+      // Whatever was written while the watch was away (or before it first attached) is read now.
+      void this.refresh('watch connected');
+    });
+    watcher.on('disconnected', (error: Error) => {
+      if (watcher !== this.watcher) return;
+      if (this.watchConnected) this.logger.warn('the topology watch lost etcd; keeping the last topology while it reconnects', { error, epoch: this.applied?.topology.epoch ?? null });
+      this.watchConnected = false;
+      this.updateReachable();
+    });
+    watcher.on('put', (kv: IKeyValue) => {
+      if (watcher !== this.watcher) return;
+      this.offer(kv.value, String(kv.mod_revision), 'watch');
+    });
+    watcher.on('delete', () => {
+      if (watcher !== this.watcher) return;
+      this.logger.warn('the topology key was deleted; keeping the last topology until a new one is published', { key: this.key, epoch: this.applied?.topology.epoch ?? null });
+    });
+    watcher.on('error', (error: Error) => {
+      // etcd cancelled the watch for good (e.g. its start revision was compacted away): etcd3 has
+      // already dropped it, so open a fresh one from the retry loop, which re-reads first.
+      if (watcher !== this.watcher) return;
+      this.logger.warn('etcd cancelled the topology watch; opening a new one', { error });
+      this.watcher = null;
+      this.watchConnected = false;
+      this.updateReachable();
+      this.scheduleRetry();
+    });
+    return firstConnect;
+  }
+
+  /** One read of the key at a time; a read asked for meanwhile runs once the current one ends. */
+  private refresh(why: string): Promise<boolean> {
+    if (this.inFlight) {
+      this.readAgain = true;
+      return this.inFlight;
+    }
+    const read = this.readOnce(why).finally(() => {
+      this.inFlight = null;
+      if (this.readAgain && !this.stopped) {
+        this.readAgain = false;
+        void this.refresh(`${why} (again)`);
+      }
+    });
+    this.inFlight = read;
+    return read;
+  }
+
+  private async readOnce(why: string): Promise<boolean> {
+    const client = this.client;
+    if (!client || this.stopped) return false;
+    try {
+      const response = await withTimeout(client.get(this.key).exec(), this.callTimeoutMs, 'read the topology');
+      if (this.stopped) return false;
+      this.readOk = true;
+      this.retryDelay = firstRetryMs;
+      const kv = response.kvs[0];
+      if (kv) {
+        this.offer(kv.value, String(kv.mod_revision), 'read');
+      } else if (!this.loggedNoTopology) {
+        this.loggedNoTopology = true;
+        this.logger.warn('no topology is published in etcd yet; writes cannot be routed until an agent publishes one', { key: this.key });
+      }
+      return true;
+    } catch (error) {
+      if (this.stopped) return false;
+      if (this.readOk) this.logger.warn('could not read the topology from etcd; keeping the last one', { error, why, epoch: this.applied?.topology.epoch ?? null });
+      this.readOk = false;
+      this.scheduleRetry();
+      return false;
+    } finally {
+      this.updateReachable();
+    }
+  }
+
+  /** Background healing while etcd is away: re-open a dropped watch, re-read, back off, repeat. */
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer) return;
+    const delay = this.retryDelay;
+    this.retryDelay = Math.min(this.retryDelay * 2, this.maxRetryMs);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.stopped) return;
+      if (!this.watcher) void this.openWatcher();
+      void this.refresh('retry');
+    }, delay);
+    // The proxy's listeners keep the process alive, not this loop.
+    this.retryTimer.unref();
+  }
+
+  /** A value from a read or a watch event: decode, ask admitTopology, apply and notify. */
+  private offer(raw: Buffer, modRevision: string, via: 'read' | 'watch'): void {
+    let candidate: Topology;
+    try {
+      candidate = decodeTopology(raw);
+    } catch (error) {
+      if (this.lastMalformedRevision !== modRevision) {
+        this.lastMalformedRevision = modRevision;
+        this.logger.error('ignored a malformed topology value; keeping the last good one', { error, modRevision, via, epoch: this.applied?.topology.epoch ?? null });
+      }
+      return;
+    }
+    const revision = BigInt(modRevision);
+    const verdict = admitTopology(this.applied, candidate, revision);
+    if (verdict.kind === 'older-epoch') this.logger.warn(verdict.reason, { modRevision, via });
+    else if (!verdict.apply) this.logger.debug(verdict.reason, { modRevision, via });
+    if (!verdict.apply) {
+      if (verdict.advanceRevision && this.applied) this.applied = { topology: this.applied.topology, modRevision: revision };
+      return;
+    }
+    const previous = this.applied?.topology ?? null;
+    const next = freezeTopology(candidate);
+    this.applied = { topology: next, modRevision: revision };
+    this.appliedAt = this.now();
+    this.refreshView();
+    this.logger.info(verdict.reason, { epoch: next.epoch, state: next.state, primary: next.primary, modRevision, via, why: next.reason });
+    this.listeners.notify(next, previous, this.logger);
+  }
+
+  private updateReachable(): void {
+    const reachable = !this.stopped && this.watchConnected && this.readOk;
+    if (reachable === this.reachable) return;
+    this.reachable = reachable;
+    this.refreshView();
+    if (reachable) this.logger.info('etcd is reachable; the topology is current', { epoch: this.applied?.topology.epoch ?? null });
+    else if (!this.stopped) this.logger.warn('etcd is unreachable; routing by the last topology seen', { epoch: this.applied?.topology.epoch ?? null });
+  }
+}

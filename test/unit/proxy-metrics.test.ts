@@ -1,0 +1,130 @@
+/**
+ * The proxy's metrics: every metric the proxy promises is in the registry under its documented
+ * name with the cluster label, process metrics carry the proxy prefix, and the HTTP server on
+ * 127.0.0.1 answers /metrics, /healthz (200 when healthy, 503 otherwise) and 404 elsewhere.
+ */
+
+import { expect } from 'chai';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ProxyMetrics, serveProxyHttp } from '../../proxy/proxy-metrics';
+
+const names = [
+  'doltgate_proxy_client_connections',
+  'doltgate_proxy_connections_rejected_total',
+  'doltgate_proxy_queries_total',
+  'doltgate_proxy_query_duration_seconds',
+  'doltgate_proxy_held_writes',
+  'doltgate_proxy_hold_timeouts_total',
+  'doltgate_proxy_topology_epoch',
+  'doltgate_proxy_backend_up',
+  'doltgate_proxy_errors_total',
+  'doltgate_proxy_etcd_reachable',
+];
+
+async function get(server: Server, path: string, method = 'GET'): Promise<{ status: number; type: string | null; body: string }> {
+  const { port } = server.address() as AddressInfo;
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, { method });
+  return { status: response.status, type: response.headers.get('content-type'), body: await response.text() };
+}
+
+describe('proxy metrics', () => {
+  it('the registry holds every metric by name, with help text and the cluster label', async () => {
+    const metrics = new ProxyMetrics({ cluster: 'c1' });
+    metrics.clientConnections.inc();
+    metrics.connectionsRejected.inc({ reason: 'too_many_connections' });
+    metrics.queries.inc({ route: 'primary', command: 'query' });
+    metrics.queryLatency.observe({ route: 'replica' }, 0.002);
+    metrics.heldWrites.set(3);
+    metrics.holdTimeouts.inc();
+    metrics.topologyEpoch.set(7);
+    metrics.backendUp.set({ backend: 'n1', role: 'primary' }, 1);
+    metrics.errors.inc({ kind: 'HOLD_TIMEOUT' });
+    metrics.etcdReachable.set(1);
+    const text = await metrics.registry.metrics();
+    for (const name of names) {
+      expect(text, name).to.match(new RegExp(`^# HELP ${name} \\S`, 'm'));
+      expect(text, name).to.match(new RegExp(`^${name}(_bucket|_sum|_count)?\\{[^}]*cluster="c1"`, 'm'));
+    }
+    expect(text).to.contain('doltgate_proxy_topology_epoch{cluster="c1"} 7');
+    expect(text).to.contain('doltgate_proxy_backend_up{backend="n1",role="primary",cluster="c1"} 1');
+    // prom-client puts the prefix before its own names: process_cpu_seconds_total, nodejs_heap_..., as the agent does.
+    expect(text).to.match(/^doltgate_proxy_process_process_cpu_seconds_total\{cluster="c1"\}/m);
+    expect(text).to.match(/^doltgate_proxy_process_nodejs_heap_size_used_bytes\{cluster="c1"\}/m);
+  });
+
+  it('two proxies in one process keep separate registries', async () => {
+    const a = new ProxyMetrics({ cluster: 'a' });
+    const b = new ProxyMetrics({ cluster: 'b' });
+    a.topologyEpoch.set(1);
+    b.topologyEpoch.set(2);
+    expect(await a.registry.metrics()).to.contain('doltgate_proxy_topology_epoch{cluster="a"} 1');
+    expect(await b.registry.metrics()).to.contain('doltgate_proxy_topology_epoch{cluster="b"} 2');
+  });
+
+  describe('HTTP', () => {
+    let server: Server;
+    let healthy = true;
+    const metrics = new ProxyMetrics({ cluster: 'web' });
+
+    before(async () => {
+      server = await serveProxyHttp(metrics, '127.0.0.1', 0, () => ({ ok: healthy, detail: { epoch: 4, primary: healthy ? 'n1' : null } }));
+    });
+
+    after(async () => {
+      await new Promise((resolve) => server.close(resolve));
+    });
+
+    it('serves /metrics in the Prometheus text format', async () => {
+      metrics.heldWrites.set(2);
+      const response = await get(server, '/metrics');
+      expect(response.status).to.equal(200);
+      expect(response.type).to.contain('text/plain');
+      for (const name of names) expect(response.body).to.contain(`# HELP ${name} `);
+      expect(response.body).to.contain('doltgate_proxy_held_writes{cluster="web"} 2');
+    });
+
+    it('serves /healthz with 200 when healthy and 503 when not', async () => {
+      healthy = true;
+      const ok = await get(server, '/healthz');
+      expect(ok.status).to.equal(200);
+      expect(ok.type).to.equal('application/json');
+      expect(JSON.parse(ok.body)).to.deep.equal({ ok: true, detail: { epoch: 4, primary: 'n1' } });
+      healthy = false;
+      const down = await get(server, '/healthz?verbose=1');
+      expect(down.status).to.equal(503);
+      expect(JSON.parse(down.body)).to.deep.equal({ ok: false, detail: { epoch: 4, primary: null } });
+    });
+
+    it('a health callback that throws answers 503 with the error', async () => {
+      const failing = await serveProxyHttp(metrics, '127.0.0.1', 0, () => {
+        throw new Error('router not started');
+      });
+      try {
+        const response = await get(failing, '/healthz');
+        expect(response.status).to.equal(503);
+        expect(JSON.parse(response.body)).to.deep.equal({ ok: false, detail: { error: 'router not started' } });
+      } finally {
+        await new Promise((resolve) => failing.close(resolve));
+      }
+    });
+
+    it('answers 404 for other paths and 405 for other methods', async () => {
+      expect((await get(server, '/')).status).to.equal(404);
+      expect((await get(server, '/metricsx')).status).to.equal(404);
+      expect((await get(server, '/metrics', 'POST')).status).to.equal(405);
+    });
+
+    it('rejects when the port is taken', async () => {
+      const { port } = server.address() as AddressInfo;
+      let error: unknown;
+      try {
+        const second = await serveProxyHttp(metrics, '127.0.0.1', port, () => ({ ok: true, detail: null }));
+        second.close();
+      } catch (e) {
+        error = e;
+      }
+      expect((error as { code?: string } | undefined)?.code).to.equal('EADDRINUSE');
+    });
+  });
+});
