@@ -56,15 +56,30 @@ async function activeBranch(session: SqlSession): Promise<string> {
   return String(rows[0]?.b);
 }
 
-/** Adds (or re-points) a remote on every database for a backup location, e.g. file:///backups/{database}. */
+/**
+ * Adds (or re-points) a remote on every database for a backup location, e.g.
+ * file:///backups/{database}. Dolt refuses two entries (remote or backup) with one URL, so a
+ * backup registration with the same URL is removed first; the backup scheduler re-adds it.
+ */
 export async function ensureRemoteOnAllDatabases(session: SqlSession, remote: string, urlTemplate: string): Promise<void> {
   for (const database of await listDatabases(session)) {
     await session.query(`USE ${quoteIdentifier(database)}`);
     const url = urlTemplate.replace('{database}', database);
+    const backups = await session.query('SELECT name FROM dolt_backups WHERE url = ?', [url]);
+    for (const backup of backups) await session.query("CALL dolt_backup('remove', ?)", [String(backup.name)]);
     const rows = await session.query('SELECT url FROM dolt_remotes WHERE name = ?', [remote]);
     if (rows.length > 0 && String(rows[0].url) === url) continue;
     if (rows.length > 0) await session.query("CALL dolt_remote('remove', ?)", [remote]);
     await session.query("CALL dolt_remote('add', ?, ?)", [remote, url]);
+  }
+}
+
+/** Removes a remote from every database that has it (after recovering from a backup). */
+export async function removeRemoteFromAllDatabases(session: SqlSession, remote: string): Promise<void> {
+  for (const database of await listDatabases(session)) {
+    await session.query(`USE ${quoteIdentifier(database)}`);
+    const rows = await session.query('SELECT name FROM dolt_remotes WHERE name = ?', [remote]);
+    if (rows.length > 0) await session.query("CALL dolt_remote('remove', ?)", [remote]);
   }
 }
 

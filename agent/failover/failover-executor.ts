@@ -14,7 +14,7 @@ import type { FailoverPlan, FailoverStep } from '../ha';
 import type { ClusterStore } from '../store/cluster-store';
 import type { LocalDolt } from '../dolt/local-dolt';
 import { withSession } from '../dolt/sql-session';
-import { ensureRemoteOnAllDatabases, enablePushOnWrite, pushAllBranches, recoverNewestCommits, type BranchOutcome } from '../dolt/recovery';
+import { ensureRemoteOnAllDatabases, removeRemoteFromAllDatabases, enablePushOnWrite, pushAllBranches, recoverNewestCommits, type BranchOutcome } from '../dolt/recovery';
 import { buildTopology } from './topology-builder';
 
 export const backupRemoteName = 'doltgate-backup';
@@ -171,12 +171,14 @@ export class FailoverExecutor {
       }
       case 'recover': {
         const outcomes = await withSession(endpoint, timeout * 30, async (session) => {
-          if (this.settings.backupUrl) await ensureRemoteOnAllDatabases(session, backupRemoteName, this.settings.backupUrl);
-          return recoverNewestCommits(session, {
-            primaryRemote: this.settings.remote,
-            backupRemote: this.settings.backupUrl ? backupRemoteName : undefined,
-            epoch: plan.epoch,
-          });
+          if (!this.settings.backupUrl) return recoverNewestCommits(session, { primaryRemote: this.settings.remote, epoch: plan.epoch });
+          // The backup is fetched as a temporary remote: it may hold commits whose push failed.
+          await ensureRemoteOnAllDatabases(session, backupRemoteName, this.settings.backupUrl);
+          try {
+            return await recoverNewestCommits(session, { primaryRemote: this.settings.remote, backupRemote: backupRemoteName, epoch: plan.epoch });
+          } finally {
+            await removeRemoteFromAllDatabases(session, backupRemoteName);
+          }
         });
         return { text: describeOutcomes(outcomes), orphans: outcomes.flatMap((outcome) => (outcome.orphanBranch ? [`${outcome.database}:${outcome.orphanBranch}`] : [])) };
       }
@@ -184,7 +186,13 @@ export class FailoverExecutor {
         await withSession(endpoint, timeout, (session) => enablePushOnWrite(session, this.settings.remote));
         this.local.adoptRole('primary');
         this.hooks.rolePublished?.('primary', plan.epoch);
-        return { text: `SET PERSIST dolt_replicate_to_remote = '${this.settings.remote}'`, orphans: [] };
+        // Commits recovered from a backup are not on the remote yet; push-on-write would only send
+        // them with the next commit. Best effort: an unreachable remote must not stall the failover.
+        const pushed = await withSession(endpoint, timeout * 10, (session) => pushAllBranches(session, this.settings.remote)).then(
+          (count) => `pushed ${count} branch(es) the remote lacked`,
+          (error: Error) => `could not push to the remote yet (${error.message}); commits not on the remote are reported by the agent`,
+        );
+        return { text: `SET PERSIST dolt_replicate_to_remote = '${this.settings.remote}'; ${pushed}`, orphans: [] };
       }
       case 'reroute': {
         const snapshot = await this.store.snapshot();

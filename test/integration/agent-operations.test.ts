@@ -1,0 +1,87 @@
+/**
+ * Agent duties beyond failover, against real processes: restarting a crashed replica Dolt,
+ * scheduled backups (recorded in the member record and metrics, and used by a failover when they
+ * hold newer commits than the remote), and the /metrics endpoint.
+ */
+
+import { expect } from 'chai';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import * as http from 'node:http';
+import { join } from 'node:path';
+import { eventually } from '../bed/eventually';
+import { queryNode, startLocalCluster } from '../bed/local-cluster';
+import { tempDir } from '../bed/cleanup';
+
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(url, (response) => {
+        let body = '';
+        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
+describe('agent operations (real etcd, Dolt and agent processes)', function () {
+  this.timeout(180_000);
+
+  it('restarts a crashed replica Dolt and exposes the restart, role and epoch in /metrics', async () => {
+    const cluster = await startLocalCluster({ agentOverrides: { ha: { min_failover_interval_ms: 1000 } } });
+    const primary = await cluster.waitForStablePrimary(30_000);
+    const replica = cluster.agents.find((agent) => agent.name !== primary)?.name as string;
+    const before = (await cluster.doltPid(replica)) as number;
+    process.kill(before, 'SIGKILL');
+    await eventually(async () => {
+      const pid = await cluster.doltPid(replica);
+      if (pid === undefined || pid === before) return false;
+      await queryNode(cluster, replica, 'SELECT 1');
+      return true;
+    }, { within: 20_000, what: 'replica dolt restarted' });
+    expect((await cluster.snapshot()).topology?.value.primary, 'a replica crash is no failover').to.equal(primary);
+    const metrics = await get(`http://127.0.0.1:${cluster.agent(replica).metricsPort}/metrics`);
+    expect(metrics.status).to.equal(200);
+    expect(metrics.body).to.match(/doltgate_agent_dolt_restarts_total\{[^}]*\} [1-9]/);
+    expect(metrics.body).to.match(/doltgate_agent_role\{[^}]*role="replica"[^}]*\} 1/);
+    for (const name of ['doltgate_agent_epoch', 'doltgate_agent_health_check_seconds_bucket', 'doltgate_agent_lease_renew_seconds_bucket', 'doltgate_agent_commits_not_on_remote', 'doltgate_agent_decisions_total']) {
+      expect(metrics.body, name).to.contain(name);
+    }
+    const health = await get(`http://127.0.0.1:${cluster.agent(replica).metricsPort}/healthz`);
+    expect(health.status).to.equal(200);
+    expect(JSON.parse(health.body).lastDecision.action).to.be.a('string');
+  });
+
+  it('syncs a backup on schedule, and a failover recovers from it when it is newer than the remote', async () => {
+    const backupDir = await tempDir('backup');
+    const cluster = await startLocalCluster({
+      agentOverrides: { ha: { min_failover_interval_ms: 1000 }, backup: { url: `file://${backupDir}/{database}`, interval_ms: 1000, max_age_ms: 60_000 } },
+    });
+    const primary = await cluster.waitForStablePrimary(30_000);
+    await queryNode(cluster, primary, 'CREATE TABLE t (id INT PRIMARY KEY)');
+    await eventually(async () => Boolean((await cluster.snapshot()).members[primary]?.backup?.lastGoodSyncAt), { within: 15_000, what: 'a good backup sync' });
+    // Pushes fail from now on, backups keep working: the backup holds the newest commit.
+    const remoteDb = join(cluster.remoteDir, 'app');
+    await rename(remoteDb, `${remoteDb}.aside`);
+    await writeFile(remoteDb, 'unreachable');
+    let synced: string | null | undefined;
+    try {
+      await queryNode(cluster, primary, 'INSERT INTO t VALUES (42)');
+      const head = String((await queryNode<{ h: string }>(cluster, primary, "SELECT dolt_hashof('main') AS h"))[0].h);
+      await eventually(async () => {
+        const member = (await cluster.snapshot()).members[primary];
+        synced = member?.backup?.heads?.app?.main;
+        return synced === head;
+      }, { within: 15_000, what: 'the backup holds the unpushed commit' });
+    } finally {
+      await rm(remoteDb, { force: true });
+      await rename(`${remoteDb}.aside`, remoteDb);
+    }
+    process.kill((await cluster.doltPid(primary)) as number, 'SIGKILL');
+    const next = await cluster.waitForStablePrimary(30_000, primary);
+    const rows = await queryNode<{ id: number }>(cluster, next, 'SELECT id FROM t');
+    expect(rows.map((row) => row.id), 'the acknowledged row came back from the backup').to.deep.equal([42]);
+    const recover = (await cluster.snapshot()).latestHistory?.steps.find((step) => step.name === 'recover');
+    expect(recover?.detail).to.contain('doltgate-backup');
+  });
+});
