@@ -58,6 +58,9 @@ export class AgentRuntime {
   private lastDecisionValue: LastDecision | null = null;
   private lastLogged = '';
   private cycleDone: Promise<void> = Promise.resolve();
+  private inCycle = false;
+  private wakeRequested = false;
+  private unwatch: (() => Promise<void>) | null = null;
 
   constructor(
     readonly config: AgentConfig,
@@ -127,6 +130,12 @@ export class AgentRuntime {
     this.lease.start();
     this.running = true;
     this.schedule(0);
+    // Look again as soon as the leader, topology, pause or an op changes, instead of waiting out
+    // the check interval: a switchover's write pause includes this wait.
+    this.unwatch = await this.store.watchDecisionKeys(() => this.wake()).catch((error: Error) => {
+      this.logger.warn('watching etcd failed; relying on the check interval', { error: error.message });
+      return null;
+    });
     this.logger.info('agent started', { name: this.config.name, cluster: this.config.cluster, role: this.state.role, epoch: this.state.epoch });
   }
 
@@ -152,6 +161,7 @@ export class AgentRuntime {
     this.stopped = true;
     this.running = false;
     clearTimeout(this.timer);
+    await this.unwatch?.();
     await this.cycleDone.catch(() => undefined);
     if (options.stopDolt ?? true) await this.local.stop();
     this.lease.stop();
@@ -162,9 +172,22 @@ export class AgentRuntime {
 
   private schedule(delay: number): void {
     if (!this.running) return;
+    clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      this.cycleDone = this.cycle().finally(() => this.schedule(this.config.checkIntervalMs));
+      this.inCycle = true;
+      this.cycleDone = this.cycle().finally(() => {
+        this.inCycle = false;
+        const again = this.wakeRequested;
+        this.wakeRequested = false;
+        this.schedule(again ? 0 : this.config.checkIntervalMs);
+      });
     }, delay);
+  }
+
+  private wake(): void {
+    if (!this.running) return;
+    if (this.inCycle) this.wakeRequested = true;
+    else this.schedule(0);
   }
 
   private setState(next: NodeState): void {

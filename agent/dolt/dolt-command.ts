@@ -5,6 +5,8 @@
  */
 
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface DoltEnvironment {
   /** Path of the dolt binary. */
@@ -47,8 +49,21 @@ export async function initDoltRoot(env: DoltEnvironment, cwd: string, identity =
   });
 }
 
+/** The node's global config as Dolt keeps it; read only to skip `dolt config` calls that change nothing. */
+function currentGlobalConfig(env: DoltEnvironment): Record<string, string> | null {
+  try {
+    return JSON.parse(readFileSync(join(env.rootPath, '.dolt', 'config_global.json'), 'utf8')) as Record<string, string>;
+  } catch {
+    return null;
+  }
+}
+
 export async function setGlobalConfig(env: DoltEnvironment, cwd: string, entries: Record<string, string | null>): Promise<void> {
+  // Each `dolt config` is a process start (~40 ms); a role change sits on the failover's
+  // critical path, so only the keys that differ are written.
+  const current = currentGlobalConfig(env);
   for (const [key, value] of Object.entries(entries)) {
+    if (current !== null && (value === null ? !(key in current) : current[key] === value)) continue;
     if (value === null) {
       await runDolt(env, ['config', '--global', '--unset', key], cwd).catch((error: DoltCommandError) => {
         // Unsetting a key that is not there is what we wanted anyway.

@@ -26,8 +26,12 @@ export interface LocalDolt {
   readonly pid: number | undefined;
   /** Makes sure the server runs in `role`, restarting it if it runs in another role. */
   ensureRole(role: DoltServerRole): Promise<void>;
-  /** Stop writes now: a fast stop, then start read-only without replication. */
-  fence(): Promise<void>;
+  /**
+   * Stop writes now: a fast stop, then (unless restart is false) start read-only without
+   * replication. A hand-over passes false: the rejoin that follows starts it anyway, and the
+   * restart would only lengthen the clients' write pause.
+   */
+  fence(options?: { restart?: boolean }): Promise<void>;
   /**
    * Records that the running server now has `role`'s replication settings, changed at run time
    * through SQL (push-on-write via SET PERSIST), so no restart was needed.
@@ -69,12 +73,16 @@ export class ManagedLocalDolt implements LocalDolt {
     this.role = role;
   }
 
-  async fence(): Promise<void> {
+  async fence(options: { restart?: boolean } = {}): Promise<void> {
     // A short grace: fencing races the lease, and a SIGKILLed Dolt loses nothing committed.
     await this.server.stop(1_000);
-    this.logger.warn('dolt sql-server stopped to fence this node; restarting read-only', { pid: this.server.pid });
     await this.server.configure('fenced');
     this.role = 'fenced';
+    if (options.restart === false) {
+      this.logger.info('dolt sql-server stopped to fence this node', { pid: this.server.pid });
+      return;
+    }
+    this.logger.warn('dolt sql-server stopped to fence this node; restarting read-only', { pid: this.server.pid });
     await this.server.start(30_000);
   }
 

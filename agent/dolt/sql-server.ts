@@ -116,7 +116,8 @@ export class DoltSqlServer {
       } catch (error) {
         lastError = (error as Error).message;
       }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Short: a restart sits on the failover's critical path.
+      await new Promise((resolve) => setTimeout(resolve, 25));
     }
     throw new DoltNotReadyError(`${this.host}:${this.port}`, withinMs, lastError, this.logFile);
   }

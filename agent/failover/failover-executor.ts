@@ -155,9 +155,9 @@ export class FailoverExecutor {
           await this.publish(topology, record);
           await this.drain();
           const pushed = await withSession(endpoint, timeout * 10, (session) => pushAllBranches(session, this.settings.remote));
-          await this.local.fence();
+          await this.local.fence({ restart: false });
           this.hooks.rolePublished?.('fenced', plan.epoch);
-          text += `; drained; pushed ${pushed} branch(es) the remote lacked; restarted read-only`;
+          text += `; drained; pushed ${pushed} branch(es) the remote lacked; stopped taking writes`;
           return { text, orphans: [] };
         }
         if (previous && previous.epoch === plan.epoch && previous.state !== 'stable') return { text: `already published at epoch ${plan.epoch}`, orphans: [] };

@@ -77,5 +77,10 @@ export interface ClusterStore {
   listHistory(limit: number): Promise<HistoryRecord[]>;
   putOperation(op: OperationRecord, expectedModRevision: string | null): Promise<string>;
   setPaused(paused: { by: string; at: string; reason: string } | null): Promise<void>;
+  /**
+   * Calls `onChange` when the leader, topology, pause or an op changes (not on member updates,
+   * which every agent writes every cycle). A hint to look again sooner, never the only trigger.
+   */
+  watchDecisionKeys(onChange: () => void): Promise<() => Promise<void>>;
   close(): void;
 }

@@ -199,6 +199,18 @@ export class EtcdClusterStore implements ClusterStore {
     }
   }
 
+  async watchDecisionKeys(onChange: () => void): Promise<() => Promise<void>> {
+    const watcher = await this.call('watch the cluster keys', () => this.client.watch().prefix(this.keys.prefix).create());
+    const relevant = (key: Buffer): boolean => !key.toString().startsWith(this.keys.membersPrefix) && !key.toString().startsWith(this.keys.historyPrefix);
+    watcher.on('put', (kv) => relevant(kv.key) && onChange());
+    watcher.on('delete', (kv) => relevant(kv.key) && onChange());
+    // Errors surface through the loop's snapshots; the watcher reconnects by itself.
+    watcher.on('error', () => undefined);
+    return async () => {
+      await watcher.cancel().catch(() => undefined);
+    };
+  }
+
   close(): void {
     this.client.close();
   }

@@ -119,6 +119,8 @@ describe('agent failover (real etcd, Dolt and agent processes)', function () {
     expect(history?.orphanedBranches.some((branch) => branch.startsWith('app:doltgate/orphaned/'))).to.equal(true);
     const orphan = (history?.orphanedBranches[0] ?? '').replace('app:', '');
     const orphanHead = await remoteBranchHead({ binary: cluster.options.doltBinary, rootPath: join(cluster.agent(next).nodeDir, 'home') }, cluster.remoteDir, 'app', orphan);
+    // The new primary reads the saved commit after fetching it from the remote.
+    await queryNode(cluster, next, "CALL dolt_fetch('origin')");
     const saved = await queryNode<{ id: number }>(cluster, next, `SELECT id FROM t AS OF '${orphanHead}' WHERE id = 999`);
     expect(saved.map((row) => row.id), 'the orphaned commit is readable from the remote branch').to.deep.equal([999]);
     await eventually(async () => (await ids(cluster, primary)).includes(5), { within: 10_000, what: 'old primary replicates the new primary' });
