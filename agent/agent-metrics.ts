@@ -17,7 +17,7 @@ export class AgentMetrics {
   readonly leaseRenewSeconds: Histogram;
   readonly leaseRenewFailures: Counter;
   readonly decisions: Counter<'action' | 'code'>;
-  readonly failovers: Counter<'kind' | 'outcome'>;
+  readonly failovers: Counter<'kind' | 'trigger' | 'outcome'>;
   readonly failoverStepSeconds: Histogram<'step' | 'outcome'>;
   readonly commitsNotOnRemote: Gauge;
   readonly commitsBehindRemote: Gauge;
@@ -39,7 +39,7 @@ export class AgentMetrics {
     this.leaseRenewSeconds = new Histogram({ name: 'doltgate_agent_lease_renew_seconds', help: 'Latency of etcd lease keepalives', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2], registers: r });
     this.leaseRenewFailures = new Counter({ name: 'doltgate_agent_lease_renew_failures_total', help: 'etcd lease keepalives that failed', registers: r });
     this.decisions = new Counter({ name: 'doltgate_agent_decisions_total', help: 'HA decisions by action (and wait code)', labelNames: ['action', 'code'], registers: r });
-    this.failovers = new Counter({ name: 'doltgate_agent_failovers_total', help: 'Failovers and switchovers this agent executed, by kind and outcome', labelNames: ['kind', 'outcome'], registers: r });
+    this.failovers = new Counter({ name: 'doltgate_agent_failovers_total', help: 'Failovers and switchovers this agent executed, by kind, trigger (automatic, operator, resumed) and outcome', labelNames: ['kind', 'trigger', 'outcome'], registers: r });
     this.failoverStepSeconds = new Histogram({ name: 'doltgate_agent_failover_step_seconds', help: 'Duration of each failover step', labelNames: ['step', 'outcome'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: r });
     this.commitsNotOnRemote = new Gauge({ name: 'doltgate_agent_commits_not_on_remote', help: 'Commits on local heads that the remote lacks (failed pushes)', registers: r });
     this.commitsBehindRemote = new Gauge({ name: 'doltgate_agent_commits_behind_remote', help: 'Commits on the remote this node lacks', registers: r });

@@ -50,6 +50,7 @@ export class AgentRuntime {
   private inspection: DataInspection | null = null;
   private lastInspectAt = 0;
   private lastProbeAt = 0;
+  private lastMembers: Record<string, MemberRecord> = {};
   private hostReachable = true;
   private leaderVacantSince: number | null = null;
   private timer: NodeJS.Timeout | undefined;
@@ -206,6 +207,7 @@ export class AgentRuntime {
       });
       this.metrics.etcdReachable.set(snapshot ? 1 : 0);
       if (snapshot) {
+        this.lastMembers = snapshot.members;
         if (snapshot.leader === null) this.leaderVacantSince ??= this.now();
         else this.leaderVacantSince = null;
         await this.publishMember().catch((error: Error) => this.logger.warn('publishing the member record failed', { error: error.message }));
@@ -229,10 +231,14 @@ export class AgentRuntime {
     this.metrics.healthy.set(this.tracker.healthy ? 1 : 0);
     if (check.ok && check.latencyMs !== null) this.metrics.healthCheckSeconds.observe(check.latencyMs / 1000);
     else this.metrics.healthCheckFailures.inc();
-    if (now - this.lastProbeAt >= 5 * this.config.checkIntervalMs && this.config.probeHosts.length > 0) {
+    const targets = this.probeTargets();
+    if (now - this.lastProbeAt >= 5 * this.config.checkIntervalMs && targets.length > 0) {
       this.lastProbeAt = now;
-      const results = await Promise.all(this.config.probeHosts.map((target) => this.probe.probe(target)));
+      const results = await Promise.all(targets.map((target) => this.probe.probe(target)));
       this.hostReachable = results.every((result) => result.reachable);
+      if (!this.hostReachable) {
+        this.logger.warn('peers or etcd unreachable by ping', { unreachable: targets.filter((_, i) => !results[i].reachable).map((t) => t.host) });
+      }
     }
     this.tracker.recordHost(this.hostReachable);
     if (check.ok && now - this.lastInspectAt >= this.config.inspectIntervalMs) {
@@ -247,6 +253,23 @@ export class AgentRuntime {
       }
     }
     if (this.backup && this.local.runningRole === 'primary' && check.ok) await this.backup.maybeSync(now);
+  }
+
+  /**
+   * Who to ping: etcd's hosts and the peers' hosts (from the last snapshot), plus any configured.
+   * Together with the SQL check this tells "Dolt is down" from "this host is cut off".
+   */
+  private probeTargets(): Array<{ host: string; port: number }> {
+    const targets = new Map<string, { host: string; port: number }>();
+    for (const target of this.config.probeHosts) targets.set(target.host, target);
+    for (const endpoint of this.config.etcd.endpoints) {
+      const url = new URL(endpoint);
+      targets.set(url.hostname, { host: url.hostname, port: Number(url.port || 2379) });
+    }
+    for (const member of Object.values(this.lastMembers)) {
+      if (member.name !== this.config.name && !targets.has(member.sql.host)) targets.set(member.sql.host, member.sql);
+    }
+    return [...targets.values()];
   }
 
   private selfObservation(): SelfObservation {
@@ -346,10 +369,10 @@ export class AgentRuntime {
       case 'resume-failover':
         // A resumed plan may be the target's share of an operator's switchover: keep the op id so
         // the op is closed when the reroute is done.
-        await this.runPlan(decision, decision.reason, decision.opId, snapshot);
+        await this.runPlan(decision, decision.reason, decision.opId, snapshot, decision.action === 'start-failover' ? 'automatic' : 'resumed');
         return;
       case 'execute-op':
-        await this.runPlan(decision, decision.reason, decision.op.id, snapshot);
+        await this.runPlan(decision, decision.reason, decision.op.id, snapshot, 'operator');
         return;
       case 'refuse-op':
         await this.updateOp(decision.op.id, (op) => ({ ...op, state: 'refused', reason: decision.reason }));
@@ -387,7 +410,7 @@ export class AgentRuntime {
     );
   }
 
-  private async runPlan(plan: FailoverPlan, reason: string, opId: string | null, snapshot: ClusterSnapshot | null): Promise<void> {
+  private async runPlan(plan: FailoverPlan, reason: string, opId: string | null, snapshot: ClusterSnapshot | null, trigger: 'automatic' | 'resumed' | 'operator'): Promise<void> {
     const lease = await this.lease.current();
     const holdsKey = snapshot?.leader?.name === this.config.name || (await this.store.acquireLeader(this.config.name, lease));
     if (!holdsKey) {
@@ -409,12 +432,12 @@ export class AgentRuntime {
       if (plan.steps.includes('enable-push-on-write')) this.setState({ role: 'primary', epoch: plan.epoch, primaryEpoch: plan.epoch });
       else this.setState({ ...this.state, epoch: Math.max(this.state.epoch, plan.epoch) });
       if (plan.releaseLeaderAfter) await this.store.releaseLeader(this.config.name);
-      if (plan.steps.includes('reroute')) this.metrics.failovers.inc({ kind: plan.kind, outcome: 'succeeded' });
+      if (plan.steps.includes('reroute')) this.metrics.failovers.inc({ kind: plan.kind, trigger, outcome: 'succeeded' });
       if (opId && (plan.steps.includes('reroute') || !plan.releaseLeaderAfter)) {
         await this.updateOp(opId, (op) => ({ ...op, state: 'succeeded', epoch: plan.epoch }));
       }
     } catch (error) {
-      this.metrics.failovers.inc({ kind: plan.kind, outcome: 'failed' });
+      this.metrics.failovers.inc({ kind: plan.kind, trigger, outcome: 'failed' });
       if (opId) await this.updateOp(opId, (op) => ({ ...op, state: 'failed', reason: (error as Error).message })).catch(() => undefined);
       throw error;
     }
