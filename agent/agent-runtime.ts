@@ -61,6 +61,8 @@ export class AgentRuntime {
   private cycleDone: Promise<void> = Promise.resolve();
   private inCycle = false;
   private wakeRequested = false;
+  /** The next cycle was triggered by an etcd change: react first, measure data later. */
+  private woken = false;
   private unwatch: (() => Promise<void>) | null = null;
 
   constructor(
@@ -187,6 +189,7 @@ export class AgentRuntime {
 
   private wake(): void {
     if (!this.running) return;
+    this.woken = true;
     if (this.inCycle) this.wakeRequested = true;
     else this.schedule(0);
   }
@@ -241,7 +244,9 @@ export class AgentRuntime {
       }
     }
     this.tracker.recordHost(this.hostReachable);
-    if (check.ok && now - this.lastInspectAt >= this.config.inspectIntervalMs) {
+    const reacting = this.woken;
+    this.woken = false;
+    if (check.ok && !reacting && now - this.lastInspectAt >= this.config.inspectIntervalMs) {
       this.lastInspectAt = now;
       const writable = this.local.runningRole === 'primary';
       try {

@@ -5,6 +5,7 @@
  */
 
 import { agentCommand } from '../agent/agent-main';
+import { proxyCommand } from '../proxy/proxy-command';
 import { sandboxCommand } from '../sandbox/sandbox-command';
 import { subcommands as controlSubcommands } from '../cli';
 
@@ -22,7 +23,7 @@ function control(name: string): Subcommand {
 }
 
 const subcommands: Subcommand[] = [
-  { name: 'proxy', summary: 'run the MySQL-protocol proxy (--config proxy.yaml)  [not built yet]' },
+  { name: 'proxy', summary: 'run the MySQL-protocol proxy (--config proxy.yaml; hash-password)', run: (args) => proxyCommand(args) },
   { name: 'agent', summary: 'run the HA agent beside one Dolt server (--config agent.yaml)', run: (args) => agentCommand(args) },
   control('status'),
   control('switchover'),

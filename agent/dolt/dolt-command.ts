@@ -5,7 +5,7 @@
  */
 
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface DoltEnvironment {
@@ -59,11 +59,23 @@ function currentGlobalConfig(env: DoltEnvironment): Record<string, string> | nul
 }
 
 export async function setGlobalConfig(env: DoltEnvironment, cwd: string, entries: Record<string, string | null>): Promise<void> {
-  // Each `dolt config` is a process start (~40 ms); a role change sits on the failover's
-  // critical path, so only the keys that differ are written.
   const current = currentGlobalConfig(env);
+  if (current !== null) {
+    // A role change sits on the failover's critical path and each `dolt config` is a process
+    // start (~70 ms), so the flat JSON file Dolt keeps under DOLT_ROOT_PATH is edited directly
+    // (only while the server is stopped; test/integration/dolt-facts.test.ts pins that Dolt reads
+    // replication settings from it). Written atomically.
+    const next: Record<string, string> = { ...current };
+    for (const [key, value] of Object.entries(entries)) {
+      if (value === null) delete next[key];
+      else next[key] = value;
+    }
+    const file = join(env.rootPath, '.dolt', 'config_global.json');
+    writeFileSync(`${file}.tmp`, JSON.stringify(next));
+    renameSync(`${file}.tmp`, file);
+    return;
+  }
   for (const [key, value] of Object.entries(entries)) {
-    if (current !== null && (value === null ? !(key in current) : current[key] === value)) continue;
     if (value === null) {
       await runDolt(env, ['config', '--global', '--unset', key], cwd).catch((error: DoltCommandError) => {
         // Unsetting a key that is not there is what we wanted anyway.

@@ -151,11 +151,12 @@ export async function enablePushOnWrite(session: SqlSession, remote: string): Pr
 }
 
 /** Pushes every branch whose head the remote lacks; closes gaps left by ignored failed pushes. */
-export async function pushAllBranches(session: SqlSession, remote: string): Promise<number> {
+export async function pushAllBranches(session: SqlSession, remote: string, options: { fetch?: boolean } = {}): Promise<number> {
   let pushed = 0;
   for (const database of await listDatabases(session)) {
     await session.query(`USE ${quoteIdentifier(database)}`);
-    await session.query('CALL dolt_fetch(?)', [remote]);
+    // Skippable right after a recovery, which fetched a moment ago.
+    if (options.fetch ?? true) await session.query('CALL dolt_fetch(?)', [remote]);
     const local = await branchHeads(session, database);
     const remoteHeads = await remoteBranchHeads(session, database, remote);
     for (const [branch, hash] of Object.entries(local)) {

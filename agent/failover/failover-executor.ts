@@ -188,10 +188,13 @@ export class FailoverExecutor {
         this.hooks.rolePublished?.('primary', plan.epoch);
         // Commits recovered from a backup are not on the remote yet; push-on-write would only send
         // them with the next commit. Best effort: an unreachable remote must not stall the failover.
-        const pushed = await withSession(endpoint, timeout * 10, (session) => pushAllBranches(session, this.settings.remote)).then(
-          (count) => `pushed ${count} branch(es) the remote lacked`,
-          (error: Error) => `could not push to the remote yet (${error.message}); commits not on the remote are reported by the agent`,
-        );
+        // Without a backup in play the remote already has every head: no push, no delay.
+        const pushed = !this.settings.backupUrl
+          ? 'the remote has every head'
+          : await withSession(endpoint, timeout * 10, (session) => pushAllBranches(session, this.settings.remote, { fetch: false })).then(
+              (count) => `pushed ${count} branch(es) the remote lacked`,
+              (error: Error) => `could not push to the remote yet (${error.message}); commits not on the remote are reported by the agent`,
+            );
         return { text: `SET PERSIST dolt_replicate_to_remote = '${this.settings.remote}'; ${pushed}`, orphans: [] };
       }
       case 'reroute': {
