@@ -316,8 +316,8 @@ function parseUsers(r: Reader, value: unknown, env: NodeJS.ProcessEnv): ProxyUse
   return value.map((u, i) => {
     const path = `users[${i}]`;
     if (!isRecord(u)) r.fail(path, 'must be a mapping');
-    r.noUnknownKeys(u, USER_KEYS, path);
     if ('password' in u) r.fail(`${path}.password`, 'is not allowed: store hashes (doltgate proxy hash-password)');
+    r.noUnknownKeys(u, USER_KEYS, path);
     const name = r.string(u, 'name', `${path}.name`);
     if (Buffer.byteLength(name) > 80 || name.includes('\0')) r.fail(`${path}.name`, 'must be at most 80 bytes without NUL');
     if (seen.has(name)) r.fail(`${path}.name`, `repeats user ${JSON.stringify(name)}`);

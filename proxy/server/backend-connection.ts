@@ -1,0 +1,458 @@
+/**
+ * One connection from the proxy to one Dolt server: the client side of the MySQL handshake
+ * (HandshakeResponse41 with the user's mapped backend credentials, mysql_native_password or
+ * caching_sha2_password, optional TLS), then a byte pipe whose response frames are handed, one
+ * reader view at a time, to whoever owns the connection right now (its `sink`).
+ *
+ * Hot path: one PacketReader per connection; each socket chunk is pushed and drained frame by
+ * frame; the ResponseTracker is fed here, so the connection always knows whether it is idle and
+ * what the last status flags were, whoever the sink is; the sink gets the view and the step and
+ * forwards the raw frame. No closure or promise per packet. `beginBatch`/`endBatch` bracket each
+ * chunk so the sink can cork the client socket once per chunk.
+ *
+ * Capabilities: the connection asks the backend for the packet-shaping capabilities the client
+ * negotiated (CLIENT_DEPRECATE_EOF above all) and only for those, plus what its own login needs.
+ * If the backend lacks one of them, packets could not be forwarded untouched, so the login fails
+ * with a clear error instead of corrupting a stream later.
+ *
+ * Internal commands (`runCommand`): session replay (COM_INIT_DB, SET ...), lazy COM_STMT_PREPARE
+ * and pool resets run through the same tracker with an internal sink that swallows the response
+ * and resolves with its outcome. A connection whose stream leaves a known state — protocol error,
+ * socket error, an internal command that failed at the protocol level — is destroyed, never
+ * reused (pgcat's rule); `reusable` says whether it is clean right now.
+ */
+
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { constants as cryptoConstants, publicEncrypt } from 'node:crypto';
+import {
+  AuthPlugin,
+  buildHandshakeResponse41,
+  buildSslRequest,
+  CachingSha2Status,
+  Capability,
+  Command,
+  hasFlag,
+  PacketReader,
+  type PacketView,
+  parseAuthSwitchRequest,
+  parseErr,
+  parseHandshakeV10,
+  ResponseHeader,
+  ResponseStep,
+  ResponseTracker,
+  scrambleCachingSha2Password,
+  scrambleNativePassword,
+  ServerStatus,
+  cleartextPasswordPayload,
+} from '../protocol';
+import { BackendProtocolError, BackendUnavailableError } from './errors';
+import { PacketChannel } from './packet-channel';
+
+/** Capabilities that change the bytes or meaning of forwarded packets: both sides must agree. */
+export const FORWARDED_CAPABILITIES: number =
+  (Capability.CLIENT_LONG_PASSWORD |
+    Capability.CLIENT_FOUND_ROWS |
+    Capability.CLIENT_LONG_FLAG |
+    Capability.CLIENT_NO_SCHEMA |
+    Capability.CLIENT_ODBC |
+    Capability.CLIENT_IGNORE_SPACE |
+    Capability.CLIENT_INTERACTIVE |
+    Capability.CLIENT_TRANSACTIONS |
+    Capability.CLIENT_MULTI_STATEMENTS |
+    Capability.CLIENT_MULTI_RESULTS |
+    Capability.CLIENT_PS_MULTI_RESULTS |
+    Capability.CLIENT_SESSION_TRACK |
+    Capability.CLIENT_DEPRECATE_EOF |
+    Capability.CLIENT_QUERY_ATTRIBUTES) >>>
+  0;
+
+/** Of those, the ones whose absence on the backend would corrupt forwarding. */
+export const REQUIRED_ON_BACKEND: number =
+  (Capability.CLIENT_MULTI_STATEMENTS |
+    Capability.CLIENT_MULTI_RESULTS |
+    Capability.CLIENT_PS_MULTI_RESULTS |
+    Capability.CLIENT_SESSION_TRACK |
+    Capability.CLIENT_DEPRECATE_EOF |
+    Capability.CLIENT_QUERY_ATTRIBUTES) >>>
+  0;
+
+/** What the proxy's own login needs, when the backend offers it. */
+const LOGIN_CAPABILITIES: number =
+  (Capability.CLIENT_PROTOCOL_41 |
+    Capability.CLIENT_SECURE_CONNECTION |
+    Capability.CLIENT_PLUGIN_AUTH |
+    Capability.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA |
+    Capability.CLIENT_CONNECT_ATTRS) >>>
+  0;
+
+export interface BackendTarget {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface BackendLogin {
+  user: string;
+  password: string;
+}
+
+export interface BackendConnectOptions {
+  target: BackendTarget;
+  login: BackendLogin;
+  /** The client's negotiated capabilities; the forwarded part is requested from the backend. */
+  clientCapabilities: number;
+  charset: number;
+  database: string | null;
+  connectTimeoutMs: number;
+  maxPacketSize: number;
+  tls: tls.ConnectionOptions | null;
+  connectAttributes?: ReadonlyMap<string, string>;
+}
+
+/** Whoever owns the connection right now. */
+export interface BackendSink {
+  beginBatch(conn: BackendConnection): void;
+  /** One response frame and the tracker's verdict on it; the view dies when this returns. */
+  onBackendFrame(conn: BackendConnection, view: PacketView, step: ResponseStep): void;
+  endBatch(conn: BackendConnection): void;
+  /** The connection is gone (error null: closed by the proxy on purpose). Called once. */
+  onBackendClose(conn: BackendConnection, error: Error | null): void;
+}
+
+export interface CommandOutcome {
+  errno: number;
+  sqlState: string;
+  message: string;
+  statementId: number;
+  paramCount: number;
+  columnCount: number;
+  statusFlags: number;
+}
+
+let nextConnectionSerial = 1;
+
+export class BackendConnection {
+  readonly serial = nextConnectionSerial++;
+  readonly reader: PacketReader;
+  readonly tracker: ResponseTracker;
+  sink: BackendSink | null = null;
+  /** Default schema the backend session has (what the proxy last set or logged in with). */
+  database: string | null;
+  /** Whose session state was replayed here, in which generation, up to which statement seq. */
+  stateOwner: object | null = null;
+  stateGeneration = 0;
+  appliedSeq = 0;
+  /** COM_SET_OPTION state of the backend session (null: as negotiated). */
+  multiStatements: boolean | null = null;
+  /** Set by the owner: proxy epoch and role the connection was opened for. */
+  epoch = 0;
+  role: 'primary' | 'replica' = 'replica';
+  lastUsedAt = Date.now();
+  private closed = false;
+  private internal: InternalCommand | null = null;
+  /** The socket chunk last pushed into the reader: views into it stay valid (see stableFrame). */
+  private lastChunk: Buffer | null = null;
+
+  private readonly onData = (chunk: Buffer): void => {
+    const sink = this.sink;
+    const reader = this.reader;
+    this.lastChunk = chunk;
+    reader.push(chunk);
+    if (sink !== null) sink.beginBatch(this);
+    try {
+      let view: PacketView | null;
+      while (!this.closed && (view = reader.nextFrameViewUntilNextRead()) !== null) {
+        const step = this.tracker.feed(view);
+        const current = this.sink;
+        if (current === null) {
+          // Nobody asked: an unsolicited ERR (shutdown, timeout) or garbage. Either way, gone.
+          this.destroy(new BackendProtocolError(this.name, step === ResponseStep.UnsolicitedError ? `closed the connection (error ${this.tracker.errno})` : 'sent data while idle'));
+          break;
+        }
+        current.onBackendFrame(this, view, step);
+      }
+    } catch (error) {
+      this.destroy(error as Error);
+    }
+    if (sink !== null) sink.endBatch(this);
+  };
+
+  private constructor(
+    readonly target: BackendTarget,
+    readonly socket: net.Socket,
+    readonly capabilities: number,
+    readonly serverVersion: string,
+    readonly connectionId: number,
+    readonly isTls: boolean,
+    database: string | null,
+    statusFlags: number,
+    maxPacketSize: number,
+    leftover: Buffer,
+  ) {
+    this.database = database;
+    this.reader = new PacketReader({ maxPacketSize: maxPacketSize + 1024 });
+    this.tracker = new ResponseTracker(capabilities, statusFlags);
+    socket.on('data', this.onData);
+    socket.on('error', (error) => this.destroy(error));
+    socket.on('close', () => this.destroy(new Error('connection closed by the server')));
+    if (leftover.length > 0) this.onData(Buffer.from(leftover));
+  }
+
+  get name(): string {
+    return `${this.target.name} (${this.target.host}:${this.target.port})`;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  get isIdle(): boolean {
+    return this.tracker.isIdle && this.internal === null;
+  }
+
+  get inTransaction(): boolean {
+    return hasFlag(this.tracker.statusFlags, ServerStatus.SERVER_STATUS_IN_TRANS);
+  }
+
+  /** Clean enough to hand to another session after a COM_RESET_CONNECTION. */
+  get reusable(): boolean {
+    return !this.closed && this.isIdle && this.reader.bufferedBytes === 0 && !this.reader.isMidPacket && this.reader.error === null;
+  }
+
+  static async connect(options: BackendConnectOptions): Promise<BackendConnection> {
+    const { target } = options;
+    const where = `${target.name} (${target.host}:${target.port})`;
+    const raw = net.connect({ host: target.host, port: target.port });
+    // Stays for the socket's life: under TLS the raw socket must never raise an unhandled error.
+    raw.on('error', () => undefined);
+    let socket: net.Socket = raw;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 30_000);
+    const timer = setTimeout(() => socket.destroy(new Error(`no handshake within ${options.connectTimeoutMs} ms`)), options.connectTimeoutMs);
+    const channel = new PacketChannel(socket, 64 * 1024, 0);
+    try {
+      const greeting = await channel.readPacket();
+      if (greeting.length > 0 && greeting[0] === ResponseHeader.ERR) {
+        const err = parseErr(greeting);
+        throw new BackendProtocolError(where, `refused the connection: ${err.message}`, err.errno);
+      }
+      const hs = parseHandshakeV10(greeting);
+      const wanted = options.clientCapabilities & FORWARDED_CAPABILITIES;
+      const missing = wanted & REQUIRED_ON_BACKEND & ~hs.capabilities;
+      if (missing !== 0) {
+        throw new BackendProtocolError(where, `lacks capabilities 0x${(missing >>> 0).toString(16)} the client negotiated; packets could not be forwarded untouched`);
+      }
+      let capabilities = ((wanted | LOGIN_CAPABILITIES | (options.database !== null ? Capability.CLIENT_CONNECT_WITH_DB : 0)) & hs.capabilities) >>> 0;
+      capabilities = (capabilities | Capability.CLIENT_PROTOCOL_41) >>> 0;
+      const maxPacketSize = options.maxPacketSize;
+
+      let isTls = false;
+      if (options.tls !== null) {
+        if (!hasFlag(hs.capabilities, Capability.CLIENT_SSL)) throw new BackendProtocolError(where, 'does not offer TLS but backend_tls is configured');
+        capabilities = (capabilities | Capability.CLIENT_SSL) >>> 0;
+        channel.writePacket(buildSslRequest(capabilities, maxPacketSize, options.charset));
+        channel.detach();
+        const secure = tls.connect({ ...options.tls, socket, servername: options.tls.servername ?? (net.isIP(target.host) === 0 ? target.host : undefined) });
+        await new Promise<void>((resolve, reject) => {
+          secure.once('secureConnect', () => resolve());
+          secure.once('error', reject);
+        });
+        socket = secure;
+        channel.attach(secure, Buffer.alloc(0));
+        channel.isTls = true;
+        isTls = true;
+      }
+
+      const password = options.login.password;
+      let plugin = hs.authPluginName === '' ? AuthPlugin.MYSQL_NATIVE_PASSWORD : hs.authPluginName;
+      let scramble = hs.scramble;
+      channel.writePacket(
+        buildHandshakeResponse41({
+          capabilities,
+          maxPacketSize,
+          charset: options.charset,
+          username: options.login.user,
+          authResponse: tokenFor(plugin, password, scramble, where),
+          database: options.database ?? '',
+          authPluginName: plugin,
+          connectAttributes: options.connectAttributes ?? new Map([['_client_name', 'doltgate']]),
+        }),
+      );
+      for (;;) {
+        const packet = await channel.readPacket();
+        const first = packet.length > 0 ? packet[0] : -1;
+        if (first === ResponseHeader.OK) break;
+        if (first === ResponseHeader.ERR) {
+          const err = parseErr(packet);
+          throw new BackendProtocolError(where, `refused the login of user '${options.login.user}': ${err.message}`, err.errno);
+        }
+        if (first === ResponseHeader.EOF) {
+          const sw = parseAuthSwitchRequest(packet);
+          plugin = sw.pluginName;
+          scramble = sw.pluginData;
+          channel.writePacket(tokenFor(plugin, password, scramble, where));
+          continue;
+        }
+        if (first === ResponseHeader.AUTH_MORE_DATA && plugin === AuthPlugin.CACHING_SHA2_PASSWORD) {
+          const status = packet.length === 2 ? packet[1] : -1;
+          if (status === CachingSha2Status.FAST_AUTH_SUCCESS) continue;
+          if (status === CachingSha2Status.PERFORM_FULL_AUTHENTICATION) {
+            if (isTls) channel.writePacket(cleartextPasswordPayload(password));
+            else channel.writePacket(Buffer.from([CachingSha2Status.REQUEST_PUBLIC_KEY]));
+            continue;
+          }
+          // Otherwise the payload is the server's PEM public key.
+          const key = packet.subarray(1).toString('ascii');
+          const plain = cleartextPasswordPayload(password);
+          for (let i = 0; i < plain.length; i++) plain[i] ^= scramble[i % scramble.length];
+          channel.writePacket(publicEncrypt({ key, padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, plain));
+          continue;
+        }
+        throw new BackendProtocolError(where, `unexpected packet 0x${first.toString(16)} during login`);
+      }
+      clearTimeout(timer);
+      const leftover = channel.detach();
+      socket.setTimeout(0);
+      return new BackendConnection(target, socket, capabilities, hs.serverVersion, hs.connectionId, isTls, options.database, hs.statusFlags, maxPacketSize, leftover);
+    } catch (error) {
+      clearTimeout(timer);
+      channel.detach();
+      socket.on('error', () => undefined);
+      socket.destroy();
+      if (error instanceof BackendProtocolError) throw error;
+      const e = error as NodeJS.ErrnoException;
+      throw new BackendUnavailableError(where, e.code !== undefined ? `${e.code} ${e.message}` : e.message);
+    }
+  }
+
+  /**
+   * `view.frame` in a form that may be handed to socket.write, which keeps a reference until the
+   * kernel took the bytes. A frame inside the socket chunk the reader borrowed is safe as is (Node
+   * never reuses a chunk it emitted); a frame the reader assembled in its own buffer is copied,
+   * because the reader reuses that buffer on the next push.
+   */
+  stableFrame(view: PacketView): Buffer {
+    return view.buffer === this.lastChunk ? view.frame : Buffer.from(view.frame);
+  }
+
+  /** Writes raw bytes (forwarded frames); false when the socket buffer is full. */
+  write(bytes: Buffer): boolean {
+    if (this.closed) return true;
+    this.lastUsedAt = Date.now();
+    return this.socket.write(bytes);
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /**
+   * Runs a command of the proxy's own (single-frame, sequence 0) and resolves with its outcome; the
+   * response is not forwarded anywhere. Rejects if the connection breaks (and it is destroyed).
+   * The connection must be idle and have no other sink until it settles.
+   */
+  runCommand(commandFrame: Buffer): Promise<CommandOutcome> {
+    if (this.closed) return Promise.reject(new BackendUnavailableError(this.name, 'connection already closed'));
+    if (!this.isIdle) return Promise.reject(new Error(`runCommand on busy backend connection ${this.name}`));
+    const command = commandFrame[4];
+    return new Promise<CommandOutcome>((resolve, reject) => {
+      const previous = this.sink;
+      const job = new InternalCommand(this, previous, resolve, reject);
+      this.internal = job;
+      this.sink = job;
+      this.reader.resetSequence(1);
+      if (!this.tracker.begin(command)) {
+        job.finish();
+        this.write(commandFrame);
+        return;
+      }
+      this.write(commandFrame);
+    });
+  }
+
+  /** @internal InternalCommand is done with the connection. */
+  releaseInternal(previous: BackendSink | null): void {
+    this.internal = null;
+    this.sink = previous;
+  }
+
+  /** Closes the connection (politely with COM_QUIT when idle); tells the sink once. */
+  destroy(error: Error | null = null): void {
+    if (this.closed) return;
+    this.closed = true;
+    const sink = this.sink;
+    this.socket.removeListener('data', this.onData);
+    this.socket.on('error', () => undefined);
+    if (error === null && this.tracker.isIdle && !this.socket.destroyed) {
+      // Polite close: COM_QUIT, then the server hangs up; a server that does not is cut off.
+      this.socket.end(Buffer.from([1, 0, 0, 0, Command.COM_QUIT]));
+      setTimeout(() => this.socket.destroy(), 1000).unref();
+    } else {
+      this.socket.destroy();
+    }
+    if (sink !== null) sink.onBackendClose(this, error);
+  }
+}
+
+function tokenFor(plugin: string, password: string, scramble: Buffer, where: string): Buffer {
+  if (plugin === AuthPlugin.MYSQL_NATIVE_PASSWORD) return scrambleNativePassword(password, scramble);
+  if (plugin === AuthPlugin.CACHING_SHA2_PASSWORD) return scrambleCachingSha2Password(password, scramble);
+  throw new BackendProtocolError(where, `asks for auth plugin ${plugin}, which doltgate does not speak (use mysql_native_password or caching_sha2_password)`);
+}
+
+/** Sink that swallows one response and reports its outcome. */
+class InternalCommand implements BackendSink {
+  private outcome: CommandOutcome = { errno: 0, sqlState: '', message: '', statementId: 0, paramCount: 0, columnCount: 0, statusFlags: 0 };
+  private settled = false;
+
+  constructor(
+    private readonly conn: BackendConnection,
+    private readonly previous: BackendSink | null,
+    private readonly resolve: (outcome: CommandOutcome) => void,
+    private readonly reject: (error: Error) => void,
+  ) {}
+
+  beginBatch(): void {}
+  endBatch(): void {}
+
+  onBackendFrame(conn: BackendConnection, view: PacketView, step: ResponseStep): void {
+    if (view.startsPacket && view.firstByte === ResponseHeader.ERR && step === ResponseStep.Done) {
+      const err = parseErr(Buffer.from(view.payload));
+      this.outcome.errno = err.errno;
+      this.outcome.sqlState = err.sqlState;
+      this.outcome.message = err.message;
+    }
+    if (step === ResponseStep.Done) {
+      this.finish();
+    } else if (step !== ResponseStep.More) {
+      // LOCAL INFILE or an auth exchange in answer to our own command: the state is unknown.
+      conn.destroy(new BackendProtocolError(conn.name, `unexpected response step ${step} to an internal command`));
+    }
+  }
+
+  finish(): void {
+    if (this.settled) return;
+    this.settled = true;
+    const t = this.conn.tracker;
+    this.outcome.statementId = t.statementId;
+    this.outcome.paramCount = t.paramCount;
+    this.outcome.columnCount = t.columnCount;
+    this.outcome.statusFlags = t.statusFlags;
+    this.conn.releaseInternal(this.previous);
+    this.resolve(this.outcome);
+  }
+
+  onBackendClose(conn: BackendConnection, error: Error | null): void {
+    if (this.settled) return;
+    this.settled = true;
+    conn.releaseInternal(this.previous);
+    this.reject(new BackendUnavailableError(conn.name, error?.message ?? 'connection closed'));
+    // The owner must learn that its connection is gone too.
+    this.previous?.onBackendClose(conn, error);
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * A client command on its way through the proxy (`Job`), the record of one being answered
+ * (`Inflight`), and the pure decisions the session makes about them:
+ *
+ * - `lostCommandErrors`: what to tell a client whose backend connection broke while its command
+ *   was in flight. Inside a transaction on the primary the transaction is gone ("rolled back",
+ *   40001) — unless the command was the COMMIT, whose outcome is then unknown; outside one, a
+ *   statement that may write has an unknown outcome (2013); a read can simply be retried. When a
+ *   transaction was open (or this very statement began one) and the reply does not already say
+ *   "rolled back", the next command must fail too, so nothing later runs in autocommit as if the
+ *   transaction were still there.
+ * - `statementFrame`: the COM_STMT_* frame to send to a given backend: the client's statement id
+ *   replaced by that backend's, and saved parameter types spliced in when the client omitted them
+ *   and this backend has never seen them.
+ * - `mayWrite`, `isLocalInfile`, `commandLabel`: small classifications of a command.
+ */
+
+import { Command, frame as frameOf } from '../protocol';
+import { classifyQuery, type Classification } from '../routing/classifier';
+import type { BackendConnection } from './backend-connection';
+import { MalformedCommandError, OutcomeUnknownError, ReadInterruptedError, TransactionLostError, type ProxyError } from './errors';
+import { withParameterTypes, writeStatementId, type ExecuteLayout, type PreparedStatement } from './prepared-statements';
+import type { RouteKind } from './session-backends';
+
+/** A command on its way to a backend. */
+export interface Job {
+  command: number;
+  route: RouteKind;
+  replica: string | undefined;
+  /** Effects to record when the response ends (COM_QUERY, COM_STMT_EXECUTE). */
+  effects: Classification | null;
+  /** Outcome-unknown when lost: anything that may write. */
+  mayWrite: boolean;
+  prepare: { clientId: number; sql: string; classification: Classification } | null;
+  stmt: PreparedStatement | null;
+  layout: ExecuteLayout | null;
+  initDb: string | null;
+  /** Must run on exactly this connection (statement long data, reset, fetch). */
+  fixedConn: BackendConnection | null;
+  /** The first frame, stable beyond the reader's next read (see ClientSession.stableFrame). */
+  frame: Buffer;
+  endsPacket: boolean;
+  /** Sequence id of the command's last frame seen so far (its first, until it is all sent). */
+  seq: number;
+}
+
+export interface Inflight {
+  job: Job;
+  conn: BackendConnection;
+  /** The replica counted as outstanding in the selector, or null. */
+  replica: string | null;
+  startedAt: number;
+  wasInTransaction: boolean;
+  expects: boolean;
+  /** Sequence id of the last frame passed to the client, -1 before the first. */
+  lastForwardedSeq: number;
+  /** Set when the proxy itself kills the connection, to report this instead of a generic loss. */
+  failure: Error | null;
+}
+
+/** A plain read, for commands routed like one (COM_INIT_DB, COM_FIELD_LIST, COM_STATISTICS). */
+export const READ_CLASSIFICATION: Classification = classifyQuery(Buffer.from('SELECT 1'));
+
+/** Verdicts of statements that change nothing: losing them mid-flight means "retry", not "unknown". */
+const READ_REASONS: ReadonlySet<string> = new Set(['read', 'read-only-procedure', 'last-insert-id', 'session-function', 'diagnostics', 'locking-read']);
+
+export function mayWrite(c: Classification): boolean {
+  return !READ_REASONS.has(c.statementReason);
+}
+
+const LOCAL_INFILE = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*load\s+(?:data|xml)\s+(?:(?:low_priority|concurrent)\s+)?local\b/i;
+
+/** LOAD DATA [LOW_PRIORITY|CONCURRENT] LOCAL INFILE / LOAD XML LOCAL, after leading comments. */
+export function isLocalInfile(c: Classification, sql: Buffer): boolean {
+  return c.kind === 'load' && LOCAL_INFILE.test(sql.toString('latin1', 0, Math.min(sql.length, 512)));
+}
+
+const KILL_START = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*kill\b/i;
+const KILL = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*kill\s+(?:(query|connection)\s+)?(\d+)\s*;?\s*$/i;
+
+/**
+ * `KILL [QUERY|CONNECTION] id`, which the proxy must run itself: the id is one of the proxy's
+ * connection ids, and sent to Dolt it would kill whichever Dolt connection has that number.
+ * 'invalid' for a KILL of anything but a literal id (never forwarded either); null for other SQL.
+ */
+export function parseKill(c: Classification, sql: Buffer): { query: boolean; id: number } | 'invalid' | null {
+  if (c.kind !== 'admin') return null;
+  const text = sql.toString('latin1', 0, Math.min(sql.length, 256));
+  if (!KILL_START.test(text)) return null;
+  const m = KILL.exec(text);
+  if (m === null) return 'invalid';
+  return { query: (m[1] ?? '').toLowerCase() === 'query', id: Number(m[2]) };
+}
+
+const COMMAND_LABELS: Readonly<Record<number, string>> = {
+  [Command.COM_QUERY]: 'query',
+  [Command.COM_STMT_PREPARE]: 'prepare',
+  [Command.COM_STMT_EXECUTE]: 'execute',
+  [Command.COM_STMT_SEND_LONG_DATA]: 'long_data',
+  [Command.COM_STMT_RESET]: 'stmt_reset',
+  [Command.COM_STMT_FETCH]: 'fetch',
+  [Command.COM_INIT_DB]: 'init_db',
+  [Command.COM_FIELD_LIST]: 'field_list',
+  [Command.COM_STATISTICS]: 'statistics',
+};
+
+/** The `command` label of the queries metric. */
+export function commandLabel(command: number): string {
+  return COMMAND_LABELS[command] ?? 'other';
+}
+
+export interface LostCommand {
+  /** The connection was the session's primary connection. */
+  onPrimary: boolean;
+  /** A transaction was open (or autocommit off) when the command was sent. */
+  wasInTransaction: boolean;
+  effects: Classification | null;
+  mayWrite: boolean;
+  backend: string;
+}
+
+/** What the client hears now, and whether its next command must hear "transaction rolled back". */
+export function lostCommandErrors(f: LostCommand, cause: string): { reply: ProxyError; transactionLost: boolean } {
+  const c = f.effects;
+  const committing = c !== null && c.endsTransaction && c.kind !== 'rollback';
+  let reply: ProxyError;
+  if (f.onPrimary && f.wasInTransaction && !committing) reply = new TransactionLostError(cause);
+  else if (f.mayWrite || committing) reply = new OutcomeUnknownError(f.backend, cause);
+  else reply = new ReadInterruptedError(f.backend, cause);
+  const opened = f.wasInTransaction || c?.startsTransaction === true;
+  return { reply, transactionLost: f.onPrimary && opened && !committing && !(reply instanceof TransactionLostError) };
+}
+
+/**
+ * The frame of a COM_STMT_* job for `conn`: the backend's statement id written over the client's
+ * (in place: the job's frame is the proxy's to change), and, for an execute without parameter
+ * types going to a backend that never got them, a new frame with the saved types spliced in.
+ * An execute over 16 MiB cannot be rebuilt that way; it gets a MalformedCommandError.
+ */
+export function statementFrame(job: Job, stmt: PreparedStatement, conn: BackendConnection): Buffer | MalformedCommandError {
+  let frame = job.frame;
+  const layout = job.layout;
+  if (job.command === Command.COM_STMT_EXECUTE && layout !== null && !layout.bound && layout.boundFlagOffset >= 0 && stmt.types !== null && !stmt.typesSentTo.has(conn)) {
+    if (!job.endsPacket) return new MalformedCommandError('an execute over 16 MiB without parameter types cannot be moved to another backend; send the types again');
+    frame = frameOf(job.seq, withParameterTypes(Buffer.from(frame.subarray(4)), layout, stmt.types));
+  }
+  writeStatementId(frame, 4, stmt.backendIds.get(conn) as number);
+  return frame;
+}

@@ -1,0 +1,337 @@
+/**
+ * The backend connections of one client session and the choice of which one runs a command.
+ *
+ * Routing (`decide`), in order — the first rule that applies wins:
+ *  1. the session is in a transaction (SERVER_STATUS_IN_TRANS on its primary connection) or has
+ *     autocommit off (the AUTOCOMMIT flag of the last primary answer) → primary;
+ *  2. the session is pinned (temporary table, LOCK TABLES, GET_LOCK, user variable, ...) → primary;
+ *  3. the statement follows the previous one (SHOW WARNINGS, FOUND_ROWS()) → the connection that
+ *     ran the previous statement, if it is still usable;
+ *  4. the classifier routes it to the primary (writes, DDL, CALL, locking reads, hints) → primary;
+ *  5. the read-your-writes window is open and the statement is not hinted to a replica → primary;
+ *  6. a replica picked by the ReplicaSelector (round robin or least outstanding, by weight,
+ *     skipping replicas in backoff); none available → primary.
+ *
+ * Connections: at most one to the primary and one per replica, opened lazily from the pools and
+ * kept for the session's life. Before a connection runs a client command it is brought up to
+ * the session's state (`sync`: database, replayable SETs, multi-statement option). A primary
+ * connection is usable only at the ClusterView's current primary generation (or, during a
+ * switchover drain, inside the transaction it already has open); getting a new one waits in the
+ * write hold while the cluster has no primary. A replica that cannot be reached is put in backoff
+ * (by the pool's health callback) and the read moves to another replica or the primary.
+ *
+ * `ready*` are the synchronous hot path (an open, idle, synced connection, or null);
+ * `acquire` is the slow path with I/O.
+ */
+
+import type { Classification } from '../routing/classifier';
+import { commitsWrite, ReadYourWritesWindow } from '../routing/read-your-writes';
+import { comInitDbFrame, comQueryFrame, Command, hasFlag, ServerStatus } from '../protocol';
+import type { BackendConnection, BackendLogin, BackendSink } from './backend-connection';
+import type { BackendPools } from './backend-pool';
+import type { ClusterView } from './cluster-view';
+import { NoTopologyError, QueryInterruptedError, StateReplayError } from './errors';
+import type { StatementRegistry } from './prepared-statements';
+import type { SessionState } from './session-state';
+
+export type RouteKind = 'primary' | 'replica' | 'previous';
+
+export interface SessionIdentity {
+  readonly state: SessionState;
+  readonly statements: StatementRegistry;
+  readonly sink: BackendSink;
+  login: BackendLogin;
+  clientCapabilities: number;
+  charset: number;
+}
+
+/** Which generation a connection belongs to: primary generation, or replica node generation. */
+const generationOf = new WeakMap<BackendConnection, number>();
+
+/** How many replicas a read tries before it falls back to the primary. */
+const MAX_REPLICA_ATTEMPTS = 3;
+
+export class SessionBackends {
+  primary: BackendConnection | null = null;
+  readonly replicas = new Map<string, BackendConnection>();
+  /** The connection that ran the last command (for statements that follow the previous one). */
+  last: BackendConnection | null = null;
+  /** AUTOCOMMIT from the last answer of the primary. */
+  autocommit = true;
+  readonly ryw: ReadYourWritesWindow;
+
+  constructor(
+    private readonly id: SessionIdentity,
+    private readonly view: ClusterView,
+    private readonly pools: BackendPools,
+    readYourWritesMs: number,
+    private readonly now: () => number,
+  ) {
+    this.ryw = new ReadYourWritesWindow(readYourWritesMs);
+  }
+
+  get inTransaction(): boolean {
+    return this.primary !== null && this.primary.inTransaction;
+  }
+
+  /** Where a statement of this classification should run now (rules in the file doc). */
+  decide(c: Classification): RouteKind {
+    if (this.inTransaction || !this.autocommit) return 'primary';
+    if (this.id.state.pinned) return 'primary';
+    if (c.followsPrevious && this.last !== null && this.usable(this.last)) return 'previous';
+    if (c.route === 'primary') return 'primary';
+    if (c.hint !== 'replica' && this.ryw.mustReadPrimary(this.now())) return 'primary';
+    return 'replica';
+  }
+
+  /** Picks the replica for a read; undefined when none is available (read from the primary). */
+  pickReplica(): string | undefined {
+    return this.view.selector.pick(this.now());
+  }
+
+  /** Hot path: the primary connection if it can run a command right now without any I/O. */
+  readyPrimary(): BackendConnection | null {
+    const p = this.primary;
+    if (p === null || !p.isIdle || p.isClosed) return null;
+    if (!this.view.primaryUsable(generationOf.get(p) ?? -1, p.inTransaction)) return null;
+    if (this.view.hold.state !== 'idle' && !p.inTransaction) return null;
+    return this.synced(p) ? p : null;
+  }
+
+  readyReplica(name: string): BackendConnection | null {
+    const r = this.replicas.get(name);
+    if (r === undefined || !r.isIdle || r.isClosed) return null;
+    if (!this.view.replicaUsable(name, generationOf.get(r) ?? -1)) return null;
+    return this.synced(r) ? r : null;
+  }
+
+  /** Is `conn` still one of ours and pointed where it should be? */
+  usable(conn: BackendConnection): boolean {
+    if (conn.isClosed) return false;
+    if (conn === this.primary) return this.view.primaryUsable(generationOf.get(conn) ?? -1, conn.inTransaction);
+    for (const [name, r] of this.replicas) if (r === conn) return this.view.replicaUsable(name, generationOf.get(r) ?? -1);
+    return false;
+  }
+
+  isPrimary(conn: BackendConnection): boolean {
+    return conn === this.primary;
+  }
+
+  /**
+   * A synced primary connection: waits in the write hold while the cluster has no primary, opens
+   * a connection at the current generation, replays state. Throws HoldTimeoutError & co., a
+   * BackendUnavailableError, or a StateReplayError.
+   */
+  async acquirePrimary(signal: AbortSignal): Promise<BackendConnection> {
+    let waited = false;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const p = this.primary;
+      if (p !== null && (p.isClosed || !this.view.primaryUsable(generationOf.get(p) ?? -1, p.inTransaction))) {
+        // Retired by a topology change; the session has already told the client what was lost.
+        this.drop(p);
+        continue;
+      }
+      if (p !== null && p.inTransaction) {
+        // An open transaction finishes where it started, hold or not (switchover drain).
+        await this.sync(p);
+        return p;
+      }
+      if (!waited && this.view.hold.state !== 'idle') {
+        // Queue once: after release the hold may still be draining others, and a second wait
+        // would put this write behind writes that came later.
+        await this.view.hold.wait(signal);
+        waited = true;
+        continue;
+      }
+      if (p !== null) {
+        await this.sync(p);
+        return p;
+      }
+      const target = this.view.primary;
+      if (target === null) {
+        throw new NoTopologyError(this.view.topology === null ? 'the proxy has not received a topology' : `topology epoch ${this.view.topology.epoch} has no primary`);
+      }
+      const generation = this.view.primaryGeneration;
+      const conn = await this.pools.acquire({ target, login: this.id.login, clientCapabilities: this.id.clientCapabilities, charset: this.id.charset, database: this.id.state.database });
+      if (signal.aborted) {
+        this.pools.release(conn, false);
+        throw new QueryInterruptedError(false);
+      }
+      if (generation !== this.view.primaryGeneration) {
+        // The topology moved while we connected: this connection may point at a retired primary.
+        this.pools.release(conn, false);
+        continue;
+      }
+      conn.role = 'primary';
+      conn.sink = this.id.sink;
+      generationOf.set(conn, generation);
+      this.primary = conn;
+      await this.sync(conn);
+      return conn;
+    }
+    throw new NoTopologyError('the primary kept changing while connecting');
+  }
+
+  /**
+   * A synced connection to replica `name`, or null when it cannot be had (the caller tries
+   * another replica or the primary). Connect failures put the replica in backoff via the pool.
+   */
+  async acquireReplica(name: string): Promise<BackendConnection | null> {
+    const existing = this.replicas.get(name);
+    if (existing !== undefined) {
+      if (!existing.isClosed && this.view.replicaUsable(name, generationOf.get(existing) ?? -1)) {
+        try {
+          await this.sync(existing);
+          return existing;
+        } catch {
+          this.drop(existing);
+          return null;
+        }
+      }
+      this.drop(existing);
+    }
+    const node = this.view.replica(name);
+    if (node === undefined) return null;
+    let conn: BackendConnection;
+    try {
+      conn = await this.pools.acquire({ target: node, login: this.id.login, clientCapabilities: this.id.clientCapabilities, charset: this.id.charset, database: this.id.state.database });
+    } catch {
+      return null;
+    }
+    if (!this.view.replicaUsable(name, node.generation)) {
+      this.pools.release(conn, false);
+      return null;
+    }
+    conn.role = 'replica';
+    conn.sink = this.id.sink;
+    generationOf.set(conn, node.generation);
+    this.replicas.set(name, conn);
+    try {
+      await this.sync(conn);
+    } catch {
+      // A replica that cannot take the session's state (a database not replicated yet) is skipped.
+      this.drop(conn);
+      return null;
+    }
+    return conn;
+  }
+
+  /** Slow path for a read: up to three replicas, then the primary. Returns the connection and whether it is a replica. */
+  async acquireRead(firstChoice: string | undefined, signal: AbortSignal): Promise<{ conn: BackendConnection; replica: string | null }> {
+    let name = firstChoice;
+    for (let i = 0; i < MAX_REPLICA_ATTEMPTS && name !== undefined; i++) {
+      const conn = await this.acquireReplica(name);
+      if (conn !== null) return { conn, replica: name };
+      name = this.pickReplica();
+    }
+    return { conn: await this.acquirePrimary(signal), replica: null };
+  }
+
+  /** Does `conn` already hold the session's state? */
+  synced(conn: BackendConnection): boolean {
+    const s = this.id.state;
+    return (
+      conn.stateOwner === s &&
+      conn.stateGeneration === s.generation &&
+      conn.appliedSeq === s.lastSeq &&
+      (s.database === null || conn.database === s.database) &&
+      (s.multiStatements === null || conn.multiStatements === s.multiStatements)
+    );
+  }
+
+  /** Brings `conn` to the session's state with internal commands. */
+  async sync(conn: BackendConnection): Promise<void> {
+    const s = this.id.state;
+    if (conn.stateOwner !== s || conn.stateGeneration !== s.generation) {
+      conn.stateOwner = s;
+      conn.stateGeneration = s.generation;
+      conn.appliedSeq = 0;
+    }
+    if (s.database !== null && conn.database !== s.database) {
+      const db = s.database;
+      const o = await conn.runCommand(comInitDbFrame(db));
+      if (o.errno !== 0) throw new StateReplayError(conn.name, `database ${db}`, o.message, o.errno);
+      conn.database = db;
+    }
+    for (const entry of s.pendingFor(conn.stateGeneration, conn.appliedSeq)) {
+      const o = await conn.runCommand(comQueryFrame(entry.statement, conn.capabilities));
+      if (o.errno !== 0) throw new StateReplayError(conn.name, `setting (${entry.statement})`, o.message, o.errno);
+      conn.appliedSeq = entry.seq;
+    }
+    if (s.multiStatements !== null && conn.multiStatements !== s.multiStatements) {
+      const option = s.multiStatements ? 0 : 1;
+      const o = await conn.runCommand(Buffer.from([3, 0, 0, 0, Command.COM_SET_OPTION, option, 0]));
+      if (o.errno !== 0) throw new StateReplayError(conn.name, 'multi-statement option', o.message, o.errno);
+      conn.multiStatements = s.multiStatements;
+    }
+    // The tracker's flags now describe our own commands; the client's view starts from here.
+    conn.stateOwner = s;
+  }
+
+  /**
+   * After a client command finished on `conn` with `errno` (0 = success): record its effects.
+   * `effects` is the statement's classification (null for commands without SQL effects).
+   */
+  noteDone(conn: BackendConnection, effects: Classification | null, errno: number): void {
+    this.last = conn;
+    const status = conn.tracker.statusFlags;
+    if (conn === this.primary) this.autocommit = hasFlag(status, ServerStatus.SERVER_STATUS_AUTOCOMMIT);
+    if (effects === null) return;
+    const s = this.id.state;
+    const before = s.lastSeq;
+    const dbBefore = s.database;
+    s.applyClassification(effects, errno === 0);
+    // The statements just recorded ran on this connection already.
+    if (conn.stateOwner === s && conn.stateGeneration === s.generation && conn.appliedSeq === before) conn.appliedSeq = s.lastSeq;
+    if (s.database !== dbBefore) conn.database = s.database;
+    if (errno === 0 && commitsWrite(effects, hasFlag(status, ServerStatus.SERVER_STATUS_IN_TRANS))) this.ryw.noteCommit(this.now());
+    if (effects.setsAutocommit !== undefined && errno === 0 && conn === this.primary) this.autocommit = effects.setsAutocommit;
+  }
+
+  /** Forget a connection the session no longer uses (closed or stale), destroying it. */
+  drop(conn: BackendConnection): void {
+    this.forget(conn);
+    conn.destroy(null);
+  }
+
+  /** Remove every reference to `conn` (after it closed). */
+  forget(conn: BackendConnection): void {
+    if (this.primary === conn) this.primary = null;
+    for (const [name, r] of this.replicas) if (r === conn) this.replicas.delete(name);
+    if (this.last === conn) this.last = null;
+    this.id.statements.forgetConnection(conn);
+  }
+
+  /** Every connection back to the pools (reset and reused when clean), e.g. on COM_RESET_CONNECTION. */
+  releaseAll(): void {
+    const all = [...this.replicas.values()];
+    if (this.primary !== null) all.push(this.primary);
+    for (const conn of all) {
+      this.forget(conn);
+      const keep = conn.isIdle && this.usableGeneration(conn);
+      conn.sink = null;
+      this.pools.release(conn, keep);
+    }
+    this.autocommit = true;
+    this.ryw.reset();
+  }
+
+  private usableGeneration(conn: BackendConnection): boolean {
+    const g = generationOf.get(conn) ?? -1;
+    if (conn.role === 'primary') return g === this.view.primaryGeneration;
+    return this.view.replicaUsable(conn.target.name, g);
+  }
+
+  /** Every connection, for iteration (topology changes, shutdown). */
+  all(): BackendConnection[] {
+    const out = [...this.replicas.values()];
+    if (this.primary !== null) out.push(this.primary);
+    return out;
+  }
+
+  /** The primary connection is retired if not usable at the current generation. */
+  primaryRetired(): boolean {
+    const p = this.primary;
+    return p !== null && !this.view.primaryUsable(generationOf.get(p) ?? -1, p.inTransaction);
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * What a client session has made of its connection, kept so it can be rebuilt on every backend
+ * connection the session opens (another replica, a new primary after failover, a pooled
+ * connection): the default database, the replayable statements (session-scoped SET, SET NAMES,
+ * SET CHARACTER SET, SET ROLE, in order), the COM_SET_OPTION multi-statements switch, and the
+ * pins that keep the session on the primary (temporary tables, locks, user variables, ...).
+ *
+ * It is pure bookkeeping: `applyClassification` takes the classifier's verdict and whether the
+ * server accepted the statement, and `pendingFor` says which statements a connection still needs.
+ * Each recorded statement gets a rising `seq`; a connection remembers (generation, highest seq it
+ * ran) and runs the entries above that mark, in list order.
+ *
+ * Bounds: the replay list keeps at most `maxStatements`. Repeating a constant SET (no `@@` or
+ * `(` in it) moves it to the end under a new seq instead of growing the list — running it once
+ * more, last, gives the same state. Past the bound the list stops growing and the session is pinned ('unreplayable-set'):
+ * it stays on its primary connection, the one place its full state exists.
+ */
+
+import type { Classification, PinCause } from '../routing/classifier';
+
+export const DEFAULT_MAX_REPLAY_STATEMENTS = 256;
+
+export interface ReplayEntry {
+  /** Position in the order statements were recorded; only rises. */
+  readonly seq: number;
+  readonly statement: string;
+}
+
+export class SessionState {
+  database: string | null;
+  /** Incremented by reset(): a connection's applied mark counts only within one generation. */
+  generation = 1;
+  private entries: ReplayEntry[] = [];
+  private nextSeq = 1;
+  readonly pins = new Set<PinCause>();
+  /** COM_SET_OPTION: true = MULTI_STATEMENTS on, false = off, null = as negotiated. */
+  multiStatements: boolean | null = null;
+
+  constructor(
+    database: string | null,
+    private readonly maxStatements = DEFAULT_MAX_REPLAY_STATEMENTS,
+  ) {
+    this.database = database;
+  }
+
+  get statements(): readonly ReplayEntry[] {
+    return this.entries;
+  }
+
+  /** The mark of a connection that has run every recorded statement. */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  get pinned(): boolean {
+    return this.pins.size > 0;
+  }
+
+  /**
+   * Statements, in order, that a connection still has to run: it has run everything up to
+   * `appliedSeq` in `generation` (any other generation: it has run nothing of this session's).
+   */
+  pendingFor(generation: number, appliedSeq: number): readonly ReplayEntry[] {
+    const from = generation === this.generation ? appliedSeq : 0;
+    if (from >= this.lastSeq) return [];
+    return this.entries.filter((e) => e.seq > from);
+  }
+
+  /**
+   * Records what a statement did. `succeeded`: the server answered it (all of a multi-statement)
+   * without error. Pins are kept even on failure — a batch may have created a temporary table
+   * before a later statement failed, and a needless pin only costs replica reads — while state to
+   * replay and unpins are taken only from statements that succeeded.
+   */
+  applyClassification(c: Classification, succeeded: boolean): void {
+    for (const p of c.pins) this.pins.add(p);
+    if (!succeeded) return;
+    for (const p of c.unpins) if (!c.pins.includes(p)) this.pins.delete(p);
+    for (const s of c.sessionState) {
+      if (s.kind === 'database') {
+        if (s.database !== undefined) this.database = s.database;
+        continue;
+      }
+      this.addStatement(s.statement);
+    }
+  }
+
+  /**
+   * Appends a statement to replay. A constant statement (no `@@`, no `(`) that was recorded
+   * before moves to the end under a new seq: running it once more, last, gives the same state as
+   * running the whole history, and the list does not grow with every `SET NAMES` a driver repeats.
+   */
+  addStatement(statement: string): void {
+    if (!statement.includes('@@') && !statement.includes('(')) {
+      const at = this.entries.findIndex((e) => e.statement === statement);
+      if (at >= 0) {
+        if (at === this.entries.length - 1) return;
+        this.entries.splice(at, 1);
+        this.entries.push({ seq: this.nextSeq++, statement });
+        return;
+      }
+    }
+    if (this.entries.length >= this.maxStatements) {
+      this.pins.add('unreplayable-set');
+      return;
+    }
+    this.entries.push({ seq: this.nextSeq++, statement });
+  }
+
+  /** COM_RESET_CONNECTION / COM_CHANGE_USER: back to a fresh login's state. */
+  reset(database: string | null): void {
+    this.database = database;
+    this.generation++;
+    this.entries = [];
+    this.pins.clear();
+    this.multiStatements = null;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * What the session does with each COM_STMT_* command, decided from the packet and the session's
+ * StatementRegistry alone (no sockets), as a `StatementPlan`:
+ *
+ * - PREPARE: classified like a query and routed by that verdict; the client id is reserved now
+ *   and written over the backend's in the PREPARE_OK on the way back.
+ * - EXECUTE: routed like its statement's classification (a write to the primary, a read to a
+ *   replica unless the session is in a transaction or pinned), and forced onto the backend that
+ *   holds long data for it; the parameter types it binds are saved for re-sends.
+ * - SEND_LONG_DATA: follows earlier long data of the statement, else routed like an execute; it
+ *   has no response, so an unknown statement is dropped silently, as MySQL does.
+ * - CLOSE: no response; the statement is forgotten and closed on every backend that has it.
+ * - RESET / FETCH: go where the statement last ran (or got long data). A RESET with nothing to
+ *   reset anywhere is answered OK here; a FETCH without a cursor is an error.
+ * Malformed and unknown-id packets become errors that keep the connection usable.
+ */
+
+import { Command, statementIdOf, type PacketView } from '../protocol';
+import type { Classification } from '../routing/classifier';
+import type { BackendConnection } from './backend-connection';
+import { mayWrite, READ_CLASSIFICATION, type Job } from './command-job';
+import { BackendErrorReply, MalformedCommandError, UnknownStatementError } from './errors';
+import { executeLayout, type ExecuteLayout, type PreparedStatement, type StatementRegistry } from './prepared-statements';
+
+export type StatementPlan =
+  /** Route like `routing`, with these job fields. */
+  | { action: 'route'; routing: Classification; mayWrite: boolean; job: Partial<Job> }
+  /** Answer with this error (after the rest of the packet, if it spans frames). */
+  | { action: 'refuse'; error: Error }
+  /** Answer OK. */
+  | { action: 'ok' }
+  /** No response; send these COM_STMT_CLOSEs to backends. */
+  | { action: 'none'; closes: Array<[BackendConnection, number]> };
+
+const NOTHING: StatementPlan = Object.freeze({ action: 'none', closes: [] }) as StatementPlan;
+
+function usable(conn: BackendConnection | null): BackendConnection | null {
+  return conn !== null && !conn.isClosed ? conn : null;
+}
+
+export function planStatementCommand(view: PacketView, statements: StatementRegistry, classify: (sql: string) => Classification): StatementPlan {
+  const command = view.firstByte;
+  const buf = view.payloadBuffer;
+  const start = view.payloadStart;
+  const length = view.payloadLength;
+  const whole = view.endsPacket;
+
+  if (command === Command.COM_STMT_PREPARE) {
+    if (!whole) return { action: 'refuse', error: new MalformedCommandError('a statement to prepare cannot be 16 MiB or longer') };
+    const sql = buf.toString('utf8', start + 1, start + length);
+    const c = classify(sql);
+    return { action: 'route', routing: c, mayWrite: false, job: { prepare: { clientId: statements.reserveId(), sql, classification: c } } };
+  }
+
+  if (command === Command.COM_STMT_CLOSE) {
+    if (!whole || length < 5) return NOTHING;
+    const stmt = statements.delete(buf.readUInt32LE(start + 1));
+    if (stmt === undefined) return NOTHING;
+    const closes: Array<[BackendConnection, number]> = [];
+    for (const [conn, id] of stmt.backendIds) if (!conn.isClosed && conn.isIdle) closes.push([conn, id]);
+    return { action: 'none', closes };
+  }
+
+  let stmt: PreparedStatement | undefined;
+  try {
+    stmt = statements.get(statementIdOf(buf, start, length));
+  } catch {
+    if (command === Command.COM_STMT_SEND_LONG_DATA) return NOTHING;
+    return { action: 'refuse', error: new MalformedCommandError('statement command shorter than 5 bytes') };
+  }
+
+  if (command === Command.COM_STMT_SEND_LONG_DATA) {
+    if (stmt === undefined) return NOTHING;
+    return { action: 'route', routing: stmt.classification, mayWrite: false, job: { stmt, fixedConn: usable(stmt.longDataConn) } };
+  }
+
+  if (command === Command.COM_STMT_EXECUTE) {
+    if (stmt === undefined) return { action: 'refuse', error: new UnknownStatementError(buf.readUInt32LE(start + 1), 'mysqld_stmt_execute') };
+    let layout: ExecuteLayout;
+    try {
+      layout = executeLayout(view.payload, stmt.paramCount);
+    } catch (error) {
+      return { action: 'refuse', error: new MalformedCommandError((error as Error).message.replace(/^malformed packet: /, '')) };
+    }
+    if (layout.bound) stmt.types = Buffer.from(view.payload.subarray(layout.typesStart, layout.typesEnd));
+    const c = stmt.classification;
+    return { action: 'route', routing: c, mayWrite: mayWrite(c), job: { effects: c, stmt, layout, fixedConn: usable(stmt.longDataConn) } };
+  }
+
+  // COM_STMT_RESET, COM_STMT_FETCH
+  const reset = command === Command.COM_STMT_RESET;
+  const name = reset ? 'mysqld_stmt_reset' : 'mysqld_stmt_fetch';
+  if (!whole) return { action: 'refuse', error: new MalformedCommandError(`${name} cannot be 16 MiB or longer`) };
+  if (stmt === undefined) return { action: 'refuse', error: new UnknownStatementError(buf.readUInt32LE(start + 1), name) };
+  const conn = usable(reset ? (stmt.longDataConn ?? stmt.lastConn) : stmt.lastConn);
+  if (reset) stmt.longDataConn = null;
+  if (conn === null || !stmt.backendIds.has(conn)) {
+    return reset ? { action: 'ok' } : { action: 'refuse', error: new BackendErrorReply(1421, 'HY000', 'The statement has no open cursor') };
+  }
+  return { action: 'route', routing: READ_CLASSIFICATION, mayWrite: false, job: { stmt, fixedConn: conn } };
+}
