@@ -1,0 +1,127 @@
+/**
+ * Issue 5's end-to-end checks with real processes: `doltgate sandbox up`, a connection through its
+ * proxy, a failover and `down`, in one test; and a planned switchover under continuous writes
+ * through the proxy with zero client errors and no lost rows.
+ */
+
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import { memoryIo } from '../../cli/cli-io';
+import * as switchoverCli from '../../cli/switchover';
+import { registerCleanup, tempDir } from '../bed/cleanup';
+import { repoRoot } from '../bed/dolt-binary';
+import { eventually } from '../bed/eventually';
+import { queryNode, startLocalCluster } from '../bed/local-cluster';
+
+const entry = join(repoRoot, 'dist', 'bin', 'doltgate.js');
+
+function doltgate(args: string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [entry, ...args], { timeout: timeoutMs }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number((error as NodeJS.ErrnoException & { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('sandbox and zero-error switchover (real processes)', function () {
+  this.timeout(240_000);
+
+  it('sandbox up --detach, connect through the proxy, survive a failover, sandbox down', async () => {
+    const dir = join(await tempDir('sandbox'), 'sb');
+    const up = await doltgate(['sandbox', 'up', '--detach', '--dir', dir]);
+    const statePath = join(dir, 'state.json');
+    // Whatever happens below, stop what `up` started.
+    registerCleanup(async () => {
+      if (existsSync(statePath)) await doltgate(['sandbox', 'down', '--dir', dir]);
+    });
+    expect(up.code, up.stderr).to.equal(0);
+    expect(up.stdout).to.match(/mysql -h 127\.0\.0\.1 -P \d+ -u app -psandbox app/);
+    const state = JSON.parse(readFileSync(statePath, 'utf8'));
+    expect(state.cluster).to.equal('sandbox');
+    expect(state.etcd).to.have.length(1);
+    expect(state.proxy).to.include.keys('host', 'port', 'user', 'password', 'metrics');
+    expect(state.nodes.map((node: { name: string }) => node.name)).to.deep.equal(['n1', 'n2', 'n3']);
+    for (const node of state.nodes) expect(node).to.include.keys('name', 'sqlPort', 'user', 'password', 'grpc', 'agentPid');
+
+    const connect = () => mysql.createConnection({ host: '127.0.0.1', port: state.proxy.port, user: state.proxy.user, password: state.proxy.password, database: 'app' });
+    const client = await connect();
+    registerCleanup(() => client.destroy());
+    await client.query('CREATE TABLE t (id INT PRIMARY KEY)');
+    await client.query('INSERT INTO t VALUES (1), (2)');
+
+    const status = JSON.parse((await doltgate(['status', '--json', '--etcd', state.etcd[0], '--cluster', state.cluster])).stdout);
+    const primary = state.nodes.find((node: { name: string }) => node.name === status.primary);
+    const doltPid = Number(readFileSync(`/proc/${primary.agentPid}/task/${primary.agentPid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    process.kill(doltPid, 'SIGKILL');
+
+    await eventually(async () => {
+      const after = JSON.parse((await doltgate(['status', '--json', '--etcd', state.etcd[0], '--cluster', state.cluster])).stdout);
+      return after.state === 'stable' && after.primary !== status.primary;
+    }, { within: 30_000, what: 'a new primary' });
+    await eventually(async () => {
+      const again = await connect();
+      try {
+        await again.query('INSERT INTO t VALUES (3)');
+        const [rows] = await again.query('SELECT id FROM t ORDER BY id');
+        return (rows as Array<{ id: number }>).map((row) => row.id).join(',') === '1,2,3';
+      } finally {
+        again.destroy();
+      }
+    }, { within: 20_000, what: 'writes through the proxy after the failover' });
+
+    const down = await doltgate(['sandbox', 'down', '--dir', dir]);
+    expect(down.code, down.stderr).to.equal(0);
+    expect(existsSync(statePath)).to.equal(false);
+    for (const node of state.nodes) expect(alive(node.agentPid), `agent ${node.name} stopped`).to.equal(false);
+    expect(alive(state.proxy.pid)).to.equal(false);
+    for (const pid of state.etcdPids) expect(alive(pid)).to.equal(false);
+  });
+
+  it('a switchover under continuous writes through the proxy: zero client errors, no lost rows', async () => {
+    const cluster = await startLocalCluster({ agentOverrides: { ha: { min_failover_interval_ms: 1000 } } });
+    const primary = await cluster.waitForStablePrimary(30_000);
+    await queryNode(cluster, primary, 'CREATE TABLE w (id INT PRIMARY KEY)');
+    const proxy = await cluster.startProxy({ name: 'app', password: 'pw' });
+    const writer = await mysql.createConnection({ host: '127.0.0.1', port: proxy.port, user: 'app', password: 'pw', database: 'app' });
+    registerCleanup(() => writer.destroy());
+    const acknowledged: number[] = [];
+    const errors: string[] = [];
+    let stop = false;
+    const writing = (async () => {
+      // Bounded: at most 5000 writes or until told to stop.
+      for (let id = 1; id <= 5000 && !stop; id++) {
+        try {
+          await writer.query('INSERT INTO w VALUES (?)', [id]);
+          acknowledged.push(id);
+        } catch (error) {
+          errors.push((error as Error).message);
+        }
+      }
+    })();
+    await eventually(() => acknowledged.length >= 20, { within: 10_000, what: 'writes flowing' });
+    const target = cluster.agents.find((agent) => agent.name !== primary)?.name as string;
+    const io = memoryIo();
+    const code = await switchoverCli.runCli(['--to', target, '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], io, {});
+    expect(code, io.text()).to.equal(0);
+    const before = acknowledged.length;
+    await eventually(() => acknowledged.length >= before + 20, { within: 15_000, what: 'writes flowing on the new primary' });
+    stop = true;
+    await writing;
+    expect(errors, 'client errors during the switchover').to.deep.equal([]);
+    const rows = await queryNode<{ id: number }>(cluster, target, 'SELECT id FROM w ORDER BY id');
+    const stored = new Set(rows.map((row) => row.id));
+    expect(acknowledged.filter((id) => !stored.has(id)), 'acknowledged rows missing on the new primary').to.deep.equal([]);
+  });
+});
