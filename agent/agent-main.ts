@@ -4,6 +4,7 @@
  * on SIGTERM/SIGINT: Dolt first, then the lease.
  */
 
+import { runDaemonCommand } from '../common/daemon-command';
 import { createLogger } from '../common/logger';
 import { loadAgentConfig } from './agent-config';
 import { serveMetrics } from './agent-metrics';
@@ -60,29 +61,14 @@ export async function runAgent(configPath: string): Promise<RunningAgent> {
   };
 }
 
-const usage = 'usage: doltgate agent --config agent.yaml';
-
-export async function agentCommand(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(`${usage}\n\nRuns the HA agent beside one Dolt server. See deploy/ for an annotated agent.yaml.\n`);
-    return 0;
-  }
-  const at = args.indexOf('--config');
-  const configPath = at >= 0 ? args[at + 1] : undefined;
-  if (!configPath) {
-    process.stderr.write(`doltgate agent: --config is required\n${usage}\n`);
-    return 2;
-  }
-  const agent = await runAgent(configPath);
-  await new Promise<void>((resolve) => {
-    const shutdown = (): void => {
-      process.off('SIGTERM', shutdown);
-      process.off('SIGINT', shutdown);
-      resolve();
-    };
-    process.on('SIGTERM', shutdown);
-    process.on('SIGINT', shutdown);
-  });
-  await agent.stop();
-  return 0;
+export function agentCommand(args: string[]): Promise<number> {
+  return runDaemonCommand(
+    {
+      name: 'agent',
+      usage: 'usage: doltgate agent --config agent.yaml',
+      help: 'Runs the HA agent beside one Dolt server. deploy/config/agent.example.yaml documents every option.',
+      start: runAgent,
+    },
+    args,
+  );
 }

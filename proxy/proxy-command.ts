@@ -4,6 +4,7 @@
  * user entry needs, so plain passwords never go into a config file.
  */
 
+import { runDaemonCommand } from '../common/daemon-command';
 import { hashProxyPassword } from './config';
 import { runProxy } from './proxy-main';
 
@@ -17,32 +18,18 @@ async function readStdin(): Promise<string> {
 }
 
 export async function proxyCommand(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(`${usage}\n\nRuns the MySQL-protocol proxy. See deploy/config/proxy.example.yaml for every option.\n`);
-    return 0;
-  }
   if (args[0] === 'hash-password') {
-    const password = await readStdin();
-    const hashes = hashProxyPassword(password);
+    const hashes = hashProxyPassword(await readStdin());
     process.stdout.write(`native_password_hash: "${hashes.native_password_hash}"\ncaching_sha2_hash: "${hashes.caching_sha2_hash}"\n`);
     return 0;
   }
-  const at = args.indexOf('--config');
-  const configPath = at >= 0 ? args[at + 1] : undefined;
-  if (!configPath) {
-    process.stderr.write(`doltgate proxy: --config is required\n${usage}\n`);
-    return 2;
-  }
-  const proxy = await runProxy(configPath);
-  await new Promise<void>((resolve) => {
-    const shutdown = (): void => {
-      process.off('SIGTERM', shutdown);
-      process.off('SIGINT', shutdown);
-      resolve();
-    };
-    process.on('SIGTERM', shutdown);
-    process.on('SIGINT', shutdown);
-  });
-  await proxy.stop();
-  return 0;
+  return runDaemonCommand(
+    {
+      name: 'proxy',
+      usage,
+      help: 'Runs the MySQL-protocol proxy. deploy/config/proxy.example.yaml documents every option.',
+      start: (configPath) => runProxy(configPath),
+    },
+    args,
+  );
 }
