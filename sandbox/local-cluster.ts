@@ -182,10 +182,19 @@ export class LocalCluster {
     if (agentPid === undefined) return undefined;
     try {
       const children = (await readFile(`/proc/${agentPid}/task/${agentPid}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean).map(Number);
+      // Right after a restart the old server may still be exiting: skip zombies and dying
+      // processes, and of the live ones take the newest (largest start time).
+      let newest: { pid: number; started: number } | undefined;
       for (const pid of children) {
-        const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-        if (cmdline.includes('sql-server')) return pid;
+        const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+        if (!cmdline.includes('sql-server')) continue;
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (fields[0] === 'Z' || fields[0] === 'X' || fields[0] === undefined) continue;
+        const started = Number(fields[19]);
+        if (!newest || started > newest.started) newest = { pid, started };
       }
+      if (newest) return newest.pid;
     } catch {
       return undefined;
     }

@@ -43,6 +43,8 @@ fi
 for tool in etcd etcdctl mysql sysbench gcc g++; do
   command -v "$tool" >/dev/null || fail "$tool is not on PATH after installing Debian packages"
 done
+# The deploy/ checks run real tools: systemd-analyze, promtool and prometheus.
+step="deploy tools"; bash "$repo_dir/scripts/install-deploy-tools.sh" || fail "installing systemd-analyze, promtool and prometheus failed"
 
 # --- npm packages ------------------------------------------------------------------------------
 step="npm packages"
