@@ -126,6 +126,28 @@ describe('agent failover (real etcd, Dolt and agent processes)', function () {
     await eventually(async () => (await ids(cluster, primary)).includes(5), { within: 10_000, what: 'old primary replicates the new primary' });
   });
 
+  it('the candidate dies mid-failover: the last node takes the failover over and every row survives', async () => {
+    const cluster = await startLocalCluster({ agentOverrides: fast });
+    const primary = await cluster.waitForStablePrimary(30_000);
+    await queryNode(cluster, primary, 'CREATE TABLE t (id INT PRIMARY KEY)');
+    await writeRows(cluster, primary, 0, 10);
+    process.kill((await cluster.doltPid(primary)) as number, 'SIGKILL');
+    // Catch the candidate between its fence and its reroute, then lose its whole host.
+    const candidate = await eventually(async (): Promise<string | undefined> => {
+      const history = (await cluster.snapshot()).latestHistory;
+      const fenced = history?.kind === 'failover' && history.outcome === 'running' && history.steps.some((step) => step.name === 'fence' && step.state === 'done');
+      return fenced ? history.candidate : undefined;
+    }, { within: 20_000, interval: 10, what: 'a failover past its fence' }) as string;
+    await cluster.agent(candidate).process.kill9();
+    const last = cluster.agents.map((agent) => agent.name).find((name) => name !== primary && name !== candidate) as string;
+    expect(await cluster.waitForStablePrimary(40_000, primary)).to.equal(last);
+    expect(await ids(cluster, last)).to.deep.equal(range(0, 10));
+    await writeRows(cluster, last, 10, 1);
+    const history = (await cluster.snapshot()).latestHistory;
+    expect(history?.candidate).to.equal(last);
+    expect(history?.takeoverFrom?.candidate, 'recorded as a takeover of the stalled attempt').to.equal(candidate);
+  });
+
   it('etcd: losing one of three members changes nothing; losing quorum promotes nobody', async () => {
     const cluster = await startLocalCluster({ etcdMembers: 3, agentOverrides: fast });
     const primary = await cluster.waitForStablePrimary(30_000);
