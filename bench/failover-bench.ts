@@ -77,6 +77,7 @@ class Writer {
 
 async function oneRun(scenario: Scenario): Promise<RunResult> {
   const dir = await mkdtemp(join(tmpdir(), 'doltgate-bench-'));
+  let keep = false;
   const cluster = await LocalCluster.create({ dir, doltBinary: resolveDoltBinary(), doltgateEntry: join(repositoryRoot(), 'dist', 'bin', 'doltgate.js'), agentOverrides: { ha: { min_failover_interval_ms: 1000 } } });
   try {
     const primary = await cluster.waitForStablePrimary(30_000);
@@ -109,9 +110,13 @@ async function oneRun(scenario: Scenario): Promise<RunResult> {
     const present = new Set((rows as Array<{ id: number }>).map((row) => row.id));
     const missing = [...writer.acknowledged].filter((id) => !present.has(id)).length;
     return { scenario, recoveryMs: firstAck === null ? Number.NaN : firstAck - faultAt, maxPauseMs: writer.maxPauseMs, errors: writer.errors, acknowledged: writer.acknowledged.size, missing };
+  } catch (error) {
+    (error as Error).message += ` (cluster files kept in ${dir})`;
+    keep = true;
+    throw error;
   } finally {
     await cluster.stop();
-    await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    if (!keep) await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 }
 

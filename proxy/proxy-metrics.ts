@@ -6,22 +6,43 @@
  * backend node name, error kind) — never SQL text or client addresses, which would explode the
  * number of series.
  *
+ * Per query the session calls `recordQuery`, which only bumps typed arrays: the queries counter
+ * catches up when the registry is read, and the latency histogram is ./histogram's (same exposition as
+ * prom-client's) because prom-client's observe costs a label hash per call.
+ *
  * HTTP: `GET /metrics` (Prometheus text format), `GET /healthz` (JSON `{ ok, detail }`, 200 when
  * ok, else 503 — a load balancer takes the proxy out of rotation on 503). Anything else is 404.
  */
 
 import * as http from 'node:http';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Histogram } from './histogram';
 
 /** Seconds; the proxy's own overhead is sub-millisecond, queries may take seconds. */
 const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** Route label values recordQuery takes (a connection's role), by index. */
+const QUERY_ROUTES = ['primary', 'replica'] as const;
+/** Command label values recordQuery takes (see commandLabel in server/command-job.ts). */
+const QUERY_COMMANDS = ['query', 'prepare', 'execute', 'long_data', 'stmt_reset', 'fetch', 'init_db', 'field_list', 'statistics', 'other'] as const;
+
 export class ProxyMetrics {
   readonly registry = new Registry();
+  /** Label sets of the queries counter, by cell (route index × QUERY_COMMANDS.length + command index). */
+  private readonly queryCells = QUERY_ROUTES.flatMap((route) => QUERY_COMMANDS.map((command) => ({ route, command })));
+  /** recordQuery counts not yet added to `queries` (done when the registry is read). */
+  private readonly pendingQueries = new Float64Array(QUERY_ROUTES.length * QUERY_COMMANDS.length);
+  /** Cells whose series `queries` has already created. */
+  private readonly seenQueries = new Uint8Array(QUERY_ROUTES.length * QUERY_COMMANDS.length);
+  private readonly commandIndex = new Map<string, number>(QUERY_COMMANDS.map((c, i) => [c, i]));
+  private lastCommand = '';
+  private lastCommandIndex = 0;
+  /** Latency series by route index. */
+  private readonly routeSeries: number[] = [];
   readonly clientConnections: Gauge;
   readonly connectionsRejected: Counter<'reason'>;
   readonly queries: Counter<'route' | 'command'>;
-  readonly queryLatency: Histogram<'route'>;
+  readonly queryLatency: Histogram;
   readonly heldWrites: Gauge;
   readonly holdTimeouts: Counter;
   readonly topologyEpoch: Gauge;
@@ -44,11 +65,21 @@ export class ProxyMetrics {
       labelNames: ['reason'],
       registers,
     });
+    const pending = this.pendingQueries;
+    const cells = this.queryCells;
     this.queries = new Counter({
       name: 'doltgate_proxy_queries_total',
       help: 'Client commands forwarded, by route (primary, replica) and command (query, execute, ...)',
       labelNames: ['route', 'command'],
       registers,
+      // Counts recorded by recordQuery are added when the registry is read.
+      collect(this: Counter<'route' | 'command'>) {
+        for (let i = 0; i < cells.length; i++) {
+          if (pending[i] === 0) continue;
+          this.inc(cells[i], pending[i]);
+          pending[i] = 0;
+        }
+      },
     });
     this.queryLatency = new Histogram({
       name: 'doltgate_proxy_query_duration_seconds',
@@ -57,6 +88,11 @@ export class ProxyMetrics {
       buckets: latencyBuckets,
       registers,
     });
+    for (const route of QUERY_ROUTES) {
+      const series = this.queryLatency.series(route);
+      if (series !== this.routeSeries.length) throw new Error('route series out of order');
+      this.routeSeries.push(series);
+    }
     this.heldWrites = new Gauge({
       name: 'doltgate_proxy_held_writes',
       help: 'Writes waiting in the write hold now (the cluster has no primary)',
@@ -89,6 +125,38 @@ export class ProxyMetrics {
       help: '1 while the topology watch on etcd is connected and reads succeed',
       registers,
     });
+  }
+
+  /**
+   * One client command answered, for the hot path: the same as `queries.inc({ route, command })`
+   * plus `queryLatency.observe({ route }, seconds)`, without building or hashing label objects
+   * per query (the count reaches `queries` when the registry is read).
+   */
+  recordQuery(route: string, command: string, seconds: number): void {
+    const r = route === 'primary' ? 0 : route === 'replica' ? 1 : -1;
+    // Sessions mostly repeat one command: compare with the last label before hashing it.
+    let c: number | undefined;
+    if (command === this.lastCommand) {
+      c = this.lastCommandIndex;
+    } else {
+      c = this.commandIndex.get(command);
+      if (c !== undefined) {
+        this.lastCommand = command;
+        this.lastCommandIndex = c;
+      }
+    }
+    if (r < 0 || c === undefined) {
+      this.queries.inc({ route, command });
+      this.queryLatency.observe({ route }, seconds);
+      return;
+    }
+    const cell = r * QUERY_COMMANDS.length + c;
+    // The series is created at its first count, so the exposition lists series in that order.
+    if (this.pendingQueries[cell]++ === 0 && this.seenQueries[cell] === 0) {
+      this.seenQueries[cell] = 1;
+      this.queries.inc(this.queryCells[cell], 0);
+    }
+    this.queryLatency.observeSeries(this.routeSeries[r], seconds);
   }
 }
 

@@ -11,8 +11,10 @@
  * - `nextPacketViewUntilNextRead` yields one logical packet, reassembling >= 16 MiB packets from
  *   their frames (the only case that copies). For packets the proxy must read whole
  *   (handshake, auth) or when it prefers to see only whole packets.
+ * - `nextRunViewUntilNextRead` yields, between packets, a run of complete small packets the
+ *   owner need not decode one by one (result-set rows) as one view, to be forwarded in one step.
  *
- * Views: both methods return the same `PacketView` object, refilled on every call, pointing into
+ * Views: every method returns the same `PacketView` object, refilled on every call, pointing into
  * the reader's storage or into the chunk last pushed. A view and every Buffer taken from it are
  * valid only until the next `push` or `next…` call; copy what must live longer.
  *
@@ -77,7 +79,7 @@ export class PacketView {
   startsPacket = true;
   /** This frame ends a logical packet (always true for logical packets). */
   endsPacket = true;
-  /** Frames this view spans: 1 for a frame, 1+ for a logical packet. */
+  /** Frames this view spans: 1 for a frame, 1+ for a logical packet or a run of packets. */
   frameCount = 1;
 
   private payloadCache: Buffer | null = null;
@@ -242,6 +244,42 @@ export class PacketReader {
     this.midPacket = !ends;
     this.packetBytesSoFar = ends ? 0 : this.packetBytesSoFar + length;
     return this.view.set(b, s, frameEnd, b, s + PACKET_HEADER_LENGTH, length, seq, seq, starts, ends, 1);
+  }
+
+  /**
+   * A run of complete single-frame packets (each under 16 MiB, not empty) whose first payload
+   * byte is below `firstByteLimit`, as one view spanning all of them, or null when the next
+   * packet is not such a packet or is not complete yet. For forwarding result-set rows in one
+   * step when only the packet that ends them needs decoding: with a limit of 0xFE, rows (text
+   * or binary) qualify and the EOF/OK/ERR that ends them does not. The view's `frameCount` says
+   * how many packets it spans, `sequenceId`/`lastSequenceId` are the first's and the last's, and
+   * its payload fields describe the first packet. A header that fails the checks (size, sequence
+   * id) ends the run without throwing; the next `nextFrameViewUntilNextRead` reports it.
+   * Same view lifetime as the other reads; not to be called inside a multi-frame packet.
+   */
+  nextRunViewUntilNextRead(firstByteLimit: number): PacketView | null {
+    if (this.failure !== null || this.midPacket) return null;
+    const b = this.buf;
+    const s = this.start;
+    const end = this.end;
+    const limit = Math.min(this.maxPacketSize, MAX_FRAME_PAYLOAD - 1);
+    let pos = s;
+    let seq = this.expectedSeq;
+    let frames = 0;
+    while (end - pos >= PACKET_HEADER_LENGTH) {
+      const length = b[pos] | (b[pos + 1] << 8) | (b[pos + 2] << 16);
+      if (length === 0 || length > limit || (this.checkSequence && b[pos + 3] !== seq)) break;
+      const next = pos + PACKET_HEADER_LENGTH + length;
+      if (next > end || b[pos + PACKET_HEADER_LENGTH] >= firstByteLimit) break;
+      seq = (b[pos + 3] + 1) & 0xff;
+      pos = next;
+      frames++;
+    }
+    if (frames === 0) return null;
+    this.start = pos;
+    this.expectedSeq = seq;
+    const firstLength = b[s] | (b[s + 1] << 8) | (b[s + 2] << 16);
+    return this.view.set(b, s, pos, b, s + PACKET_HEADER_LENGTH, firstLength, b[s + 3], (seq + 255) & 0xff, true, true, frames);
   }
 
   /**

@@ -195,6 +195,15 @@ export class ResponseTracker {
     return this.state === State.Idle;
   }
 
+  /**
+   * Reading rows: every packet up to the one that ends them (first byte 0xFE or 0xFF) is a row
+   * that `feed` would answer with `More` and no change of state, so the owner may forward a
+   * run of them (PacketReader.nextRunViewUntilNextRead(0xFE)) without feeding them.
+   */
+  get inRows(): boolean {
+    return this.state === State.Rows && this.deferred === ResponseStep.More;
+  }
+
   get inTransaction(): boolean {
     return (this.status & ServerStatus.SERVER_STATUS_IN_TRANS) !== 0;
   }

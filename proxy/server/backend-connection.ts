@@ -8,7 +8,7 @@
  * frame; the ResponseTracker is fed here, so the connection always knows whether it is idle and
  * what the last status flags were, whoever the sink is; the sink gets the view and the step and
  * forwards the raw frame. No closure or promise per packet. `beginBatch`/`endBatch` bracket each
- * chunk so the sink can cork the client socket once per chunk.
+ * chunk so the sink can write what it forwarded from the chunk once, not once per frame.
  *
  * Capabilities: the connection asks the backend for the packet-shaping capabilities the client
  * negotiated (CLIENT_DEPRECATE_EOF above all) and only for those, plus what its own login needs.
@@ -113,7 +113,10 @@ export interface BackendConnectOptions {
 /** Whoever owns the connection right now. */
 export interface BackendSink {
   beginBatch(conn: BackendConnection): void;
-  /** One response frame and the tracker's verdict on it; the view dies when this returns. */
+  /**
+   * One response frame, or a run of whole row packets (`frameCount` > 1, step More), and the
+   * tracker's verdict on it; the view dies when this returns.
+   */
   onBackendFrame(conn: BackendConnection, view: PacketView, step: ResponseStep): void;
   endBatch(conn: BackendConnection): void;
   /** The connection is gone (error null: closed by the proxy on purpose). Called once. */
@@ -148,10 +151,9 @@ export class BackendConnection {
   /** Set by the owner: proxy epoch and role the connection was opened for. */
   epoch = 0;
   role: 'primary' | 'replica' = 'replica';
-  lastUsedAt = Date.now();
   private closed = false;
   private internal: InternalCommand | null = null;
-  /** The socket chunk last pushed into the reader: views into it stay valid (see stableFrame). */
+  /** The socket chunk last pushed into the reader: views into it stay valid (see isBorrowedChunk). */
   private lastChunk: Buffer | null = null;
 
   private readonly onData = (chunk: Buffer): void => {
@@ -161,9 +163,17 @@ export class BackendConnection {
     reader.push(chunk);
     if (sink !== null) sink.beginBatch(this);
     try {
+      const tracker = this.tracker;
       let view: PacketView | null;
-      while (!this.closed && (view = reader.nextFrameViewUntilNextRead()) !== null) {
-        const step = this.tracker.feed(view);
+      while (!this.closed) {
+        let step: ResponseStep;
+        // Rows need no decoding: a run of them goes to the sink as one view (see inRows).
+        if (tracker.inRows && (view = reader.nextRunViewUntilNextRead(ResponseHeader.EOF)) !== null) {
+          step = ResponseStep.More;
+        } else {
+          if ((view = reader.nextFrameViewUntilNextRead()) === null) break;
+          step = tracker.feed(view);
+        }
         const current = this.sink;
         if (current === null) {
           // Nobody asked: an unsolicited ERR (shutdown, timeout) or garbage. Either way, gone.
@@ -327,19 +337,18 @@ export class BackendConnection {
   }
 
   /**
-   * `view.frame` in a form that may be handed to socket.write, which keeps a reference until the
-   * kernel took the bytes. A frame inside the socket chunk the reader borrowed is safe as is (Node
-   * never reuses a chunk it emitted); a frame the reader assembled in its own buffer is copied,
-   * because the reader reuses that buffer on the next push.
+   * Is `buffer` the socket chunk the reader borrowed last? Views into it may be handed to
+   * socket.write, which keeps a reference until the kernel took the bytes: Node never reuses a
+   * chunk it emitted. Views into the reader's own buffer must be copied first, because the reader
+   * reuses that buffer on the next push.
    */
-  stableFrame(view: PacketView): Buffer {
-    return view.buffer === this.lastChunk ? view.frame : Buffer.from(view.frame);
+  isBorrowedChunk(buffer: Buffer): boolean {
+    return buffer === this.lastChunk;
   }
 
   /** Writes raw bytes (forwarded frames); false when the socket buffer is full. */
   write(bytes: Buffer): boolean {
     if (this.closed) return true;
-    this.lastUsedAt = Date.now();
     return this.socket.write(bytes);
   }
 

@@ -8,8 +8,9 @@
  * the backend at once from the reader's view — no copy, no promise. Only when a connection must be
  * opened, state replayed, a statement re-prepared or a write held is the async path taken;
  * meanwhile nothing else is read from the client. Response frames come back through
- * `onBackendFrame` with the tracker's verdict and are written raw to the client, corked per
- * backend chunk; flow-control.ts pauses whichever side is too fast. Frames of packets over 16 MiB
+ * `onBackendFrame` with the tracker's verdict; the run of frames forwarded from one backend chunk
+ * is written raw to the client in one write, at the end of the chunk or of the response
+ * (`flushResponse`); flow-control.ts pauses whichever side is too fast. Frames of packets over 16 MiB
  * pass one by one. Frames handed to socket.write must outlive the call (the socket keeps a
  * reference until the kernel has the bytes): a frame inside the chunk the reader borrowed does;
  * one the reader assembled in its own, reused buffer is copied first (`stableFrame`).
@@ -75,7 +76,7 @@ import {
   UnknownCommandError,
 } from './errors';
 import { ChangeUserExchange } from './change-user';
-import { commandLabel, isLocalInfile, lostCommandErrors, mayWrite, parseKill, READ_CLASSIFICATION as READ, statementFrame, type Inflight, type Job } from './command-job';
+import { commandLabel, isLocalInfile, jobFields, lostCommandErrors, mayWrite, parseKill, READ_CLASSIFICATION as READ, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
 import type { PacketChannel } from './packet-channel';
 import { StatementRegistry, writeStatementId, type PreparedStatement } from './prepared-statements';
 import { planStatementCommand } from './statement-commands';
@@ -121,6 +122,9 @@ const enum Mode {
   Closed,
 }
 
+const EMPTY = Buffer.alloc(0);
+const NO_FIELDS: JobFields = jobFields({});
+
 /** Client bytes buffered while a command runs before the client socket is paused. */
 const CLIENT_HIGH_WATER = 4 * 1024 * 1024;
 
@@ -157,6 +161,16 @@ export class ClientSession implements BackendSink {
   private closeReason = '';
   /** The client chunk last pushed into the reader (see stableFrame). */
   private lastChunk: Buffer | null = null;
+  /** When the command being routed arrived (one clock read serves routing and timing). */
+  private commandAt = 0;
+  /**
+   * Response bytes forwarded but not yet written: [outStart, outEnd) of `outBuffer`, a buffer of
+   * `outConn`'s reader, valid until that reader's next push (flushed by then: see endBatch).
+   */
+  private outConn: BackendConnection | null = null;
+  private outBuffer: Buffer = EMPTY;
+  private outStart = 0;
+  private outEnd = 0;
 
   private readonly onClientData = (chunk: Buffer): void => {
     this.lastActivity = this.ctx.now();
@@ -168,6 +182,9 @@ export class ClientSession implements BackendSink {
     }
     this.pump();
   };
+  /** COM_STMT_PREPARE's classifier, made once per session rather than once per command. */
+  private readonly classifyDefault = (sql: string): Classification => classifyQuery(sql, this.ctx.classifierOptions(false));
+  private readonly classifyNoBackslashEscapes = (sql: string): Classification => classifyQuery(sql, this.ctx.classifierOptions(true));
   private readonly onClientGone = (): void => this.close('client closed the connection');
   private readonly onClientError = (error: Error): void => this.close(`client socket error: ${error.message}`);
 
@@ -336,6 +353,7 @@ export class ClientSession implements BackendSink {
   private onCommand(view: PacketView): void {
     const now = this.ctx.now();
     this.lastActivity = now;
+    this.commandAt = now;
     if (view.payloadLength === 0) {
       this.refuse(view, new MalformedCommandError('empty command packet'));
       return;
@@ -346,7 +364,7 @@ export class ClientSession implements BackendSink {
       return;
     }
     // A primary connection retired under an idle session: say what was lost before going on.
-    if (this.backends.primary !== null && this.backends.primaryRetired() && !this.backends.primary.inTransaction && this.state.pinned) {
+    if (this.state.pinned && this.backends.primary !== null && !this.backends.primary.inTransaction && this.backends.primaryRetired()) {
       this.lose(this.backends.primary, this.ctx.view.lastChange);
       this.deliverPendingError(view, command);
       return;
@@ -372,7 +390,7 @@ export class ClientSession implements BackendSink {
         return;
       case Command.COM_INIT_DB:
         if (!this.ensureWhole(view)) return;
-        this.route(view, this.newJob(command, view, READ, false, { initDb: view.payloadBuffer.toString('utf8', view.payloadStart + 1, view.payloadStart + view.payloadLength) }));
+        this.route(view, this.newJob(command, view, READ, false, jobFields({ initDb: view.payloadBuffer.toString('utf8', view.payloadStart + 1, view.payloadStart + view.payloadLength) })));
         return;
       case Command.COM_FIELD_LIST:
         this.route(view, this.newJob(command, view, READ, false));
@@ -416,7 +434,7 @@ export class ClientSession implements BackendSink {
       this.onKill(view, kill === 'invalid' ? null : kill.id, kill !== 'invalid' && kill.query);
       return;
     }
-    this.route(view, this.newJob(Command.COM_QUERY, view, c, mayWrite(c), { effects: c }));
+    this.route(view, this.newJob(Command.COM_QUERY, view, c, mayWrite(c), jobFields({ effects: c })));
   }
 
   /**
@@ -463,8 +481,8 @@ export class ClientSession implements BackendSink {
 
   /** COM_STMT_*: planned by statement-commands.ts, carried out here. */
   private onStatementCommand(view: PacketView): void {
-    const options = this.ctx.classifierOptions(hasFlag(this.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES));
-    const plan = planStatementCommand(view, this.statements, (sql) => classifyQuery(sql, options));
+    const noBackslashEscapes = hasFlag(this.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES);
+    const plan = planStatementCommand(view, this.statements, noBackslashEscapes ? this.classifyNoBackslashEscapes : this.classifyDefault);
     switch (plan.action) {
       case 'route':
         this.route(view, this.newJob(view.firstByte, view, plan.routing, plan.mayWrite, plan.job));
@@ -504,22 +522,22 @@ export class ClientSession implements BackendSink {
     );
   }
 
-  private newJob(command: number, view: PacketView, routing: Classification, mayWrite: boolean, extra: Partial<Job> = {}): Job {
+  private newJob(command: number, view: PacketView, routing: Classification, mayWrite: boolean, fields: JobFields = NO_FIELDS): Job {
+    // Field by field rather than a spread: one object of one shape per command.
     return {
       command,
+      route: this.backends.decide(routing, this.commandAt),
       replica: undefined,
-      effects: null,
+      effects: fields.effects,
       mayWrite,
-      prepare: null,
-      stmt: null,
-      layout: null,
-      initDb: null,
-      fixedConn: null,
+      prepare: fields.prepare,
+      stmt: fields.stmt,
+      layout: fields.layout,
+      initDb: fields.initDb,
+      fixedConn: fields.fixedConn,
       frame: this.stableFrame(view),
       endsPacket: view.endsPacket,
       seq: view.sequenceId,
-      ...extra,
-      route: this.backends.decide(routing),
     };
   }
 
@@ -529,7 +547,7 @@ export class ClientSession implements BackendSink {
     if (job.fixedConn !== null) {
       conn = job.fixedConn.isIdle && !job.fixedConn.isClosed ? job.fixedConn : null;
     } else if (job.route === 'replica') {
-      job.replica = this.backends.pickReplica();
+      job.replica = this.backends.pickReplica(this.commandAt);
       if (job.replica === undefined) job.route = 'primary';
       else conn = this.backends.readyReplica(job.replica);
     } else if (job.route === 'previous') {
@@ -540,7 +558,7 @@ export class ClientSession implements BackendSink {
     if (job.route === 'primary' && job.fixedConn === null) conn = this.backends.readyPrimary();
     if (conn !== null && job.stmt !== null && !this.statementReadyOn(job, conn)) conn = null;
     if (conn !== null) {
-      this.send(conn, job);
+      this.send(conn, job, this.commandAt);
       return;
     }
     // job.frame is stable (see stableFrame): it may wait for the async path without a copy.
@@ -619,7 +637,7 @@ export class ClientSession implements BackendSink {
   }
 
   /** Writes the job's first frame to `conn` and starts tracking its response. */
-  private send(conn: BackendConnection, job: Job): void {
+  private send(conn: BackendConnection, job: Job, startedAt: number = this.ctx.now()): void {
     let frame = job.frame;
     const stmt = job.stmt;
     if (stmt !== null) {
@@ -642,7 +660,7 @@ export class ClientSession implements BackendSink {
     if (job.endsPacket) conn.reader.resetSequence((job.seq + 1) & 0xff);
     const replica = job.route === 'replica' && job.replica !== undefined ? job.replica : job.route === 'previous' && conn.role === 'replica' ? conn.target.name : null;
     if (replica !== null) this.ctx.view.selector.begin(replica);
-    this.inflight = { job, conn, replica, startedAt: this.ctx.now(), wasInTransaction: this.backends.inTransaction || !this.backends.autocommit, expects, lastForwardedSeq: -1, failure: null };
+    this.inflight = { job, conn, replica, startedAt, wasInTransaction: this.backends.inTransaction || !this.backends.autocommit, expects, lastForwardedSeq: -1, failure: null };
     if (!conn.write(frame)) this.flow.backendFull(conn);
     if (!job.endsPacket) {
       this.mode = Mode.Sending;
@@ -678,7 +696,10 @@ export class ClientSession implements BackendSink {
    * in the chunk the reader borrowed stay valid; frames in the reader's own buffer are copied.
    */
   private stableFrame(view: PacketView): Buffer {
-    return view.buffer === this.lastChunk ? view.frame : Buffer.from(view.frame);
+    const b = view.buffer;
+    if (b !== this.lastChunk) return Buffer.from(view.frame);
+    // A chunk holding just this frame (a command per chunk is the common case) is used as is.
+    return view.frameStart === 0 && view.frameEnd === b.length ? b : view.frame;
   }
 
   private discardFrame(view: PacketView): void {
@@ -692,12 +713,28 @@ export class ClientSession implements BackendSink {
 
   // ---- backend side (BackendSink) ------------------------------------------------------------
 
-  beginBatch(): void {
-    if (!this.socket.destroyed) this.socket.cork();
-  }
+  beginBatch(): void {}
 
   endBatch(): void {
-    this.socket.uncork();
+    if (this.outConn !== null) this.flushResponse();
+  }
+
+  /**
+   * Writes the response bytes gathered since the last flush as one socket write (see
+   * onBackendFrame); frames in the backend reader's own buffer are copied first (stableFrame).
+   */
+  private flushResponse(): void {
+    const conn = this.outConn as BackendConnection;
+    const buf = this.outBuffer;
+    const start = this.outStart;
+    const end = this.outEnd;
+    let bytes: Buffer;
+    if (!conn.isBorrowedChunk(buf)) bytes = Buffer.from(buf.subarray(start, end));
+    else bytes = start === 0 && end === buf.length ? buf : buf.subarray(start, end); // often the whole chunk
+    this.outConn = null;
+    this.outBuffer = EMPTY;
+    if (this.mode === Mode.Closed || this.socket.destroyed) return;
+    if (!this.socket.write(bytes)) this.flow.clientFull(conn);
   }
 
   onBackendFrame(conn: BackendConnection, view: PacketView, step: ResponseStep): void {
@@ -710,11 +747,26 @@ export class ClientSession implements BackendSink {
       writeStatementId(view.payloadBuffer, view.payloadStart, f.job.prepare.clientId);
     }
     if (step === ResponseStep.More || step === ResponseStep.Done) {
-      if (!this.socket.write(conn.stableFrame(view))) this.flow.clientFull(conn);
-      f.lastForwardedSeq = view.sequenceId;
-      if (step === ResponseStep.Done) this.responseDone(f);
+      // Frames of one backend chunk lie back to back: gather them and write the run once, at
+      // the end of the chunk (endBatch) or of the response, whichever comes first.
+      const buf = view.buffer;
+      if (this.outConn === conn && this.outBuffer === buf && this.outEnd === view.frameStart) {
+        this.outEnd = view.frameEnd;
+      } else {
+        if (this.outConn !== null) this.flushResponse();
+        this.outConn = conn;
+        this.outBuffer = buf;
+        this.outStart = view.frameStart;
+        this.outEnd = view.frameEnd;
+      }
+      f.lastForwardedSeq = view.lastSequenceId;
+      if (step === ResponseStep.Done) {
+        this.flushResponse();
+        this.responseDone(f);
+      }
       return;
     }
+    if (this.outConn !== null) this.flushResponse();
     // LOCAL INFILE (never granted) or an auth exchange: this stream cannot be forwarded.
     f.failure = step === ResponseStep.LocalInfile ? new LocalInfileRefusedError() : new OutcomeUnknownError(conn.name, 'the backend started an authentication exchange');
     conn.destroy(f.failure);
@@ -729,9 +781,8 @@ export class ClientSession implements BackendSink {
     const status = conn.tracker.statusFlags;
     if (conn === this.backends.primary || conn.role === 'primary') this.lastStatus = status;
     const routeLabel = conn.role;
-    this.ctx.metrics.queries.inc({ route: routeLabel, command: commandLabel(job.command) });
+    this.ctx.metrics.recordQuery(routeLabel, commandLabel(job.command), (this.ctx.now() - f.startedAt) / 1000);
     this.ctx.countQuestion();
-    this.ctx.metrics.queryLatency.observe({ route: routeLabel }, (this.ctx.now() - f.startedAt) / 1000);
     this.backends.noteDone(conn, job.effects, errno);
     if (errno === 0) {
       if (job.initDb !== null) {
@@ -761,6 +812,8 @@ export class ClientSession implements BackendSink {
 
   onBackendClose(conn: BackendConnection, error: Error | null): void {
     if (this.mode === Mode.Closed) return;
+    // What was forwarded before the loss goes out before the ERR about it.
+    if (this.outConn !== null) this.flushResponse();
     const wasPrimary = conn === this.backends.primary;
     const inTransaction = conn.inTransaction;
     this.backends.forget(conn);
@@ -934,6 +987,7 @@ export class ClientSession implements BackendSink {
   /** Closes the client connection and gives back or destroys every backend connection. */
   close(reason: string, flush = false): void {
     if (this.mode === Mode.Closed) return;
+    if (this.outConn !== null) this.flushResponse();
     const wasLoggedIn = this.mode !== Mode.Handshake;
     this.mode = Mode.Closed;
     this.closeReason = reason;

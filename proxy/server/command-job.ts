@@ -44,6 +44,17 @@ export interface Job {
   seq: number;
 }
 
+/** The fields of a Job that depend on the command; see `jobFields`. */
+export type JobFields = Pick<Job, 'effects' | 'prepare' | 'stmt' | 'layout' | 'initDb' | 'fixedConn'>;
+
+/**
+ * JobFields with every field present (null when unused), so that every such object has one
+ * shape and the session reads them without megamorphic property loads.
+ */
+export function jobFields(f: Partial<JobFields>): JobFields {
+  return { effects: f.effects ?? null, prepare: f.prepare ?? null, stmt: f.stmt ?? null, layout: f.layout ?? null, initDb: f.initDb ?? null, fixedConn: f.fixedConn ?? null };
+}
+
 export interface Inflight {
   job: Job;
   conn: BackendConnection;

@@ -52,7 +52,20 @@ export class StatementRegistry {
   }
 
   add(stmt: Omit<PreparedStatement, 'backendIds' | 'types' | 'typesSentTo' | 'longDataConn' | 'lastConn'>, conn: BackendConnection, backendId: number): PreparedStatement {
-    const full: PreparedStatement = { ...stmt, backendIds: new Map([[conn, backendId]]), types: null, typesSentTo: new Set(), longDataConn: null, lastConn: null };
+    // Field by field, not a spread: every statement gets one object shape, so the per-execute
+    // reads and writes of these fields stay monomorphic.
+    const full: PreparedStatement = {
+      clientId: stmt.clientId,
+      sql: stmt.sql,
+      classification: stmt.classification,
+      paramCount: stmt.paramCount,
+      columnCount: stmt.columnCount,
+      backendIds: new Map([[conn, backendId]]),
+      types: null,
+      typesSentTo: new Set(),
+      longDataConn: null,
+      lastConn: null,
+    };
     this.byId.set(stmt.clientId, full);
     return full;
   }
@@ -102,14 +115,19 @@ export interface ExecuteLayout {
  * (CLIENT_QUERY_ATTRIBUTES is never negotiated by the proxy, so there is no parameter count field.)
  */
 export function executeLayout(payload: Buffer, paramCount: number): ExecuteLayout {
-  if (payload.length < 10) throw new MalformedPacketError('COM_STMT_EXECUTE shorter than 10 bytes');
+  return executeLayoutAt(payload, 0, payload.length, paramCount);
+}
+
+/** `executeLayout` of the payload at [start, start + length) of `buf`; offsets are payload-relative. */
+export function executeLayoutAt(buf: Buffer, start: number, length: number, paramCount: number): ExecuteLayout {
+  if (length < 10) throw new MalformedPacketError('COM_STMT_EXECUTE shorter than 10 bytes');
   if (paramCount === 0) return { boundFlagOffset: -1, bound: false, typesStart: 0, typesEnd: 0 };
   const flag = 10 + ((paramCount + 7) >> 3);
-  if (payload.length <= flag) throw new MalformedPacketError('COM_STMT_EXECUTE ends before new_params_bound_flag');
-  const bound = payload[flag] === 1;
+  if (length <= flag) throw new MalformedPacketError('COM_STMT_EXECUTE ends before new_params_bound_flag');
+  const bound = buf[start + flag] === 1;
   const typesStart = flag + 1;
   const typesEnd = typesStart + 2 * paramCount;
-  if (bound && payload.length < typesEnd) throw new MalformedPacketError('COM_STMT_EXECUTE ends inside the parameter types');
+  if (bound && length < typesEnd) throw new MalformedPacketError('COM_STMT_EXECUTE ends inside the parameter types');
   return { boundFlagOffset: flag, bound, typesStart, typesEnd };
 }
 

@@ -74,19 +74,19 @@ export class SessionBackends {
     return this.primary !== null && this.primary.inTransaction;
   }
 
-  /** Where a statement of this classification should run now (rules in the file doc). */
-  decide(c: Classification): RouteKind {
+  /** Where a statement of this classification should run at `now` (rules in the file doc). */
+  decide(c: Classification, now: number = this.now()): RouteKind {
     if (this.inTransaction || !this.autocommit) return 'primary';
     if (this.id.state.pinned) return 'primary';
     if (c.followsPrevious && this.last !== null && this.usable(this.last)) return 'previous';
     if (c.route === 'primary') return 'primary';
-    if (c.hint !== 'replica' && this.ryw.mustReadPrimary(this.now())) return 'primary';
+    if (c.hint !== 'replica' && this.ryw.mustReadPrimary(now)) return 'primary';
     return 'replica';
   }
 
   /** Picks the replica for a read; undefined when none is available (read from the primary). */
-  pickReplica(): string | undefined {
-    return this.view.selector.pick(this.now());
+  pickReplica(now: number = this.now()): string | undefined {
+    return this.view.selector.pick(now);
   }
 
   /** Hot path: the primary connection if it can run a command right now without any I/O. */

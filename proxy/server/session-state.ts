@@ -73,6 +73,8 @@ export class SessionState {
    * replay and unpins are taken only from statements that succeeded.
    */
   applyClassification(c: Classification, succeeded: boolean): void {
+    // Most statements have no effects at all: skip the loops (and their iterators) then.
+    if (c.pins.length === 0 && (!succeeded || (c.unpins.length === 0 && c.sessionState.length === 0))) return;
     for (const p of c.pins) this.pins.add(p);
     if (!succeeded) return;
     for (const p of c.unpins) if (!c.pins.includes(p)) this.pins.delete(p);

@@ -18,13 +18,13 @@
 import { Command, statementIdOf, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
 import type { BackendConnection } from './backend-connection';
-import { mayWrite, READ_CLASSIFICATION, type Job } from './command-job';
+import { mayWrite, READ_CLASSIFICATION, type JobFields } from './command-job';
 import { BackendErrorReply, MalformedCommandError, UnknownStatementError } from './errors';
-import { executeLayout, type ExecuteLayout, type PreparedStatement, type StatementRegistry } from './prepared-statements';
+import { executeLayoutAt, type ExecuteLayout, type PreparedStatement, type StatementRegistry } from './prepared-statements';
 
 export type StatementPlan =
   /** Route like `routing`, with these job fields. */
-  | { action: 'route'; routing: Classification; mayWrite: boolean; job: Partial<Job> }
+  | { action: 'route'; routing: Classification; mayWrite: boolean; job: JobFields }
   /** Answer with this error (after the rest of the packet, if it spans frames). */
   | { action: 'refuse'; error: Error }
   /** Answer OK. */
@@ -49,7 +49,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
     if (!whole) return { action: 'refuse', error: new MalformedCommandError('a statement to prepare cannot be 16 MiB or longer') };
     const sql = buf.toString('utf8', start + 1, start + length);
     const c = classify(sql);
-    return { action: 'route', routing: c, mayWrite: false, job: { prepare: { clientId: statements.reserveId(), sql, classification: c } } };
+    return { action: 'route', routing: c, mayWrite: false, job: { effects: null, prepare: { clientId: statements.reserveId(), sql, classification: c }, stmt: null, layout: null, initDb: null, fixedConn: null } };
   }
 
   if (command === Command.COM_STMT_CLOSE) {
@@ -71,20 +71,20 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
 
   if (command === Command.COM_STMT_SEND_LONG_DATA) {
     if (stmt === undefined) return NOTHING;
-    return { action: 'route', routing: stmt.classification, mayWrite: false, job: { stmt, fixedConn: usable(stmt.longDataConn) } };
+    return { action: 'route', routing: stmt.classification, mayWrite: false, job: { effects: null, prepare: null, stmt, layout: null, initDb: null, fixedConn: usable(stmt.longDataConn) } };
   }
 
   if (command === Command.COM_STMT_EXECUTE) {
     if (stmt === undefined) return { action: 'refuse', error: new UnknownStatementError(buf.readUInt32LE(start + 1), 'mysqld_stmt_execute') };
     let layout: ExecuteLayout;
     try {
-      layout = executeLayout(view.payload, stmt.paramCount);
+      layout = executeLayoutAt(buf, start, length, stmt.paramCount);
     } catch (error) {
       return { action: 'refuse', error: new MalformedCommandError((error as Error).message.replace(/^malformed packet: /, '')) };
     }
-    if (layout.bound) stmt.types = Buffer.from(view.payload.subarray(layout.typesStart, layout.typesEnd));
+    if (layout.bound) stmt.types = Buffer.from(buf.subarray(start + layout.typesStart, start + layout.typesEnd));
     const c = stmt.classification;
-    return { action: 'route', routing: c, mayWrite: mayWrite(c), job: { effects: c, stmt, layout, fixedConn: usable(stmt.longDataConn) } };
+    return { action: 'route', routing: c, mayWrite: mayWrite(c), job: { effects: c, prepare: null, stmt, layout, initDb: null, fixedConn: usable(stmt.longDataConn) } };
   }
 
   // COM_STMT_RESET, COM_STMT_FETCH
@@ -97,5 +97,5 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
   if (conn === null || !stmt.backendIds.has(conn)) {
     return reset ? { action: 'ok' } : { action: 'refuse', error: new BackendErrorReply(1421, 'HY000', 'The statement has no open cursor') };
   }
-  return { action: 'route', routing: READ_CLASSIFICATION, mayWrite: false, job: { stmt, fixedConn: conn } };
+  return { action: 'route', routing: READ_CLASSIFICATION, mayWrite: false, job: { effects: null, prepare: null, stmt, layout: null, initDb: null, fixedConn: conn } };
 }

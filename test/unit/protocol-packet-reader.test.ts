@@ -217,6 +217,65 @@ describe('protocol/packet-reader', () => {
     });
   });
 
+  describe('runs of small packets (nextRunViewUntilNextRead)', () => {
+    // Rows (first byte < 0xFE), then an OK-0xFE that ends them, then more rows.
+    const payloads = [Buffer.from([1, 0x61]), Buffer.from([0, 0, 1]), Buffer.from([0xfb]), Buffer.from([0xfe, 0, 0, 2, 0]), Buffer.from([3, 0x62, 0x63, 0x64])];
+    const wire = Buffer.concat(payloads.map((p, i) => wireFrame(i + 1, p)));
+
+    it('spans the qualifying packets, stops before one that does not, however the stream is cut', () => {
+      for (let cut = 0; cut <= wire.length; cut++) {
+        const r = new PacketReader();
+        r.resetSequence(1);
+        const seen: string[] = [];
+        let frames = '';
+        for (const chunk of [wire.subarray(0, cut), wire.subarray(cut)]) {
+          r.push(chunk);
+          for (;;) {
+            const run = r.nextRunViewUntilNextRead(0xfe);
+            if (run !== null) {
+              seen.push(`run ${run.frameCount} seq ${run.sequenceId}-${run.lastSequenceId} first ${run.payload.toString('hex')}`);
+              frames += run.frame.toString('hex');
+              continue;
+            }
+            const v = r.nextFrameViewUntilNextRead();
+            if (v === null) break;
+            seen.push(`frame seq ${v.sequenceId}`);
+            frames += v.frame.toString('hex');
+          }
+        }
+        expect(frames, `cut at ${cut}`).to.equal(wire.toString('hex'));
+        expect(seen.filter((s) => s.startsWith('frame')), `cut at ${cut}`).to.deep.equal(['frame seq 4']);
+        expect(r.nextSequenceId).to.equal(6);
+        if (cut === 0 || cut === wire.length) {
+          expect(seen).to.deep.equal(['run 3 seq 1-3 first 0161', 'frame seq 4', 'run 1 seq 5-5 first 03626364']);
+        }
+      }
+    });
+
+    it('leaves empty packets, 16 MiB frames and bad headers to nextFrameViewUntilNextRead', () => {
+      const empty = new PacketReader();
+      empty.push(wireFrame(0, Buffer.alloc(0)));
+      expect(empty.nextRunViewUntilNextRead(0xfe)).to.equal(null);
+      expect(empty.nextFrameViewUntilNextRead()?.payloadLength).to.equal(0);
+
+      const outOfOrder = new PacketReader();
+      outOfOrder.push(Buffer.concat([wireFrame(0, Buffer.from([1, 0x61])), wireFrame(5, Buffer.from([1, 0x62]))]));
+      expect(outOfOrder.nextRunViewUntilNextRead(0xfe)?.frameCount).to.equal(1);
+      expect(outOfOrder.nextRunViewUntilNextRead(0xfe)).to.equal(null);
+      expect(() => outOfOrder.nextFrameViewUntilNextRead()).to.throw(PacketOutOfOrderError);
+
+      const tooLarge = new PacketReader({ maxPacketSize: 4 });
+      tooLarge.push(wireFrame(0, Buffer.from([1, 2, 3, 4, 5])));
+      expect(tooLarge.nextRunViewUntilNextRead(0xfe)).to.equal(null);
+      expect(() => tooLarge.nextFrameViewUntilNextRead()).to.throw(PacketTooLargeError);
+
+      const header = Buffer.from([0xff, 0xff, 0xff, 0]);
+      const big = new PacketReader();
+      big.push(Buffer.concat([header, Buffer.alloc(100, 1)]));
+      expect(big.nextRunViewUntilNextRead(0xfe)).to.equal(null);
+    });
+  });
+
   describe('sequence ids', () => {
     it('reports an out-of-order id as PacketOutOfOrderError with both ids, before the body arrives', () => {
       const r = new PacketReader();

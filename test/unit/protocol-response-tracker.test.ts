@@ -343,6 +343,35 @@ describe('protocol/response-tracker', () => {
           }
           expect(out.join('')).to.equal(expectedSteps(c));
           expect(finalOf(tr, c.final)).to.deep.equal(c.final);
+
+          // As the proxy forwards: runs of rows while the tracker is in rows, frames otherwise,
+          // the wire split at every offset. A run is packets the tracker would answer M to.
+          for (let cut = 0; cut <= bytes.length; cut++) {
+            const tr = newTracker(deprecate, c.command);
+            const r = new PacketReader();
+            r.resetSequence(1);
+            const out: string[] = [];
+            let forwarded = 0;
+            for (const chunk of [bytes.subarray(0, cut), bytes.subarray(cut)]) {
+              r.push(chunk);
+              for (;;) {
+                const run = tr.inRows ? r.nextRunViewUntilNextRead(0xfe) : null;
+                if (run !== null) {
+                  expect(run.frame.length).to.equal(run.frameEnd - run.frameStart);
+                  forwarded += run.frame.length;
+                  for (let i = 0; i < run.frameCount; i++) out.push('M');
+                  continue;
+                }
+                const v = r.nextFrameViewUntilNextRead();
+                if (v === null) break;
+                forwarded += v.frame.length;
+                feedFromReader(tr, r, v, out, turns);
+              }
+            }
+            expect(out.join(''), `runs, cut at ${cut}`).to.equal(expectedSteps(c));
+            expect(forwarded, `runs, cut at ${cut}: bytes forwarded`).to.equal(bytes.length);
+            expect(finalOf(tr, c.final)).to.deep.equal(c.final);
+          }
         });
       }
 

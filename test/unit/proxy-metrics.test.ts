@@ -7,6 +7,7 @@
 import { expect } from 'chai';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Counter, Histogram, Registry } from 'prom-client';
 import { ProxyMetrics, serveProxyHttp } from '../../proxy/proxy-metrics';
 
 const names = [
@@ -51,6 +52,31 @@ describe('proxy metrics', () => {
     // prom-client puts the prefix before its own names: process_cpu_seconds_total, nodejs_heap_..., as the agent does.
     expect(text).to.match(/^doltgate_proxy_process_process_cpu_seconds_total\{cluster="c1"\}/m);
     expect(text).to.match(/^doltgate_proxy_process_nodejs_heap_size_used_bytes\{cluster="c1"\}/m);
+  });
+
+  it('recordQuery exposes what prom-client would for the same queries (counter and histogram)', async () => {
+    // The reference: prom-client's own Counter and Histogram, fed label objects per query.
+    const reference = new Registry();
+    reference.setDefaultLabels({ cluster: 'c1' });
+    const counter = new Counter({ name: 'doltgate_proxy_queries_total', help: 'h', labelNames: ['route', 'command'], registers: [reference] });
+    const histogram = new Histogram({ name: 'doltgate_proxy_query_duration_seconds', help: 'h', labelNames: ['route'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [reference] });
+    const metrics = new ProxyMetrics({ cluster: 'c1' });
+    const queries: Array<[string, string, number]> = [
+      ['replica', 'execute', 0.0003], ['primary', 'query', 0.002], ['primary', 'execute', 12], ['replica', 'execute', 0.0005],
+      ['primary', 'query', 0.0005000001], ['other-route', 'query', 0.1], ['primary', 'other-command', 1],
+    ];
+    const series = async (registry: Registry): Promise<string> =>
+      (await registry.metrics()).split('\n').filter((line) => /^doltgate_proxy_(queries_total|query_duration_seconds)/.test(line)).join('\n');
+    for (let round = 0; round < 2; round++) {
+      for (const [route, command, seconds] of queries) {
+        counter.inc({ route, command });
+        histogram.observe({ route }, seconds);
+        metrics.recordQuery(route, command, seconds);
+      }
+      expect(await series(metrics.registry), `round ${round}`).to.equal(await series(reference));
+    }
+    expect(() => metrics.queryLatency.observe({ node: 'n1' } as never, 1)).to.throw(/not included in initial labelset/);
+    expect(() => metrics.queryLatency.observe({ route: 'primary' }, NaN)).to.throw(TypeError);
   });
 
   it('two proxies in one process keep separate registries', async () => {
