@@ -229,7 +229,12 @@ export class AgentRuntime {
     // A primary whose Dolt died is not restarted in place: its failing checks make decide fence
     // it and release the key, so a replica takes over; it comes back read-only after that.
     if (this.state.role !== 'primary' && (await this.local.restartIfCrashed(now))) this.metrics.doltRestarts.inc();
-    const check = await sqlCheck(this.endpoint, this.config.checkTimeoutMs, this.now);
+    let check = await sqlCheck(this.endpoint, this.config.checkTimeoutMs, this.now);
+    // A managed server that died after answering counts as a failed check now: otherwise decide
+    // would see "healthy but not writable" and restart it in place instead of failing over.
+    if (check.ok && this.local.mode === 'managed' && this.local.runningRole === null) {
+      check = { ok: false, latencyMs: null, error: 'dolt sql-server exited', at: check.at };
+    }
     this.tracker.record(check);
     this.metrics.healthy.set(this.tracker.healthy ? 1 : 0);
     if (check.ok && check.latencyMs !== null) this.metrics.healthCheckSeconds.observe(check.latencyMs / 1000);
@@ -280,10 +285,14 @@ export class AgentRuntime {
   private selfObservation(): SelfObservation {
     const health = this.tracker.snapshot();
     const writable = this.local.mode === 'managed' ? this.local.runningRole === 'primary' || this.local.runningRole === 'standby' : this.state.role === 'primary';
+    const dead = this.local.mode === 'managed' && this.local.runningRole === null;
     return {
       name: this.config.name,
-      // decide wants the latest check's verdict here; it applies the failure threshold itself.
-      health: { healthy: health.consecutiveFailures === 0 && health.lastError === null, consecutiveFailures: health.consecutiveFailures, lastError: health.lastError },
+      // decide wants the latest check's verdict here; it applies the failure threshold itself. A
+      // managed server found dead since the check is not healthy, whatever the check said.
+      health: dead
+        ? { healthy: false, consecutiveFailures: Math.max(1, health.consecutiveFailures), lastError: 'dolt sql-server exited' }
+        : { healthy: health.consecutiveFailures === 0 && health.lastError === null, consecutiveFailures: health.consecutiveFailures, lastError: health.lastError },
       role: this.state.role,
       epoch: this.state.epoch,
       writable,

@@ -41,7 +41,7 @@ class Writer {
   private next = 1;
   private stopped = false;
   private connection: mysql.Connection | null = null;
-  private acks: number[] = [];
+  private acks: Array<{ sentAt: number; ackAt: number }> = [];
 
   constructor(private readonly port: number, private readonly deadline: number) {}
 
@@ -50,12 +50,13 @@ class Writer {
       try {
         this.connection ??= await mysql.createConnection({ host: '127.0.0.1', port: this.port, user: user.name, password: user.password, database: 'app', connectTimeout: 5000 });
         const id = this.next++;
+        const sentAt = Date.now();
         await this.connection.query({ sql: 'INSERT INTO bench VALUES (?, NOW())', timeout: 15_000 }, [id]);
         const now = Date.now();
         if (this.lastAckAt > 0) this.maxPauseMs = Math.max(this.maxPauseMs, now - this.lastAckAt);
         this.lastAckAt = now;
         this.acknowledged.add(id);
-        this.acks.push(now);
+        this.acks.push({ sentAt, ackAt: now });
       } catch {
         this.errors++;
         this.connection?.destroy();
@@ -66,8 +67,9 @@ class Writer {
     this.connection?.destroy();
   }
 
+  /** When the first write *sent* at or after `at` was acknowledged: a write in flight at the fault does not count. */
   firstAckAtOrAfter(at: number): number | null {
-    return this.acks.find((time) => time >= at) ?? null;
+    return this.acks.find((ack) => ack.sentAt >= at)?.ackAt ?? null;
   }
 
   stop(): void {
