@@ -64,11 +64,10 @@ export class FailoverExecutor {
    */
   async runLocal(steps: readonly FailoverStep[], epoch: number): Promise<void> {
     const plan: FailoverPlan = { kind: 'failover', epoch, candidate: this.settings.name, fromPrimary: null, handOver: false, opId: null, steps, releaseLeaderAfter: false, takeoverFrom: null };
-    const record = { reason: 'unfence', orphanedBranches: [] } as unknown as HistoryRecord;
     for (const step of steps) {
       if (step === 'fence' || step === 'reroute') continue;
       const started = this.now();
-      const detail = await this.execute(plan, step, record);
+      const detail = await this.executeLocal(plan, step);
       this.hooks.stepFinished?.(step, this.now() - started, true);
       this.logger.info('local step done', { step, epoch, tookMs: this.now() - started, detail: detail.text });
     }
@@ -164,6 +163,27 @@ export class FailoverExecutor {
         const topology = buildTopology({ epoch: plan.epoch, state, primary: null, outgoing: plan.fromPrimary, members: snapshot.members, previous, reason: record.reason, now: this.now() });
         return { text, topology, orphans: [] };
       }
+      case 'disable-read-only':
+      case 'recover':
+      case 'enable-push-on-write':
+        return this.executeLocal(plan, step);
+      case 'reroute': {
+        const snapshot = await this.store.snapshot();
+        const previous = snapshot.topology?.value ?? null;
+        if (previous && previous.epoch === plan.epoch && previous.state === 'stable' && previous.primary === plan.candidate) {
+          return { text: 'already rerouted', orphans: [] };
+        }
+        const topology = buildTopology({ epoch: plan.epoch, state: 'stable', primary: plan.candidate, outgoing: plan.fromPrimary, members: snapshot.members, previous, reason: record.reason, now: this.now() });
+        return { text: `published stable topology: primary ${plan.candidate} at epoch ${plan.epoch}`, topology, orphans: [] };
+      }
+    }
+  }
+
+  /** The steps that touch only the local Dolt: no topology write, so no history record needed. */
+  private async executeLocal(plan: FailoverPlan, step: 'disable-read-only' | 'recover' | 'enable-push-on-write'): Promise<{ text: string; orphans: string[] }> {
+    const endpoint = this.local.endpoint;
+    const timeout = this.settings.sqlTimeoutMs;
+    switch (step) {
       case 'disable-read-only': {
         if (this.local.runningRole === 'primary' || this.local.runningRole === 'standby') return { text: 'already writable', orphans: [] };
         await this.local.ensureRole('standby');
@@ -196,15 +216,6 @@ export class FailoverExecutor {
               (error: Error) => `could not push to the remote yet (${error.message}); commits not on the remote are reported by the agent`,
             );
         return { text: `SET PERSIST dolt_replicate_to_remote = '${this.settings.remote}'; ${pushed}`, orphans: [] };
-      }
-      case 'reroute': {
-        const snapshot = await this.store.snapshot();
-        const previous = snapshot.topology?.value ?? null;
-        if (previous && previous.epoch === plan.epoch && previous.state === 'stable' && previous.primary === plan.candidate) {
-          return { text: 'already rerouted', orphans: [] };
-        }
-        const topology = buildTopology({ epoch: plan.epoch, state: 'stable', primary: plan.candidate, outgoing: plan.fromPrimary, members: snapshot.members, previous, reason: record.reason, now: this.now() });
-        return { text: `published stable topology: primary ${plan.candidate} at epoch ${plan.epoch}`, topology, orphans: [] };
       }
     }
   }
