@@ -33,6 +33,17 @@ export class ChildStartError extends Error {
   }
 }
 
+/** Whether a process with this PID exists (signal 0 probes without signalling). */
+export function isProcessAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const liveChildren = new Set<ManagedChild>();
 
 /** PIDs of every child started in this process that has not exited yet. */

@@ -16,9 +16,13 @@ export function repositoryRoot(): string {
   return join(__dirname, '..', '..');
 }
 
-export function resolveDoltBinary(): string {
+/** DOLTGATE_DOLT, else the path the bootstrap recorded; null when neither is there. */
+export function configuredDoltBinary(): string | null {
   if (process.env.DOLTGATE_DOLT) return process.env.DOLTGATE_DOLT;
   const recorded = join(repositoryRoot(), '.doltgate-dolt-path');
-  if (existsSync(recorded)) return readFileSync(recorded, 'utf8').trim();
-  return 'dolt';
+  return existsSync(recorded) ? readFileSync(recorded, 'utf8').trim() : null;
+}
+
+export function resolveDoltBinary(): string {
+  return configuredDoltBinary() ?? 'dolt';
 }

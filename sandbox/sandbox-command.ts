@@ -11,6 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { isProcessAlive } from '../common/child-process';
 import { resolveDoltBinary, repositoryRoot } from './dolt-binary';
 import { LocalCluster, type LocalProxy } from './local-cluster';
 
@@ -53,16 +54,6 @@ export function parseSandboxArgs(args: string[], cwd = process.cwd()): SandboxAr
   return { action, dir, detach };
 }
 
-function isAlive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function readState(dir: string): Record<string, unknown> | null {
   const file = join(dir, 'state.json');
   if (!existsSync(file)) return null;
@@ -85,12 +76,12 @@ export function statePids(state: Record<string, unknown>): number[] {
 
 async function stopPids(pids: number[], graceMs: number, say: (line: string) => void): Promise<void> {
   for (const pid of pids) {
-    if (!isAlive(pid)) continue;
+    if (!isProcessAlive(pid)) continue;
     say(`stopping pid ${pid}`);
     process.kill(pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
-    while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    while (isProcessAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (isProcessAlive(pid)) process.kill(pid, 'SIGKILL');
   }
 }
 
@@ -108,7 +99,7 @@ export async function sandboxDown(dir: string, say: (line: string) => void): Pro
 
 export async function sandboxUp(args: SandboxArgs, say: (line: string) => void): Promise<{ state: Record<string, unknown>; stop(): Promise<void> }> {
   const previous = readState(args.dir);
-  if (previous && statePids(previous).some(isAlive)) {
+  if (previous && statePids(previous).some(isProcessAlive)) {
     throw new SandboxUsageError(`a sandbox is already running from ${args.dir}; run \`doltgate sandbox down --dir ${args.dir}\` first`);
   }
   // A sandbox is disposable: a stale directory from an earlier run is replaced.

@@ -1,14 +1,14 @@
-/** Where the tests find the real `dolt`: DOLTGATE_DOLT, else what scripts/bootstrap.sh recorded. */
+/**
+ * Where the tests find the real `dolt`: DOLTGATE_DOLT, else what scripts/bootstrap.sh recorded.
+ * Unlike the sandbox, tests never fall back to a `dolt` on PATH: it could be any version.
+ */
 
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { configuredDoltBinary, repositoryRoot } from '../../sandbox/dolt-binary';
 
-export const repoRoot = join(__dirname, '..', '..', '..');
+export const repoRoot = repositoryRoot();
 
 export function doltBinary(): string {
-  const fromEnv = process.env.DOLTGATE_DOLT;
-  if (fromEnv) return fromEnv;
-  const recorded = join(repoRoot, '.doltgate-dolt-path');
-  if (existsSync(recorded)) return readFileSync(recorded, 'utf8').trim();
-  throw new Error('no dolt binary: run `bash scripts/bootstrap.sh` first (it records the path in .doltgate-dolt-path)');
+  const binary = configuredDoltBinary();
+  if (binary === null) throw new Error('no dolt binary: run `bash scripts/bootstrap.sh` first (it records the path in .doltgate-dolt-path)');
+  return binary;
 }

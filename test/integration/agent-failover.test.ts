@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LocalCluster } from '../../sandbox/local-cluster';
+import { isProcessAlive } from '../../common/child-process';
 import { eventually, sleep } from '../bed/eventually';
 import { queryNode, startLocalCluster } from '../bed/local-cluster';
 import { remoteBranchHead } from '../bed/remote-inspect';
@@ -70,14 +71,7 @@ describe('agent failover (real etcd, Dolt and agent processes)', function () {
     const doltPid = (await cluster.doltPid(primary)) as number;
     await cluster.agent(primary).process.kill9();
     // Dolt runs under a parent-death signal: it dies with its agent.
-    await eventually(() => {
-      try {
-        process.kill(doltPid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, { within: 5000, what: 'dolt gone with its agent' });
+    await eventually(() => !isProcessAlive(doltPid), { within: 5000, what: 'dolt gone with its agent' });
     const next = await cluster.waitForStablePrimary(30_000, primary);
     expect(await ids(cluster, next)).to.deep.equal(range(0, 10));
     await writeRows(cluster, next, 10, 1);

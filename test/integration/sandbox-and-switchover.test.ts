@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
+import { isProcessAlive } from '../../common/child-process';
 import { memoryIo } from '../../cli/cli-io';
 import * as switchoverCli from '../../cli/switchover';
 import { registerCleanup, tempDir } from '../bed/cleanup';
@@ -24,15 +25,6 @@ function doltgate(args: string[], timeoutMs = 120_000): Promise<{ code: number; 
       resolve({ code: error ? Number((error as NodeJS.ErrnoException & { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('sandbox and zero-error switchover (real processes)', function () {
@@ -84,9 +76,9 @@ describe('sandbox and zero-error switchover (real processes)', function () {
     const down = await doltgate(['sandbox', 'down', '--dir', dir]);
     expect(down.code, down.stderr).to.equal(0);
     expect(existsSync(statePath)).to.equal(false);
-    for (const node of state.nodes) expect(alive(node.agentPid), `agent ${node.name} stopped`).to.equal(false);
-    expect(alive(state.proxy.pid)).to.equal(false);
-    for (const pid of state.etcdPids) expect(alive(pid)).to.equal(false);
+    for (const node of state.nodes) expect(isProcessAlive(node.agentPid), `agent ${node.name} stopped`).to.equal(false);
+    expect(isProcessAlive(state.proxy.pid)).to.equal(false);
+    for (const pid of state.etcdPids) expect(isProcessAlive(pid)).to.equal(false);
   });
 
   it('a switchover under continuous writes through the proxy: zero client errors, no lost rows', async () => {

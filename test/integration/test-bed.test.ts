@@ -8,15 +8,7 @@ import { startTestEtcd, etcdClient } from '../bed/etcd';
 import { TestDoltCluster } from '../bed/dolt-cluster';
 import { eventually } from '../bed/eventually';
 import { isHealthy } from '../../sandbox/etcd-cluster';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { isProcessAlive } from '../../common/child-process';
 
 describe('test bed', function () {
   this.timeout(120_000);
@@ -57,7 +49,7 @@ describe('test bed', function () {
     const cluster = await TestDoltCluster.start({ nodes: 1 });
     const node = cluster.primary;
     const firstPid = node.server.pid as number;
-    expect(isAlive(firstPid)).to.equal(true);
+    expect(isProcessAlive(firstPid)).to.equal(true);
 
     node.server.signal('SIGSTOP');
     let answered = true;
@@ -72,7 +64,7 @@ describe('test bed', function () {
 
     const exit = await node.server.kill9();
     expect(exit?.signal).to.equal('SIGKILL');
-    expect(isAlive(firstPid)).to.equal(false);
+    expect(isProcessAlive(firstPid)).to.equal(false);
 
     await node.server.start();
     expect(node.server.pid).to.not.equal(firstPid);

@@ -13,6 +13,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../bed/dolt-binary';
+import { exportedSeries } from '../bed/exported-series';
 
 interface Target {
   expr: string;
@@ -56,21 +57,6 @@ export function dashboardQueries(dashboard: Dashboard): Array<{ where: string; e
   const queries = allPanels(dashboard).flatMap((panel) => (panel.targets ?? []).map((target) => ({ where: `${panel.title} ${target.refId}`, expr: target.expr })));
   for (const annotation of dashboard.annotations.list) if (annotation.expr) queries.push({ where: 'annotation', expr: annotation.expr });
   return queries;
-}
-
-/** Series names the agent and proxy export, from their metric definitions (see the file comment). */
-function exportedSeries(): Set<string> {
-  const names = new Set<string>();
-  for (const file of ['agent/agent-metrics.ts', 'proxy/proxy-metrics.ts']) {
-    const text = readFileSync(join(repoRoot, file), 'utf8');
-    for (const m of text.matchAll(/new (Gauge|Counter|Histogram|Summary)\(\{\s*name:\s*'(doltgate_[a-z0-9_]+)'/g)) {
-      const [, kind, name] = m;
-      if (kind === 'Histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(name + suffix);
-      else if (kind === 'Summary') for (const suffix of ['', '_sum', '_count']) names.add(name + suffix);
-      else names.add(name);
-    }
-  }
-  return names;
 }
 
 function metricNamesIn(expr: string): string[] {

@@ -16,6 +16,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { repoRoot } from '../bed/dolt-binary';
+import { exportedSeries } from '../bed/exported-series';
 
 const dir = join(repoRoot, 'deploy', 'prometheus');
 
@@ -29,25 +30,6 @@ function promtool(args: string[]): Promise<{ code: number; output: string }> {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, output: `${stdout}${stderr}` });
     });
   });
-}
-
-/**
- * Series names the doltgate processes export, from the metric definitions in the source:
- * counters as named (prom-client keeps the `_total` given), histograms as `_bucket`, `_sum`
- * and `_count`.
- */
-export function exportedSeries(): Set<string> {
-  const names = new Set<string>();
-  for (const file of ['agent/agent-metrics.ts', 'proxy/proxy-metrics.ts']) {
-    const text = readFileSync(join(repoRoot, file), 'utf8');
-    for (const m of text.matchAll(/new (Gauge|Counter|Histogram|Summary)\(\{\s*name:\s*'(doltgate_[a-z0-9_]+)'/g)) {
-      const [, kind, name] = m;
-      if (kind === 'Histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(name + suffix);
-      else if (kind === 'Summary') for (const suffix of ['', '_sum', '_count']) names.add(name + suffix);
-      else names.add(name);
-    }
-  }
-  return names;
 }
 
 /** Metric names in a PromQL expression: identifiers before `{`, `[` or a word boundary that are not functions or keywords. */
