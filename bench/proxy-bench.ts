@@ -15,7 +15,9 @@
  *
  * Environment: BENCH_SECONDS (per run, default 10), BENCH_ROUNDS (default 3), BENCH_TABLE_SIZE
  * (default 10000), BENCH_WARMUP_SECONDS (default 2), BENCH_LEGS (default direct,pipe,doltgate),
- * BENCH_PROXY_MODULE (a compiled module exporting runProxy to use instead of proxy/proxy-main).
+ * BENCH_PROXY_MODULE (a compiled module exporting runProxy to use instead of proxy/proxy-main),
+ * BENCH_WORKLOADS (comma-separated labels, default all), BENCH_NODE_ARGS (node flags for the pipe
+ * and proxy processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to compare where their time goes).
  *
  * Every process it starts it stops by PID, also on failure, Ctrl-C, or its own overall deadline.
  */
@@ -37,6 +39,8 @@ import { PROXY_NOT_BUILT_EXIT, defaultProxyModule } from './proxy-leg-main';
 import { killRunningSysbench, prepareSysbench, runSysbench, type SysbenchTarget, type SysbenchTest } from './sysbench';
 
 interface Settings {
+  workloads: Workload[];
+  nodeArgs: string[];
   seconds: number;
   rounds: number;
   tableSize: number;
@@ -57,7 +61,7 @@ interface Leg {
   pid: number | null;
 }
 
-const workloads: Workload[] = [
+const allWorkloads: Workload[] = [
   { label: 'point_select 1 thread', test: 'oltp_point_select', threads: 1 },
   { label: 'point_select 16 threads', test: 'oltp_point_select', threads: 16 },
   { label: 'read_only 16 threads', test: 'oltp_read_only', threads: 16 },
@@ -76,7 +80,11 @@ function envInt(name: string, fallback: number, min: number): number {
 function readSettings(): Settings {
   const legs = (process.env.BENCH_LEGS ?? 'direct,pipe,doltgate').split(',').map((s) => s.trim()).filter(Boolean);
   for (const leg of legs) if (!['direct', 'pipe', 'doltgate'].includes(leg)) throw new Error(`BENCH_LEGS: unknown leg ${leg} (direct, pipe, doltgate)`);
+  const names = (process.env.BENCH_WORKLOADS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const name of names) if (!allWorkloads.some((w) => w.label === name)) throw new Error(`BENCH_WORKLOADS: unknown workload ${JSON.stringify(name)} (${allWorkloads.map((w) => w.label).join(', ')})`);
   return {
+    workloads: names.length === 0 ? allWorkloads : allWorkloads.filter((w) => names.includes(w.label)),
+    nodeArgs: (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
     seconds: envInt('BENCH_SECONDS', 10, 1),
     rounds: envInt('BENCH_ROUNDS', 3, 1),
     tableSize: envInt('BENCH_TABLE_SIZE', 10_000, 1),
@@ -114,15 +122,15 @@ async function startChild(command: string, args: string[], logFile: string): Pro
   return child;
 }
 
-async function startPipe(dir: string, doltPort: number): Promise<Leg> {
+async function startPipe(dir: string, doltPort: number, nodeArgs: string[]): Promise<Leg> {
   const port = await freePort();
-  const child = await startChild(process.execPath, [join(__dirname, 'tcp-pipe-main.js'), String(port), '127.0.0.1', String(doltPort)], join(dir, 'tcp-pipe.log'));
+  const child = await startChild(process.execPath, [...nodeArgs, join(__dirname, 'tcp-pipe-main.js'), String(port), '127.0.0.1', String(doltPort)], join(dir, 'tcp-pipe.log'));
   await waitForPort(port, child, 10_000);
   return { name: 'pipe', port, pid: child.pid as number };
 }
 
 /** The doltgate leg, or a sentence saying why it is skipped. */
-async function startDoltgate(dir: string, doltPort: number): Promise<Leg | string> {
+async function startDoltgate(dir: string, doltPort: number, nodeArgs: string[]): Promise<Leg | string> {
   const modulePath = process.env.BENCH_PROXY_MODULE || defaultProxyModule;
   if (!existsSync(modulePath)) return 'proxy not built';
   const port = await freePort();
@@ -144,7 +152,7 @@ async function startDoltgate(dir: string, doltPort: number): Promise<Leg | strin
     ].join('\n'),
   );
   const logFile = join(dir, 'proxy.log');
-  const child = await startChild(process.execPath, [join(__dirname, 'proxy-leg-main.js'), config, modulePath], logFile);
+  const child = await startChild(process.execPath, [...nodeArgs, join(__dirname, 'proxy-leg-main.js'), config, modulePath], logFile);
   try {
     await waitForPort(port, child, 15_000);
   } catch (error) {
@@ -194,13 +202,13 @@ async function bench(settings: Settings): Promise<void> {
 
   const legs: Leg[] = [];
   if (settings.legs.includes('direct')) legs.push(direct);
-  if (settings.legs.includes('pipe')) legs.push(await startPipe(dir, dolt.port));
+  if (settings.legs.includes('pipe')) legs.push(await startPipe(dir, dolt.port, settings.nodeArgs));
   if (settings.legs.includes('doltgate')) {
-    const leg = await startDoltgate(dir, dolt.port);
+    const leg = await startDoltgate(dir, dolt.port, settings.nodeArgs);
     if (typeof leg === 'string') say(`doltgate leg skipped: ${leg}`);
     else legs.push(leg);
   }
-  say(`targets: ${legs.map((l) => `${l.name} :${l.port}`).join(', ')}; ${settings.rounds} rounds × ${workloads.length} workloads × ${settings.seconds} s`);
+  say(`targets: ${legs.map((l) => `${l.name} :${l.port}`).join(', ')}; ${settings.rounds} rounds × ${settings.workloads.length} workloads × ${settings.seconds} s`);
 
   if (settings.warmupSeconds > 0) {
     for (const leg of legs) {
@@ -210,7 +218,7 @@ async function bench(settings: Settings): Promise<void> {
 
   const samples: Sample[] = [];
   for (let round = 0; round < settings.rounds; round++) {
-    for (const [w, workload] of workloads.entries()) {
+    for (const [w, workload] of settings.workloads.entries()) {
       const shift = (round + w) % legs.length;
       const order = [...legs.slice(shift), ...legs.slice(0, shift)];
       for (const leg of order) {
@@ -226,7 +234,7 @@ async function bench(settings: Settings): Promise<void> {
     }
   }
 
-  const labels = workloads.map((w) => w.label);
+  const labels = settings.workloads.map((w) => w.label);
   const summaries = summarize(samples, labels, legs.map((l) => l.name));
   say('');
   say(formatTable(summaries));
@@ -245,7 +253,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   // A hard ceiling on the whole run: every sysbench run plus generous set-up time.
-  const runs = settings.rounds * workloads.length * settings.legs.length;
+  const runs = settings.rounds * settings.workloads.length * settings.legs.length;
   const budgetMs = (runs * (settings.seconds + 15) + settings.legs.length * (settings.warmupSeconds + 15) + 300) * 1000;
   let cleanup: Promise<void> | null = null;
   // Every way out (done, failure, signal, watchdog) goes through here; a second caller waits for

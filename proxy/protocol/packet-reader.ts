@@ -24,7 +24,7 @@
  * declared size), compacts by moving unread bytes to the front, and is dropped once drained if a
  * huge packet had made it bigger than `retainCapacity`. Borrowing assumes the caller does not
  * reuse a chunk after pushing it (true of 'data' events); with a shared read buffer (`onread`),
- * set `copyChunks`.
+ * call `keepUnread` before the buffer is reused, or set `copyChunks`.
  *
  * Checks, done as soon as a frame header is complete and before its body is buffered: the
  * logical packet must not exceed `maxPacketSize` (PacketTooLargeError), and each frame's
@@ -220,6 +220,21 @@ export class PacketReader {
     this.buf = this.owned;
     this.start = 0;
     this.end = needed;
+  }
+
+  /**
+   * Moves unread bytes still in a borrowed chunk into the reader's own storage, for an owner
+   * about to let that chunk be overwritten (a shared `onread` buffer); cheaper than `copyChunks`
+   * when most chunks are read whole, since only a partial tail is copied.
+   */
+  keepUnread(): void {
+    const pending = this.end - this.start;
+    if (pending === 0 || this.buf === this.owned) return;
+    if (pending > this.owned.length) this.owned = Buffer.allocUnsafe(this.growTo(pending));
+    this.buf.copy(this.owned, 0, this.start, this.end);
+    this.buf = this.owned;
+    this.start = 0;
+    this.end = pending;
   }
 
   /**

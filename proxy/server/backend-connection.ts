@@ -48,6 +48,7 @@ import {
 } from '../protocol';
 import { BackendProtocolError, BackendUnavailableError } from './errors';
 import { PacketChannel } from './packet-channel';
+import { ReadRelay } from './shared-reads';
 
 /** Capabilities that change the bytes or meaning of forwarded packets: both sides must agree. */
 export const FORWARDED_CAPABILITIES: number =
@@ -155,11 +156,13 @@ export class BackendConnection {
   private internal: InternalCommand | null = null;
   /** The socket chunk last pushed into the reader: views into it stay valid (see isBorrowedChunk). */
   private lastChunk: Buffer | null = null;
+  /** Set when chunks come from the shared onread buffer (shared-reads.ts) and die after onData. */
+  private readonly relay: ReadRelay | null;
 
   private readonly onData = (chunk: Buffer): void => {
     const sink = this.sink;
     const reader = this.reader;
-    this.lastChunk = chunk;
+    this.lastChunk = this.relay !== null ? null : chunk;
     reader.push(chunk);
     if (sink !== null) sink.beginBatch(this);
     try {
@@ -186,6 +189,7 @@ export class BackendConnection {
       this.destroy(error as Error);
     }
     if (sink !== null) sink.endBatch(this);
+    if (this.relay !== null) reader.keepUnread();
   };
 
   private constructor(
@@ -199,11 +203,14 @@ export class BackendConnection {
     statusFlags: number,
     maxPacketSize: number,
     leftover: Buffer,
+    relay: ReadRelay | null,
   ) {
     this.database = database;
     this.reader = new PacketReader({ maxPacketSize: maxPacketSize + 1024 });
     this.tracker = new ResponseTracker(capabilities, statusFlags);
-    socket.on('data', this.onData);
+    this.relay = relay;
+    if (relay !== null) relay.receiver = this.onData;
+    else socket.on('data', this.onData);
     socket.on('error', (error) => this.destroy(error));
     socket.on('close', () => this.destroy(new Error('connection closed by the server')));
     if (leftover.length > 0) this.onData(Buffer.from(leftover));
@@ -233,7 +240,9 @@ export class BackendConnection {
   static async connect(options: BackendConnectOptions): Promise<BackendConnection> {
     const { target } = options;
     const where = `${target.name} (${target.host}:${target.port})`;
-    const raw = net.connect({ host: target.host, port: target.port });
+    // Plain TCP reads through the shared buffer; under TLS, reads happen beneath the TLS socket.
+    const relay = options.tls === null ? new ReadRelay() : null;
+    const raw = net.connect(relay !== null ? relay.connectOptions(target.host, target.port) : { host: target.host, port: target.port });
     // Stays for the socket's life: under TLS the raw socket must never raise an unhandled error.
     raw.on('error', () => undefined);
     let socket: net.Socket = raw;
@@ -241,6 +250,7 @@ export class BackendConnection {
     socket.setKeepAlive(true, 30_000);
     const timer = setTimeout(() => socket.destroy(new Error(`no handshake within ${options.connectTimeoutMs} ms`)), options.connectTimeoutMs);
     const channel = new PacketChannel(socket, 64 * 1024, 0);
+    if (relay !== null) relay.receiver = (chunk) => channel.feed(chunk);
     try {
       const greeting = await channel.readPacket();
       if (greeting.length > 0 && greeting[0] === ResponseHeader.ERR) {
@@ -324,7 +334,7 @@ export class BackendConnection {
       clearTimeout(timer);
       const leftover = channel.detach();
       socket.setTimeout(0);
-      return new BackendConnection(target, socket, capabilities, hs.serverVersion, hs.connectionId, isTls, options.database, hs.statusFlags, maxPacketSize, leftover);
+      return new BackendConnection(target, socket, capabilities, hs.serverVersion, hs.connectionId, isTls, options.database, hs.statusFlags, maxPacketSize, leftover, relay);
     } catch (error) {
       clearTimeout(timer);
       channel.detach();
@@ -396,6 +406,7 @@ export class BackendConnection {
     this.closed = true;
     const sink = this.sink;
     this.socket.removeListener('data', this.onData);
+    if (this.relay !== null) this.relay.receiver = ignoreChunk;
     this.socket.on('error', () => undefined);
     if (error === null && this.tracker.isIdle && !this.socket.destroyed) {
       // Polite close: COM_QUIT, then the server hangs up; a server that does not is cut off.
@@ -407,6 +418,8 @@ export class BackendConnection {
     if (sink !== null) sink.onBackendClose(this, error);
   }
 }
+
+function ignoreChunk(): void {}
 
 function tokenFor(plugin: string, password: string, scramble: Buffer, where: string): Buffer {
   if (plugin === AuthPlugin.MYSQL_NATIVE_PASSWORD) return scrambleNativePassword(password, scramble);

@@ -69,6 +69,11 @@ export class PacketChannel implements AuthIO {
     return this.seq;
   }
 
+  /** Bytes read by the owner (a socket read through `onread` emits no 'data'); kept, not borrowed. */
+  feed(chunk: Buffer): void {
+    this.onData(Buffer.from(chunk));
+  }
+
   /** Starts reading `socket` (again, after a TLS upgrade); `leftover` is read first. */
   attach(socket: Duplex, leftover: Buffer): void {
     this.socket = socket;
