@@ -186,8 +186,8 @@ export class PacketReader {
     this.expectedSeq = next & 0xff;
   }
 
-  push(chunk: Buffer): void {
-    const incoming = chunk.length;
+  /** Takes the first `incoming` bytes of `chunk` (all of it by default; see Storage above). */
+  push(chunk: Buffer, incoming = chunk.length): void {
     if (incoming === 0) return;
     const pending = this.end - this.start;
     if (pending === 0) {
@@ -202,7 +202,7 @@ export class PacketReader {
       this.buf = this.owned;
     }
     if (this.buf === this.owned && this.end + incoming <= this.owned.length) {
-      chunk.copy(this.owned, this.end);
+      chunk.copy(this.owned, this.end, 0, incoming);
       this.end += incoming;
       return;
     }
@@ -216,7 +216,7 @@ export class PacketReader {
       this.buf.copy(grown, 0, this.start, this.end);
       this.owned = grown;
     }
-    chunk.copy(this.owned, pending);
+    chunk.copy(this.owned, pending, 0, incoming);
     this.buf = this.owned;
     this.start = 0;
     this.end = needed;

@@ -149,8 +149,12 @@ export class BackendConnection {
   appliedSeq = 0;
   /** COM_SET_OPTION state of the backend session (null: as negotiated). */
   multiStatements: boolean | null = null;
-  /** Set by the owner: proxy epoch and role the connection was opened for. */
-  epoch = 0;
+  /**
+   * Set by the owning session: the role and the topology generation (primary generation, or the
+   * replica node's) the connection was opened for; -1 before. A field, not a side table: it is
+   * read on every command.
+   */
+  generation = -1;
   role: 'primary' | 'replica' = 'replica';
   private closed = false;
   private internal: InternalCommand | null = null;
@@ -159,11 +163,11 @@ export class BackendConnection {
   /** Set when chunks come from the shared onread buffer (shared-reads.ts) and die after onData. */
   private readonly relay: ReadRelay | null;
 
-  private readonly onData = (chunk: Buffer): void => {
+  private readonly onData = (chunk: Buffer, bytes: number = chunk.length): void => {
     const sink = this.sink;
     const reader = this.reader;
     this.lastChunk = this.relay !== null ? null : chunk;
-    reader.push(chunk);
+    reader.push(chunk, bytes);
     if (sink !== null) sink.beginBatch(this);
     try {
       const tracker = this.tracker;
@@ -250,7 +254,7 @@ export class BackendConnection {
     socket.setKeepAlive(true, 30_000);
     const timer = setTimeout(() => socket.destroy(new Error(`no handshake within ${options.connectTimeoutMs} ms`)), options.connectTimeoutMs);
     const channel = new PacketChannel(socket, 64 * 1024, 0);
-    if (relay !== null) relay.receiver = (chunk) => channel.feed(chunk);
+    if (relay !== null) relay.receiver = (buffer, bytes) => channel.feed(buffer.subarray(0, bytes));
     try {
       const greeting = await channel.readPacket();
       if (greeting.length > 0 && greeting[0] === ResponseHeader.ERR) {
@@ -406,7 +410,7 @@ export class BackendConnection {
     this.closed = true;
     const sink = this.sink;
     this.socket.removeListener('data', this.onData);
-    if (this.relay !== null) this.relay.receiver = ignoreChunk;
+    if (this.relay !== null) this.relay.stop();
     this.socket.on('error', () => undefined);
     if (error === null && this.tracker.isIdle && !this.socket.destroyed) {
       // Polite close: COM_QUIT, then the server hangs up; a server that does not is cut off.
@@ -418,8 +422,6 @@ export class BackendConnection {
     if (sink !== null) sink.onBackendClose(this, error);
   }
 }
-
-function ignoreChunk(): void {}
 
 function tokenFor(plugin: string, password: string, scramble: Buffer, where: string): Buffer {
   if (plugin === AuthPlugin.MYSQL_NATIVE_PASSWORD) return scrambleNativePassword(password, scramble);

@@ -83,6 +83,7 @@ import { planStatementCommand } from './statement-commands';
 import { FlowControl } from './flow-control';
 import { SessionBackends } from './session-backends';
 import { SessionState } from './session-state';
+import { moveToSharedReads, ReadRelay } from './shared-reads';
 
 export interface SessionContext {
   readonly config: ProxyConfig;
@@ -159,9 +160,14 @@ export class ClientSession implements BackendSink {
   /** The COM_CHANGE_USER exchange in progress (Mode.Auth). */
   private auth: ChangeUserExchange | null = null;
   private closeReason = '';
-  /** The client chunk last pushed into the reader (see stableFrame). */
+  /** The client chunk last pushed into the reader (see stableFrame); null for shared reads. */
   private lastChunk: Buffer | null = null;
-  /** When the command being routed arrived (one clock read serves routing and timing). */
+  /** Set when the logged-in socket reads through the shared buffer (shared-reads.ts). */
+  private relay: ReadRelay | null = null;
+  /**
+   * The clock as of the latest event that can start a command: client bytes arriving, or the
+   * previous response ending (pipelined commands). One clock read serves routing and timing.
+   */
   private commandAt = 0;
   /**
    * Response bytes forwarded but not yet written: [outStart, outEnd) of `outBuffer`, a buffer of
@@ -172,15 +178,19 @@ export class ClientSession implements BackendSink {
   private outStart = 0;
   private outEnd = 0;
 
-  private readonly onClientData = (chunk: Buffer): void => {
-    this.lastActivity = this.ctx.now();
-    this.lastChunk = chunk;
-    this.reader.push(chunk);
+  private readonly onClientData = (chunk: Buffer, bytes: number = chunk.length): void => {
+    const now = this.ctx.now();
+    this.lastActivity = now;
+    this.commandAt = now;
+    this.lastChunk = this.relay === null ? chunk : null;
+    this.reader.push(chunk, bytes);
     if (this.mode !== Mode.Idle && this.mode !== Mode.Sending && this.mode !== Mode.Discarding && this.mode !== Mode.Auth) {
       this.flow.bufferFull(this.reader.bufferedBytes);
-      return;
+    } else {
+      this.pump();
     }
-    this.pump();
+    // A shared read buffer is overwritten by the next read: keep what is not consumed yet.
+    if (this.relay !== null) this.reader.keepUnread();
   };
   /** COM_STMT_PREPARE's classifier, made once per session rather than once per command. */
   private readonly classifyDefault = (sql: string): Classification => classifyQuery(sql, this.ctx.classifierOptions(false));
@@ -244,7 +254,8 @@ export class ClientSession implements BackendSink {
         this.backends = new SessionBackends(this.identity, this.ctx.view, this.ctx.pools, this.ctx.config.routing.readYourWritesMs, this.ctx.now);
         this.mode = Mode.Idle;
         this.lastActivity = this.ctx.now();
-        this.socket.on('data', this.onClientData);
+        if (!login.tls) this.moveToSharedReads();
+        if (this.relay === null) this.socket.on('data', this.onClientData);
         this.flow.attach(this.socket);
         this.socket.resume();
         this.ctx.logger.debug('client logged in', { connection: this.connectionId, user: login.user.name, tls: login.tls });
@@ -260,6 +271,18 @@ export class ClientSession implements BackendSink {
         this.close(`handshake failed: ${error.message}`, true);
       },
     );
+  }
+
+  /** Plain TCP: read through the shared buffer from now on, when the socket can be moved. */
+  private moveToSharedReads(): void {
+    const relay = new ReadRelay();
+    const moved = moveToSharedReads(this.socket, relay);
+    if (moved === null) return;
+    this.socket = moved;
+    this.relay = relay;
+    relay.receiver = this.onClientData;
+    moved.on('error', this.onClientError);
+    moved.on('close', this.onClientGone);
   }
 
   // ---- timers (called from the server's coarse timer) ------------------------------------------
@@ -351,9 +374,7 @@ export class ClientSession implements BackendSink {
   }
 
   private onCommand(view: PacketView): void {
-    const now = this.ctx.now();
-    this.lastActivity = now;
-    this.commandAt = now;
+    this.lastActivity = this.commandAt;
     if (view.payloadLength === 0) {
       this.refuse(view, new MalformedCommandError('empty command packet'));
       return;
@@ -597,7 +618,8 @@ export class ClientSession implements BackendSink {
       return;
     }
     this.setupAbort = null;
-    this.send(conn, job);
+    this.commandAt = this.ctx.now();
+    this.send(conn, job, this.commandAt);
     // Frames that arrived meanwhile (the rest of a large command, or the next command) are waiting.
     this.pump();
   }
@@ -637,7 +659,7 @@ export class ClientSession implements BackendSink {
   }
 
   /** Writes the job's first frame to `conn` and starts tracking its response. */
-  private send(conn: BackendConnection, job: Job, startedAt: number = this.ctx.now()): void {
+  private send(conn: BackendConnection, job: Job, startedAt: number): void {
     let frame = job.frame;
     const stmt = job.stmt;
     if (stmt !== null) {
@@ -729,8 +751,12 @@ export class ClientSession implements BackendSink {
     const start = this.outStart;
     const end = this.outEnd;
     let bytes: Buffer;
-    if (!conn.isBorrowedChunk(buf)) bytes = Buffer.from(buf.subarray(start, end));
-    else bytes = start === 0 && end === buf.length ? buf : buf.subarray(start, end); // often the whole chunk
+    if (!conn.isBorrowedChunk(buf)) {
+      bytes = Buffer.allocUnsafe(end - start);
+      buf.copy(bytes, 0, start, end);
+    } else {
+      bytes = start === 0 && end === buf.length ? buf : buf.subarray(start, end); // often the whole chunk
+    }
     this.outConn = null;
     this.outBuffer = EMPTY;
     if (this.mode === Mode.Closed || this.socket.destroyed) return;
@@ -780,8 +806,9 @@ export class ClientSession implements BackendSink {
     const errno = conn.tracker.errno;
     const status = conn.tracker.statusFlags;
     if (conn === this.backends.primary || conn.role === 'primary') this.lastStatus = status;
-    const routeLabel = conn.role;
-    this.ctx.metrics.recordQuery(routeLabel, commandLabel(job.command), (this.ctx.now() - f.startedAt) / 1000);
+    const now = this.ctx.now();
+    this.commandAt = now;
+    this.ctx.metrics.recordQuery(conn.role, commandLabel(job.command), (now - f.startedAt) / 1000);
     this.ctx.countQuestion();
     this.backends.noteDone(conn, job.effects, errno);
     if (errno === 0) {
@@ -920,6 +947,7 @@ export class ClientSession implements BackendSink {
           this.resetSession(cu.database === '' ? null : cu.database);
           this.socket.write(okFrame(exchange.seq, { statusFlags: this.statusFlags() }, this.capabilities));
           this.ctx.logger.debug('client changed user', { connection: this.connectionId, user: user.name });
+          this.commandAt = this.ctx.now();
           this.commandDone();
         },
         (error: Error) => {
@@ -1007,6 +1035,7 @@ export class ClientSession implements BackendSink {
       this.backends.releaseAll();
     }
     this.socket.off('data', this.onClientData);
+    if (this.relay !== null) this.relay.stop();
     if (flush) this.socket.end();
     else this.socket.destroy();
     // Never wait long for a client that does not read its last ERR.
@@ -1021,6 +1050,6 @@ export class ClientSession implements BackendSink {
   }
 
   describe(): Record<string, unknown> {
-    return { connection: this.connectionId, user: this.userName, mode: this.mode, reason: this.closeReason };
+    return { connection: this.connectionId, user: this.userName, mode: this.mode, reason: this.closeReason, tls: this.isTls, sharedReads: this.relay !== null };
   }
 }

@@ -189,6 +189,11 @@ export class ProxyServer {
     return this.sessions.size;
   }
 
+  /** One line per client session (connection id, user, state, how it reads), for logs and tests. */
+  describeSessions(): Array<Record<string, unknown>> {
+    return [...this.sessions].map((s) => s.describe());
+  }
+
   /** Stops accepting, tells idle clients the proxy is going away, closes every connection. */
   async stop(): Promise<void> {
     if (this.stopping) return;

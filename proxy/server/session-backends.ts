@@ -45,8 +45,6 @@ export interface SessionIdentity {
   charset: number;
 }
 
-/** Which generation a connection belongs to: primary generation, or replica node generation. */
-const generationOf = new WeakMap<BackendConnection, number>();
 
 /** How many replicas a read tries before it falls back to the primary. */
 const MAX_REPLICA_ATTEMPTS = 3;
@@ -93,7 +91,7 @@ export class SessionBackends {
   readyPrimary(): BackendConnection | null {
     const p = this.primary;
     if (p === null || !p.isIdle || p.isClosed) return null;
-    if (!this.view.primaryUsable(generationOf.get(p) ?? -1, p.inTransaction)) return null;
+    if (!this.view.primaryUsable(p.generation, p.inTransaction)) return null;
     if (this.view.hold.state !== 'idle' && !p.inTransaction) return null;
     return this.synced(p) ? p : null;
   }
@@ -101,15 +99,15 @@ export class SessionBackends {
   readyReplica(name: string): BackendConnection | null {
     const r = this.replicas.get(name);
     if (r === undefined || !r.isIdle || r.isClosed) return null;
-    if (!this.view.replicaUsable(name, generationOf.get(r) ?? -1)) return null;
+    if (!this.view.replicaUsable(name, r.generation)) return null;
     return this.synced(r) ? r : null;
   }
 
   /** Is `conn` still one of ours and pointed where it should be? */
   usable(conn: BackendConnection): boolean {
     if (conn.isClosed) return false;
-    if (conn === this.primary) return this.view.primaryUsable(generationOf.get(conn) ?? -1, conn.inTransaction);
-    for (const [name, r] of this.replicas) if (r === conn) return this.view.replicaUsable(name, generationOf.get(r) ?? -1);
+    if (conn === this.primary) return this.view.primaryUsable(conn.generation, conn.inTransaction);
+    for (const [name, r] of this.replicas) if (r === conn) return this.view.replicaUsable(name, r.generation);
     return false;
   }
 
@@ -126,7 +124,7 @@ export class SessionBackends {
     let waited = false;
     for (let attempt = 0; attempt < 5; attempt++) {
       const p = this.primary;
-      if (p !== null && (p.isClosed || !this.view.primaryUsable(generationOf.get(p) ?? -1, p.inTransaction))) {
+      if (p !== null && (p.isClosed || !this.view.primaryUsable(p.generation, p.inTransaction))) {
         // Retired by a topology change; the session has already told the client what was lost.
         this.drop(p);
         continue;
@@ -164,7 +162,7 @@ export class SessionBackends {
       }
       conn.role = 'primary';
       conn.sink = this.id.sink;
-      generationOf.set(conn, generation);
+      conn.generation = generation;
       this.primary = conn;
       await this.sync(conn);
       return conn;
@@ -179,7 +177,7 @@ export class SessionBackends {
   async acquireReplica(name: string): Promise<BackendConnection | null> {
     const existing = this.replicas.get(name);
     if (existing !== undefined) {
-      if (!existing.isClosed && this.view.replicaUsable(name, generationOf.get(existing) ?? -1)) {
+      if (!existing.isClosed && this.view.replicaUsable(name, existing.generation)) {
         try {
           await this.sync(existing);
           return existing;
@@ -204,7 +202,7 @@ export class SessionBackends {
     }
     conn.role = 'replica';
     conn.sink = this.id.sink;
-    generationOf.set(conn, node.generation);
+    conn.generation = node.generation;
     this.replicas.set(name, conn);
     try {
       await this.sync(conn);
@@ -317,7 +315,7 @@ export class SessionBackends {
   }
 
   private usableGeneration(conn: BackendConnection): boolean {
-    const g = generationOf.get(conn) ?? -1;
+    const g = conn.generation;
     if (conn.role === 'primary') return g === this.view.primaryGeneration;
     return this.view.replicaUsable(conn.target.name, g);
   }
@@ -332,6 +330,6 @@ export class SessionBackends {
   /** The primary connection is retired if not usable at the current generation. */
   primaryRetired(): boolean {
     const p = this.primary;
-    return p !== null && !this.view.primaryUsable(generationOf.get(p) ?? -1, p.inTransaction);
+    return p !== null && !this.view.primaryUsable(p.generation, p.inTransaction);
   }
 }

@@ -38,6 +38,13 @@ function usable(conn: BackendConnection | null): BackendConnection | null {
   return conn !== null && !conn.isClosed ? conn : null;
 }
 
+/** Saves the parameter types at [from, to) of `buf` unless they are the ones saved already (drivers resend them). */
+function keepTypes(stmt: PreparedStatement, buf: Buffer, from: number, to: number): void {
+  const saved = stmt.types;
+  if (saved !== null && saved.length === to - from && buf.compare(saved, 0, saved.length, from, to) === 0) return;
+  stmt.types = Buffer.from(buf.subarray(from, to));
+}
+
 export function planStatementCommand(view: PacketView, statements: StatementRegistry, classify: (sql: string) => Classification): StatementPlan {
   const command = view.firstByte;
   const buf = view.payloadBuffer;
@@ -82,7 +89,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
     } catch (error) {
       return { action: 'refuse', error: new MalformedCommandError((error as Error).message.replace(/^malformed packet: /, '')) };
     }
-    if (layout.bound) stmt.types = Buffer.from(buf.subarray(start + layout.typesStart, start + layout.typesEnd));
+    if (layout.bound) keepTypes(stmt, buf, start + layout.typesStart, start + layout.typesEnd);
     const c = stmt.classification;
     return { action: 'route', routing: c, mayWrite: mayWrite(c), job: { effects: c, prepare: null, stmt, layout, initDb: null, fixedConn: usable(stmt.longDataConn) } };
   }

@@ -255,6 +255,18 @@ describe('proxy server (real Dolt, static topology)', function () {
       expect(await portOf(plainTls, 'SELECT 4 AS p')).to.equal(4);
     });
 
+    it('plain TCP sessions read through the shared buffer; TLS sessions read through TLS', async () => {
+      const plain = await open({ user: 'sha', password: 's-pass' });
+      expect(await portOf(plain, 'SELECT 5 AS p')).to.equal(5);
+      const secure = await open({ ssl: { rejectUnauthorized: false } });
+      expect(await portOf(secure, 'SELECT 6 AS p')).to.equal(6);
+      const sessions = proxy.server.describeSessions();
+      const ids = [plain.threadId, secure.threadId];
+      const [p, t] = ids.map((id) => sessions.find((s) => s.connection === id));
+      expect(p, 'the plain session').to.include({ tls: false, sharedReads: true });
+      expect(t, 'the TLS session').to.include({ tls: true, sharedReads: false });
+    });
+
     it('the mysql command-line client logs in and reads through the proxy', async () => {
       const { stdout } = await run('mysql', ['-h', '127.0.0.1', '-P', String(port), '-u', 'app', '-psecret', '-N', '-B', 'db', '-e', 'SELECT @@port; SELECT COUNT(*) FROM t']);
       const [first, second] = stdout.trim().split('\n');

@@ -137,6 +137,24 @@ describe('protocol/packet-reader', () => {
         }
         expect(out).to.deep.equal(SMALL_EXPECTED);
       });
+      it(`${mode}: push(buffer, n) + keepUnread: one shared read buffer, clobbered after every read, cut at every offset`, () => {
+        // As a socket read through onread delivers: the same big buffer, its first n bytes new.
+        const shared = Buffer.alloc(64 * 1024);
+        for (let cut = 0; cut <= SMALL_STREAM.length; cut++) {
+          const r = new PacketReader({ initialCapacity: 64 });
+          const out: Seen[] = [];
+          for (const piece of [SMALL_STREAM.subarray(0, cut), SMALL_STREAM.subarray(cut)]) {
+            piece.copy(shared, 0);
+            r.push(shared, piece.length);
+            if (mode === 'frames') drainFrames(r, out);
+            else drainPackets(r, out);
+            r.keepUnread();
+            shared.fill(0xee);
+          }
+          expect(out, `cut at ${cut}`).to.deep.equal(SMALL_EXPECTED);
+          expect(r.bufferedBytes, `cut at ${cut}`).to.equal(0);
+        }
+      });
     }
 
     it('grows and compacts its own buffer correctly under random cuts (small initial capacity)', () => {
