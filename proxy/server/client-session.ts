@@ -78,7 +78,7 @@ import {
 import { ChangeUserExchange } from './change-user';
 import { commandLabel, isLocalInfile, jobFields, lostCommandErrors, mayWrite, parseKill, READ_CLASSIFICATION as READ, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
 import type { PacketChannel } from './packet-channel';
-import { StatementRegistry, writeStatementId, type PreparedStatement } from './prepared-statements';
+import { placementOn, placeStatement, StatementRegistry, writeStatementId, type PreparedStatement, type StatementPlacement } from './prepared-statements';
 import { planStatementCommand } from './statement-commands';
 import { FlowControl } from './flow-control';
 import { SessionBackends } from './session-backends';
@@ -592,9 +592,10 @@ export class ClientSession implements BackendSink {
   /** Can this statement command go to `conn` without I/O (prepared there; types if needed)? */
   private statementReadyOn(job: Job, conn: BackendConnection): boolean {
     const stmt = job.stmt as PreparedStatement;
-    if (!stmt.backendIds.has(conn)) return false;
+    const placement = placementOn(stmt, conn);
+    if (placement === null) return false;
     if (job.command !== Command.COM_STMT_EXECUTE || job.layout === null) return true;
-    return job.layout.bound || job.layout.boundFlagOffset < 0 || stmt.typesSentTo.has(conn) || stmt.types === null;
+    return job.layout.bound || job.layout.boundFlagOffset < 0 || placement.typesSent || stmt.types === null;
   }
 
   private async setup(job: Job, signal: AbortSignal): Promise<void> {
@@ -625,10 +626,10 @@ export class ClientSession implements BackendSink {
   }
 
   private async ensurePrepared(stmt: PreparedStatement, conn: BackendConnection): Promise<void> {
-    if (stmt.backendIds.has(conn)) return;
+    if (placementOn(stmt, conn) !== null) return;
     const o = await conn.runCommand(comStmtPrepareFrame(stmt.sql));
     if (o.errno !== 0) throw new BackendErrorReply(o.errno, o.sqlState, o.message);
-    stmt.backendIds.set(conn, o.statementId);
+    placeStatement(stmt, conn, o.statementId);
   }
 
   private setupFailed(job: Job, error: Error): void {
@@ -663,14 +664,16 @@ export class ClientSession implements BackendSink {
     let frame = job.frame;
     const stmt = job.stmt;
     if (stmt !== null) {
-      const built = statementFrame(job, stmt, conn);
+      // Routing made sure the statement is prepared on conn (statementReadyOn, ensurePrepared).
+      const placement = placementOn(stmt, conn) as StatementPlacement;
+      const built = statementFrame(job, stmt, placement);
       if (built instanceof Error) {
         this.finishDiscardable(job, built);
         return;
       }
       frame = built;
       if (job.command === Command.COM_STMT_EXECUTE) {
-        if (job.layout !== null && (job.layout.bound || stmt.types !== null)) stmt.typesSentTo.add(conn);
+        if (job.layout !== null && (job.layout.bound || stmt.types !== null)) placement.typesSent = true;
         stmt.longDataConn = null;
         stmt.lastConn = conn;
       } else if (job.command === Command.COM_STMT_SEND_LONG_DATA) {
@@ -719,7 +722,11 @@ export class ClientSession implements BackendSink {
    */
   private stableFrame(view: PacketView): Buffer {
     const b = view.buffer;
-    if (b !== this.lastChunk) return Buffer.from(view.frame);
+    if (b !== this.lastChunk) {
+      const copy = Buffer.allocUnsafe(view.frameEnd - view.frameStart);
+      b.copy(copy, 0, view.frameStart, view.frameEnd);
+      return copy;
+    }
     // A chunk holding just this frame (a command per chunk is the common case) is used as is.
     return view.frameStart === 0 && view.frameEnd === b.length ? b : view.frame;
   }
@@ -818,7 +825,8 @@ export class ClientSession implements BackendSink {
       }
       if (job.prepare !== null) {
         const t = conn.tracker;
-        this.statements.add({ clientId: job.prepare.clientId, sql: job.prepare.sql, classification: job.prepare.classification, paramCount: t.paramCount, columnCount: t.columnCount }, conn, t.statementId);
+        const c = job.prepare.classification;
+        this.statements.add({ clientId: job.prepare.clientId, sql: job.prepare.sql, classification: c, mayWrite: mayWrite(c), paramCount: t.paramCount, columnCount: t.columnCount }, conn, t.statementId);
       }
     }
     // A draining primary connection whose transaction just ended is retired now.

@@ -9,9 +9,9 @@
  *   transaction was open (or this very statement began one) and the reply does not already say
  *   "rolled back", the next command must fail too, so nothing later runs in autocommit as if the
  *   transaction were still there.
- * - `statementFrame`: the COM_STMT_* frame to send to a given backend: the client's statement id
- *   replaced by that backend's, and saved parameter types spliced in when the client omitted them
- *   and this backend has never seen them.
+ * - `statementFrame`: the COM_STMT_* frame to send to one placement of the statement: the client's
+ *   statement id replaced by that backend's, and saved parameter types spliced in when the client
+ *   omitted them and this backend does not have the current ones.
  * - `mayWrite`, `isLocalInfile`, `commandLabel`: small classifications of a command.
  */
 
@@ -19,7 +19,7 @@ import { Command, frame as frameOf } from '../protocol';
 import { classifyQuery, type Classification } from '../routing/classifier';
 import type { BackendConnection } from './backend-connection';
 import { MalformedCommandError, OutcomeUnknownError, ReadInterruptedError, TransactionLostError, type ProxyError } from './errors';
-import { withParameterTypes, writeStatementId, type ExecuteLayout, type PreparedStatement } from './prepared-statements';
+import { withParameterTypes, writeStatementId, type ExecuteLayout, type PreparedStatement, type StatementPlacement } from './prepared-statements';
 import type { RouteKind } from './session-backends';
 
 /** A command on its way to a backend. */
@@ -148,13 +148,13 @@ export function lostCommandErrors(f: LostCommand, cause: string): { reply: Proxy
  * types going to a backend that never got them, a new frame with the saved types spliced in.
  * An execute over 16 MiB cannot be rebuilt that way; it gets a MalformedCommandError.
  */
-export function statementFrame(job: Job, stmt: PreparedStatement, conn: BackendConnection): Buffer | MalformedCommandError {
+export function statementFrame(job: Job, stmt: PreparedStatement, placement: StatementPlacement): Buffer | MalformedCommandError {
   let frame = job.frame;
   const layout = job.layout;
-  if (job.command === Command.COM_STMT_EXECUTE && layout !== null && !layout.bound && layout.boundFlagOffset >= 0 && stmt.types !== null && !stmt.typesSentTo.has(conn)) {
+  if (job.command === Command.COM_STMT_EXECUTE && layout !== null && !layout.bound && layout.boundFlagOffset >= 0 && stmt.types !== null && !placement.typesSent) {
     if (!job.endsPacket) return new MalformedCommandError('an execute over 16 MiB without parameter types cannot be moved to another backend; send the types again');
     frame = frameOf(job.seq, withParameterTypes(Buffer.from(frame.subarray(4)), layout, stmt.types));
   }
-  writeStatementId(frame, 4, stmt.backendIds.get(conn) as number);
+  writeStatementId(frame, 4, placement.backendId);
   return frame;
 }

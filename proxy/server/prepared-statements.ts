@@ -1,7 +1,7 @@
 /**
  * Prepared statements of one client session, made transparent across backends: the client sees
  * ids the proxy hands out (1, 2, 3, ... per session); each backend connection the statement has
- * been prepared on has its own id, kept in `backendIds`. A statement is prepared on the backend
+ * been prepared on has its own id, kept in the statement's `placements`. A statement is prepared on the backend
  * the COM_STMT_PREPARE was routed to, and lazily (by the proxy, with the saved SQL) on any other
  * backend an execute is routed to — another replica, or a new primary after failover.
  *
@@ -19,17 +19,30 @@ import type { Classification } from '../routing/classifier';
 import { MalformedPacketError } from '../protocol';
 import type { BackendConnection } from './backend-connection';
 
+/** The statement on one backend connection. */
+export interface StatementPlacement {
+  readonly conn: BackendConnection;
+  /** The backend's id for the statement. */
+  readonly backendId: number;
+  /** This backend has been sent the statement's current `types`. */
+  typesSent: boolean;
+}
+
 export interface PreparedStatement {
   readonly clientId: number;
   readonly sql: string;
   readonly classification: Classification;
+  /** Losing an execute mid-flight leaves its outcome unknown (see command-job.ts mayWrite). */
+  readonly mayWrite: boolean;
   readonly paramCount: number;
   readonly columnCount: number;
-  readonly backendIds: Map<BackendConnection, number>;
+  /**
+   * The backend connections it is prepared on. A session has a handful of connections at most,
+   * so a list scanned by identity is cheaper per execute than a map.
+   */
+  readonly placements: StatementPlacement[];
   /** Parameter types (2 bytes each) of the last execute that bound them; null before. */
   types: Buffer | null;
-  /** Backends that have been sent `types` for this statement. */
-  readonly typesSentTo: Set<BackendConnection>;
   /** Where COM_STMT_SEND_LONG_DATA went since the last execute; the execute must follow. */
   longDataConn: BackendConnection | null;
   /** Where the last execute ran (COM_STMT_FETCH and COM_STMT_RESET follow it). */
@@ -51,18 +64,18 @@ export class StatementRegistry {
     return id;
   }
 
-  add(stmt: Omit<PreparedStatement, 'backendIds' | 'types' | 'typesSentTo' | 'longDataConn' | 'lastConn'>, conn: BackendConnection, backendId: number): PreparedStatement {
+  add(stmt: Omit<PreparedStatement, 'placements' | 'types' | 'longDataConn' | 'lastConn'>, conn: BackendConnection, backendId: number): PreparedStatement {
     // Field by field, not a spread: every statement gets one object shape, so the per-execute
     // reads and writes of these fields stay monomorphic.
     const full: PreparedStatement = {
       clientId: stmt.clientId,
       sql: stmt.sql,
       classification: stmt.classification,
+      mayWrite: stmt.mayWrite,
       paramCount: stmt.paramCount,
       columnCount: stmt.columnCount,
-      backendIds: new Map([[conn, backendId]]),
+      placements: [{ conn, backendId, typesSent: false }],
       types: null,
-      typesSentTo: new Set(),
       longDataConn: null,
       lastConn: null,
     };
@@ -83,8 +96,8 @@ export class StatementRegistry {
   /** A backend connection is gone or back in the pool: its statement ids mean nothing now. */
   forgetConnection(conn: BackendConnection): void {
     for (const s of this.byId.values()) {
-      s.backendIds.delete(conn);
-      s.typesSentTo.delete(conn);
+      const i = s.placements.findIndex((p) => p.conn === conn);
+      if (i >= 0) s.placements.splice(i, 1);
       if (s.longDataConn === conn) s.longDataConn = null;
       if (s.lastConn === conn) s.lastConn = null;
     }
@@ -97,6 +110,32 @@ export class StatementRegistry {
   values(): IterableIterator<PreparedStatement> {
     return this.byId.values();
   }
+}
+
+/** The statement's placement on `conn`, or null when it is not prepared there. */
+export function placementOn(stmt: PreparedStatement, conn: BackendConnection): StatementPlacement | null {
+  const list = stmt.placements;
+  for (let i = 0; i < list.length; i++) if (list[i].conn === conn) return list[i];
+  return null;
+}
+
+/** Records that the statement is now prepared on `conn` as `backendId`. */
+export function placeStatement(stmt: PreparedStatement, conn: BackendConnection, backendId: number): StatementPlacement {
+  const placement: StatementPlacement = { conn, backendId, typesSent: false };
+  stmt.placements.push(placement);
+  return placement;
+}
+
+/**
+ * Saves the parameter types at [from, to) of `buf` as the statement's types. Drivers resend the
+ * same types with every execute; only new ones are copied, and only they make every backend
+ * that had the old ones need the new ones.
+ */
+export function keepParameterTypes(stmt: PreparedStatement, buf: Buffer, from: number, to: number): void {
+  const saved = stmt.types;
+  if (saved !== null && saved.length === to - from && buf.compare(saved, 0, saved.length, from, to) === 0) return;
+  stmt.types = Buffer.from(buf.subarray(from, to));
+  for (const p of stmt.placements) p.typesSent = false;
 }
 
 export interface ExecuteLayout {

@@ -18,9 +18,9 @@
 import { Command, statementIdOf, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
 import type { BackendConnection } from './backend-connection';
-import { mayWrite, READ_CLASSIFICATION, type JobFields } from './command-job';
+import { READ_CLASSIFICATION, type JobFields } from './command-job';
 import { BackendErrorReply, MalformedCommandError, UnknownStatementError } from './errors';
-import { executeLayoutAt, type ExecuteLayout, type PreparedStatement, type StatementRegistry } from './prepared-statements';
+import { executeLayoutAt, keepParameterTypes, placementOn, type ExecuteLayout, type PreparedStatement, type StatementRegistry } from './prepared-statements';
 
 export type StatementPlan =
   /** Route like `routing`, with these job fields. */
@@ -36,13 +36,6 @@ const NOTHING: StatementPlan = Object.freeze({ action: 'none', closes: [] }) as 
 
 function usable(conn: BackendConnection | null): BackendConnection | null {
   return conn !== null && !conn.isClosed ? conn : null;
-}
-
-/** Saves the parameter types at [from, to) of `buf` unless they are the ones saved already (drivers resend them). */
-function keepTypes(stmt: PreparedStatement, buf: Buffer, from: number, to: number): void {
-  const saved = stmt.types;
-  if (saved !== null && saved.length === to - from && buf.compare(saved, 0, saved.length, from, to) === 0) return;
-  stmt.types = Buffer.from(buf.subarray(from, to));
 }
 
 export function planStatementCommand(view: PacketView, statements: StatementRegistry, classify: (sql: string) => Classification): StatementPlan {
@@ -64,7 +57,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
     const stmt = statements.delete(buf.readUInt32LE(start + 1));
     if (stmt === undefined) return NOTHING;
     const closes: Array<[BackendConnection, number]> = [];
-    for (const [conn, id] of stmt.backendIds) if (!conn.isClosed && conn.isIdle) closes.push([conn, id]);
+    for (const p of stmt.placements) if (!p.conn.isClosed && p.conn.isIdle) closes.push([p.conn, p.backendId]);
     return { action: 'none', closes };
   }
 
@@ -89,9 +82,9 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
     } catch (error) {
       return { action: 'refuse', error: new MalformedCommandError((error as Error).message.replace(/^malformed packet: /, '')) };
     }
-    if (layout.bound) keepTypes(stmt, buf, start + layout.typesStart, start + layout.typesEnd);
+    if (layout.bound) keepParameterTypes(stmt, buf, start + layout.typesStart, start + layout.typesEnd);
     const c = stmt.classification;
-    return { action: 'route', routing: c, mayWrite: mayWrite(c), job: { effects: c, prepare: null, stmt, layout, initDb: null, fixedConn: usable(stmt.longDataConn) } };
+    return { action: 'route', routing: c, mayWrite: stmt.mayWrite, job: { effects: c, prepare: null, stmt, layout, initDb: null, fixedConn: usable(stmt.longDataConn) } };
   }
 
   // COM_STMT_RESET, COM_STMT_FETCH
@@ -101,7 +94,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
   if (stmt === undefined) return { action: 'refuse', error: new UnknownStatementError(buf.readUInt32LE(start + 1), name) };
   const conn = usable(reset ? (stmt.longDataConn ?? stmt.lastConn) : stmt.lastConn);
   if (reset) stmt.longDataConn = null;
-  if (conn === null || !stmt.backendIds.has(conn)) {
+  if (conn === null || placementOn(stmt, conn) === null) {
     return reset ? { action: 'ok' } : { action: 'refuse', error: new BackendErrorReply(1421, 'HY000', 'The statement has no open cursor') };
   }
   return { action: 'route', routing: READ_CLASSIFICATION, mayWrite: false, job: { effects: null, prepare: null, stmt, layout: null, initDb: null, fixedConn: conn } };

@@ -9,7 +9,7 @@ import { PacketReader, type PacketView } from '../../proxy/protocol';
 import { classifyQuery } from '../../proxy/routing/classifier';
 import type { BackendConnection } from '../../proxy/server/backend-connection';
 import { isLocalInfile, lostCommandErrors, statementFrame, type Job } from '../../proxy/server/command-job';
-import { StatementRegistry } from '../../proxy/server/prepared-statements';
+import { placementOn, placeStatement, StatementRegistry, type StatementPlacement } from '../../proxy/server/prepared-statements';
 import { planStatementCommand } from '../../proxy/server/statement-commands';
 
 describe('lostCommandErrors', () => {
@@ -76,7 +76,7 @@ describe('planStatementCommand', () => {
   function registryWithStatement(): StatementRegistry {
     const r = new StatementRegistry();
     const id = r.reserveId();
-    r.add({ clientId: id, sql: 'UPDATE t SET v = ? WHERE id = 1', classification: classifyQuery('UPDATE t SET v = ? WHERE id = 1'), paramCount: 1, columnCount: 0 }, conn, 40);
+    r.add({ clientId: id, sql: 'UPDATE t SET v = ? WHERE id = 1', classification: classifyQuery('UPDATE t SET v = ? WHERE id = 1'), mayWrite: true, paramCount: 1, columnCount: 0 }, conn, 40);
     return r;
   }
 
@@ -99,8 +99,37 @@ describe('planStatementCommand', () => {
     expect(plan.mayWrite).to.equal(true);
     expect(r.get(1)?.types?.toString('hex')).to.equal('0800');
     const job = { command: 0x17, frame: Buffer.from(view.frame), endsPacket: true, seq: 0, layout: plan.job.layout } as Job;
-    const out = statementFrame(job, r.get(1)!, conn) as Buffer;
+    const out = statementFrame(job, r.get(1)!, placementOn(r.get(1)!, conn)!) as Buffer;
     expect(out.readUInt32LE(5)).to.equal(40);
+  });
+
+  it('EXECUTE without types to a backend lacking the current ones gets them spliced in; new types reach every backend again', () => {
+    const r = registryWithStatement();
+    const stmt = r.get(1)!;
+    const other = { isClosed: false, isIdle: true } as unknown as BackendConnection;
+    const there = placeStatement(stmt, other, 77);
+    const bound = (t: number) => idPayload(0x17, 1, [0, 1, 0, 0, 0, 0x00, 1, t, 0x00, 5, 0, 0, 0, 0, 0, 0, 0]);
+    const unbound = idPayload(0x17, 1, [0, 1, 0, 0, 0, 0x00, 0, 5, 0, 0, 0, 0, 0, 0, 0]);
+    const frameFor = (payload: Buffer, placement: StatementPlacement): Buffer => {
+      const view = commandView(payload);
+      const plan = planStatementCommand(view, r, classify);
+      if (plan.action !== 'route') throw new Error(`expected route, got ${plan.action}`);
+      const job = { command: 0x17, frame: Buffer.from(view.frame), endsPacket: true, seq: 0, layout: plan.job.layout } as Job;
+      return statementFrame(job, stmt, placement) as Buffer;
+    };
+    frameFor(bound(0x08), placementOn(stmt, conn)!);
+    placementOn(stmt, conn)!.typesSent = true;
+    // `other` never got types: the saved ones go with it (bound flag 1 + LONGLONG).
+    const spliced = frameFor(unbound, there);
+    expect(spliced.readUInt32LE(5)).to.equal(77);
+    expect(spliced.subarray(4 + 11, 4 + 14).toString('hex')).to.equal('010800');
+    there.typesSent = true;
+    // The same types again change nothing; new ones make both backends need them.
+    frameFor(bound(0x08), placementOn(stmt, conn)!);
+    expect([placementOn(stmt, conn)!.typesSent, there.typesSent]).to.deep.equal([true, true]);
+    frameFor(bound(0x0f), placementOn(stmt, conn)!);
+    expect([placementOn(stmt, conn)!.typesSent, there.typesSent]).to.deep.equal([false, false]);
+    expect(frameFor(unbound, there).subarray(4 + 11, 4 + 14).toString('hex')).to.equal('010f00');
   });
 
   it('unknown ids: EXECUTE and RESET get 1243, SEND_LONG_DATA and CLOSE get no response', () => {

@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { classifyQuery } from '../../proxy/routing/classifier';
 import { SessionState } from '../../proxy/server/session-state';
-import { executeLayout, StatementRegistry, withParameterTypes, writeStatementId } from '../../proxy/server/prepared-statements';
+import { executeLayout, placementOn, placeStatement, StatementRegistry, withParameterTypes, writeStatementId } from '../../proxy/server/prepared-statements';
 import type { BackendConnection } from '../../proxy/server/backend-connection';
 
 function statements(s: SessionState, generation: number, applied: number): string[] {
@@ -86,15 +86,14 @@ describe('StatementRegistry', () => {
   it('hands out client ids and keeps one backend id per connection', () => {
     const r = new StatementRegistry();
     const id = r.reserveId();
-    const s = r.add({ clientId: id, sql: 'SELECT ?', classification: classifyQuery('SELECT ?'), paramCount: 1, columnCount: 1 }, a, 17);
-    s.backendIds.set(b, 3);
+    const s = r.add({ clientId: id, sql: 'SELECT ?', classification: classifyQuery('SELECT ?'), mayWrite: false, paramCount: 1, columnCount: 1 }, a, 17);
+    placeStatement(s, b, 3);
     s.lastConn = a;
-    s.typesSentTo.add(a);
-    expect(r.get(id)?.backendIds.get(a)).to.equal(17);
+    expect(placementOn(r.get(id)!, a)?.backendId).to.equal(17);
     r.forgetConnection(a);
-    expect([...s.backendIds.entries()]).to.deep.equal([[b, 3]]);
+    expect(placementOn(s, a)).to.equal(null);
+    expect(s.placements.map((p) => [p.conn, p.backendId])).to.deep.equal([[b, 3]]);
     expect(s.lastConn).to.equal(null);
-    expect(s.typesSentTo.size).to.equal(0);
     expect(r.delete(id)).to.equal(s);
     expect(r.get(id)).to.equal(undefined);
     expect(r.reserveId()).to.equal(id + 1);
