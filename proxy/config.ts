@@ -15,6 +15,7 @@
  * Relative file paths (TLS certificates and keys) are resolved against the config file's folder.
  */
 
+import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';

@@ -4,6 +4,7 @@
  * user entry needs, so plain passwords never go into a config file.
  */
 
+import { Buffer } from 'node:buffer';
 import { runDaemonCommand } from '../common/daemon-command';
 import { hashProxyPassword } from './config';
 import { runProxy } from './proxy-main';

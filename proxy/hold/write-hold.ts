@@ -28,6 +28,7 @@
  * `rejected` counts refusals (queue full, or already aborted); a refused write was never held.
  */
 
+import { performance } from 'node:perf_hooks';
 import { HoldAbortedError, HoldQueueFullError, HoldTimeoutError } from './hold-errors';
 
 export { HoldAbortedError, HoldQueueFullError, HoldTimeoutError } from './hold-errors';

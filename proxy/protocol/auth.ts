@@ -18,6 +18,7 @@
  * time. Only node:crypto is used.
  */
 
+import { Buffer } from 'node:buffer';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 import { SCRAMBLE_LENGTH } from './constants';

@@ -16,6 +16,7 @@
  * `number`; use `lenencBigInt` where exactness matters.
  */
 
+import { Buffer } from 'node:buffer';
 import { Capability, MAX_FRAME_PAYLOAD, ResponseHeader, ServerStatus, SessionTrackType } from './constants';
 import { MalformedPacketError } from './errors';
 

@@ -9,6 +9,7 @@
  * written as UTF-8; the proxy negotiates a utf8mb4 collation so that is what peers expect.
  */
 
+import { Buffer } from 'node:buffer';
 import { MAX_FRAME_PAYLOAD, PACKET_HEADER_LENGTH } from './constants';
 
 const TWO_POW_32 = 0x1_0000_0000;

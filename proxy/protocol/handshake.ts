@@ -11,6 +11,7 @@
  * blocked); check `isErrPacket` before `parseHandshakeV10`.
  */
 
+import { Buffer } from 'node:buffer';
 import { Capability, ErrorCode, ResponseHeader, SCRAMBLE_LENGTH } from './constants';
 import { PayloadCursor } from './decode';
 import { PayloadWriter } from './encode';

@@ -35,6 +35,7 @@
  * is lost and the connection must be closed.
  */
 
+import { Buffer } from 'node:buffer';
 import { DEFAULT_MAX_PACKET_SIZE, MAX_FRAME_PAYLOAD, PACKET_HEADER_LENGTH } from './constants';
 import { PacketOutOfOrderError, PacketTooLargeError, ProtocolError } from './errors';
 

@@ -10,6 +10,7 @@
  * byte and wraps on long exchanges.
  */
 
+import { Buffer } from 'node:buffer';
 import {
   Capability,
   Command,

@@ -37,6 +37,7 @@
  * yields or calls out.
  */
 
+import { Buffer } from 'node:buffer';
 import { Classification, combineStatements, StatementFacts } from './classification';
 import { HINT_PRIMARY, HINT_REPLICA, SqlLexer, Tok } from './sql-lexer';
 import { StatementScanner } from './statement-scanner';

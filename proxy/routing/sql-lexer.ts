@@ -19,6 +19,8 @@
  * token; `text()` allocates and is for the rare token whose spelling is needed.
  */
 
+import { Buffer } from 'node:buffer';
+
 export const enum Tok {
   End,
   Word,

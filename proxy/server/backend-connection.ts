@@ -22,6 +22,7 @@
  * reused (pgcat's rule); `reusable` says whether it is clean right now.
  */
 
+import { Buffer } from 'node:buffer';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { constants as cryptoConstants, publicEncrypt } from 'node:crypto';

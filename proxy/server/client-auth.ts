@@ -22,6 +22,7 @@
  * mapped in the config, never with the client's.
  */
 
+import { Buffer } from 'node:buffer';
 import { constants as cryptoConstants, generateKeyPair, privateDecrypt, type KeyObject } from 'node:crypto';
 import {
   AuthPlugin,

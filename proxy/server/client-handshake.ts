@@ -13,6 +13,7 @@
  * socket before it is wrapped (Node's TLSSocket reads what the socket already buffered).
  */
 
+import { Buffer } from 'node:buffer';
 import * as tls from 'node:tls';
 import type { Socket } from 'node:net';
 import {

@@ -31,6 +31,7 @@
  * its next command (a ROLLBACK is simply answered OK). The client connection stays usable.
  */
 
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../common/logger';
 import type { ProxyConfig, ProxyUser } from '../config';

@@ -15,6 +15,7 @@
  * - `mayWrite`, `isLocalInfile`, `commandLabel`: small classifications of a command.
  */
 
+import { Buffer } from 'node:buffer';
 import { Command, frame as frameOf } from '../protocol';
 import { classifyQuery, type Classification } from '../routing/classifier';
 import type { BackendConnection } from './backend-connection';

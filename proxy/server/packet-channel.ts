@@ -14,6 +14,7 @@
  * read or written, and numbers what it writes the same way, so callers never count.
  */
 
+import { Buffer } from 'node:buffer';
 import type { Duplex } from 'node:stream';
 import {
   MAX_FRAME_PAYLOAD,

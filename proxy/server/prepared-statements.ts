@@ -15,6 +15,7 @@
  * the 4-byte statement id in place in the frame it forwards.
  */
 
+import { Buffer } from 'node:buffer';
 import type { Classification } from '../routing/classifier';
 import { MalformedPacketError } from '../protocol';
 import type { BackendConnection } from './backend-connection';

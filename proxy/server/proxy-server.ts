@@ -22,6 +22,7 @@
  * ends in a handler, and a failing session closes only itself.
  */
 
+import { performance } from 'node:perf_hooks';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { readFileSync } from 'node:fs';

@@ -24,6 +24,7 @@
  * `acquire` is the slow path with I/O.
  */
 
+import { Buffer } from 'node:buffer';
 import type { Classification } from '../routing/classifier';
 import { commitsWrite, ReadYourWritesWindow } from '../routing/read-your-writes';
 import { comInitDbFrame, comQueryFrame, Command, hasFlag, ServerStatus } from '../protocol';

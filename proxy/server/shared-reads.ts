@@ -12,6 +12,7 @@
  * Client sockets, which Node accepts without `onread`, are moved over by `moveToSharedReads`.
  */
 
+import { Buffer } from 'node:buffer';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 
