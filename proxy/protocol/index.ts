@@ -9,6 +9,7 @@ export * from './errors';
 export * from './encode';
 export * from './decode';
 export * from './packet-reader';
+export * from './copy-range';
 export * from './packet-writer';
 export * from './command';
 export * from './handshake';

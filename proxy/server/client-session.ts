@@ -39,6 +39,7 @@ import {
   Capability,
   Command,
   comStmtCloseFrame,
+  copyRange,
   comStmtPrepareFrame,
   eofFrame,
   frame as frameOf,
@@ -719,15 +720,12 @@ export class ClientSession implements BackendSink {
 
   /**
    * `view.frame` safe to hand to socket.write, which may hold it after this call returns: frames
-   * in the chunk the reader borrowed stay valid; frames in the reader's own buffer are copied.
+   * in the chunk the reader borrowed from a 'data' event stay valid; frames in the reader's own
+   * buffer or in the shared read buffer are copied.
    */
   private stableFrame(view: PacketView): Buffer {
     const b = view.buffer;
-    if (b !== this.lastChunk) {
-      const copy = Buffer.allocUnsafe(view.frameEnd - view.frameStart);
-      b.copy(copy, 0, view.frameStart, view.frameEnd);
-      return copy;
-    }
+    if (b !== this.lastChunk) return copyRange(b, view.frameStart, view.frameEnd);
     // A chunk holding just this frame (a command per chunk is the common case) is used as is.
     return view.frameStart === 0 && view.frameEnd === b.length ? b : view.frame;
   }
@@ -760,8 +758,7 @@ export class ClientSession implements BackendSink {
     const end = this.outEnd;
     let bytes: Buffer;
     if (!conn.isBorrowedChunk(buf)) {
-      bytes = Buffer.allocUnsafe(end - start);
-      buf.copy(bytes, 0, start, end);
+      bytes = copyRange(buf, start, end);
     } else {
       bytes = start === 0 && end === buf.length ? buf : buf.subarray(start, end); // often the whole chunk
     }
