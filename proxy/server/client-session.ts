@@ -33,14 +33,13 @@
 
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import type { Logger } from '../../common/logger';
-import type { ProxyConfig, ProxyUser } from '../config';
+import type { ProxyUser } from '../config';
 import {
   Capability,
   Command,
   comStmtCloseFrame,
-  copyRange,
   comStmtPrepareFrame,
+  copyRange,
   eofFrame,
   frame as frameOf,
   hasFlag,
@@ -51,13 +50,9 @@ import {
   ResponseStep,
   ServerStatus,
 } from '../protocol';
-import { classifyQuery, type ClassifierOptions, type Classification } from '../routing/classifier';
-import type { ProxyMetrics } from '../proxy-metrics';
+import { classifyQuery, type Classification } from '../routing/classifier';
 import type { BackendConnection, BackendLogin, BackendSink } from './backend-connection';
-import type { BackendPools } from './backend-pool';
-import type { ClientAuthenticator } from './client-auth';
-import { acceptClient, type ClientHandshakeSettings } from './client-handshake';
-import type { ClusterView } from './cluster-view';
+import { acceptClient } from './client-handshake';
 import {
   BackendErrorReply,
   describeForClient,
@@ -84,29 +79,10 @@ import { placementOn, placeStatement, StatementRegistry, writeStatementId, type 
 import { planStatementCommand } from './statement-commands';
 import { FlowControl } from './flow-control';
 import { SessionBackends } from './session-backends';
+import { ResponseBatch } from './response-batch';
 import { SessionState } from './session-state';
 import { moveToSharedReads, ReadRelay } from './shared-reads';
-
-export interface SessionContext {
-  readonly config: ProxyConfig;
-  readonly view: ClusterView;
-  readonly pools: BackendPools;
-  readonly authenticator: ClientAuthenticator;
-  readonly metrics: ProxyMetrics;
-  readonly logger: Logger;
-  handshakeSettings(connectionId: number): ClientHandshakeSettings;
-  classifierOptions(noBackslashEscapes: boolean): ClassifierOptions;
-  loginFor(user: ProxyUser): BackendLogin;
-  sessionClosed(session: ClientSession): void;
-  /** The live session with this proxy connection id (for KILL). */
-  findSession(connectionId: number): ClientSession | undefined;
-  /** The COM_STATISTICS text ("Uptime: ..."). */
-  statistics(): string;
-  /** One more client command answered by a backend (the Questions of COM_STATISTICS). */
-  countQuestion(): void;
-  /** Monotonic milliseconds. */
-  now(): number;
-}
+import type { SessionContext } from './session-context';
 
 const enum Mode {
   Handshake,
@@ -125,7 +101,6 @@ const enum Mode {
   Closed,
 }
 
-const EMPTY = Buffer.alloc(0);
 const NO_FIELDS: JobFields = jobFields({});
 
 /** Client bytes buffered while a command runs before the client socket is paused. */
@@ -171,14 +146,8 @@ export class ClientSession implements BackendSink {
    * previous response ending (pipelined commands). One clock read serves routing and timing.
    */
   private commandAt = 0;
-  /**
-   * Response bytes forwarded but not yet written: [outStart, outEnd) of `outBuffer`, a buffer of
-   * `outConn`'s reader, valid until that reader's next push (flushed by then: see endBatch).
-   */
-  private outConn: BackendConnection | null = null;
-  private outBuffer: Buffer = EMPTY;
-  private outStart = 0;
-  private outEnd = 0;
+  /** Response frames forwarded but not yet written to the client. */
+  private readonly out: ResponseBatch;
 
   private readonly onClientData = (chunk: Buffer, bytes: number = chunk.length): void => {
     const now = this.ctx.now();
@@ -212,6 +181,7 @@ export class ClientSession implements BackendSink {
     this.lastActivity = now;
     this.reader = new PacketReader({ maxPacketSize: ctx.config.maxAllowedPacket });
     this.flow = new FlowControl(socket, CLIENT_HIGH_WATER);
+    this.out = new ResponseBatch(socket, this.flow);
     this.identity = { state: this.state, statements: this.statements, sink: this, login: { user: '', password: '' }, clientCapabilities: 0, charset: 0 };
     socket.on('error', this.onClientError);
     socket.on('close', this.onClientGone);
@@ -259,6 +229,7 @@ export class ClientSession implements BackendSink {
         if (!login.tls) this.moveToSharedReads();
         if (this.relay === null) this.socket.on('data', this.onClientData);
         this.flow.attach(this.socket);
+        this.out.useSocket(this.socket);
         this.socket.resume();
         this.ctx.logger.debug('client logged in', { connection: this.connectionId, user: login.user.name, tls: login.tls });
         if (login.leftover.length > 0) this.onClientData(Buffer.from(login.leftover));
@@ -744,28 +715,7 @@ export class ClientSession implements BackendSink {
   beginBatch(): void {}
 
   endBatch(): void {
-    if (this.outConn !== null) this.flushResponse();
-  }
-
-  /**
-   * Writes the response bytes gathered since the last flush as one socket write (see
-   * onBackendFrame); frames in the backend reader's own buffer are copied first (stableFrame).
-   */
-  private flushResponse(): void {
-    const conn = this.outConn as BackendConnection;
-    const buf = this.outBuffer;
-    const start = this.outStart;
-    const end = this.outEnd;
-    let bytes: Buffer;
-    if (!conn.isBorrowedChunk(buf)) {
-      bytes = copyRange(buf, start, end);
-    } else {
-      bytes = start === 0 && end === buf.length ? buf : buf.subarray(start, end); // often the whole chunk
-    }
-    this.outConn = null;
-    this.outBuffer = EMPTY;
-    if (this.mode === Mode.Closed || this.socket.destroyed) return;
-    if (!this.socket.write(bytes)) this.flow.clientFull(conn);
+    this.out.flush();
   }
 
   onBackendFrame(conn: BackendConnection, view: PacketView, step: ResponseStep): void {
@@ -778,26 +728,15 @@ export class ClientSession implements BackendSink {
       writeStatementId(view.payloadBuffer, view.payloadStart, f.job.prepare.clientId);
     }
     if (step === ResponseStep.More || step === ResponseStep.Done) {
-      // Frames of one backend chunk lie back to back: gather them and write the run once, at
-      // the end of the chunk (endBatch) or of the response, whichever comes first.
-      const buf = view.buffer;
-      if (this.outConn === conn && this.outBuffer === buf && this.outEnd === view.frameStart) {
-        this.outEnd = view.frameEnd;
-      } else {
-        if (this.outConn !== null) this.flushResponse();
-        this.outConn = conn;
-        this.outBuffer = buf;
-        this.outStart = view.frameStart;
-        this.outEnd = view.frameEnd;
-      }
+      this.out.add(conn, view);
       f.lastForwardedSeq = view.lastSequenceId;
       if (step === ResponseStep.Done) {
-        this.flushResponse();
+        this.out.flush();
         this.responseDone(f);
       }
       return;
     }
-    if (this.outConn !== null) this.flushResponse();
+    this.out.flush();
     // LOCAL INFILE (never granted) or an auth exchange: this stream cannot be forwarded.
     f.failure = step === ResponseStep.LocalInfile ? new LocalInfileRefusedError() : new OutcomeUnknownError(conn.name, 'the backend started an authentication exchange');
     conn.destroy(f.failure);
@@ -846,7 +785,7 @@ export class ClientSession implements BackendSink {
   onBackendClose(conn: BackendConnection, error: Error | null): void {
     if (this.mode === Mode.Closed) return;
     // What was forwarded before the loss goes out before the ERR about it.
-    if (this.outConn !== null) this.flushResponse();
+    this.out.flush();
     const wasPrimary = conn === this.backends.primary;
     const inTransaction = conn.inTransaction;
     this.backends.forget(conn);
@@ -1021,7 +960,7 @@ export class ClientSession implements BackendSink {
   /** Closes the client connection and gives back or destroys every backend connection. */
   close(reason: string, flush = false): void {
     if (this.mode === Mode.Closed) return;
-    if (this.outConn !== null) this.flushResponse();
+    this.out.flush();
     const wasLoggedIn = this.mode !== Mode.Handshake;
     this.mode = Mode.Closed;
     this.closeReason = reason;

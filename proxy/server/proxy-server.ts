@@ -39,7 +39,8 @@ import type { BackendLogin, BackendTarget } from './backend-connection';
 import { BackendPools } from './backend-pool';
 import { ClientAuthenticator, generateRsaKeys } from './client-auth';
 import type { ClientHandshakeSettings } from './client-handshake';
-import { ClientSession, type SessionContext } from './client-session';
+import { ClientSession } from './client-session';
+import type { SessionContext } from './session-context';
 import { ClusterView } from './cluster-view';
 import { errFrameForError, TooManyConnectionsError } from './errors';
 

@@ -1,0 +1,37 @@
+/**
+ * What a client session gets from the proxy that owns it: configuration, the routing view, the
+ * backend pools, authentication, metrics and logging, and the few server-wide facts a session
+ * must ask for (other sessions, for KILL; COM_STATISTICS figures; the clock).
+ */
+
+import type { Logger } from '../../common/logger';
+import type { ProxyConfig, ProxyUser } from '../config';
+import type { ProxyMetrics } from '../proxy-metrics';
+import type { ClassifierOptions } from '../routing/classifier';
+import type { BackendLogin } from './backend-connection';
+import type { BackendPools } from './backend-pool';
+import type { ClientAuthenticator } from './client-auth';
+import type { ClientHandshakeSettings } from './client-handshake';
+import type { ClientSession } from './client-session';
+import type { ClusterView } from './cluster-view';
+
+export interface SessionContext {
+  readonly config: ProxyConfig;
+  readonly view: ClusterView;
+  readonly pools: BackendPools;
+  readonly authenticator: ClientAuthenticator;
+  readonly metrics: ProxyMetrics;
+  readonly logger: Logger;
+  handshakeSettings(connectionId: number): ClientHandshakeSettings;
+  classifierOptions(noBackslashEscapes: boolean): ClassifierOptions;
+  loginFor(user: ProxyUser): BackendLogin;
+  sessionClosed(session: ClientSession): void;
+  /** The live session with this proxy connection id (for KILL). */
+  findSession(connectionId: number): ClientSession | undefined;
+  /** The COM_STATISTICS text ("Uptime: ..."). */
+  statistics(): string;
+  /** One more client command answered by a backend (the Questions of COM_STATISTICS). */
+  countQuestion(): void;
+  /** Monotonic milliseconds. */
+  now(): number;
+}
