@@ -9,6 +9,7 @@ import { isAbsolute, resolve, dirname } from 'node:path';
 import { parse } from 'yaml';
 import { clusterKeys, isValidNodeName } from '../proto';
 import { haConfig, type HaConfig } from './ha';
+import { DEFAULT_RETENTION, type RetentionPolicy } from './retention';
 
 export type DoltMode = 'managed' | 'external';
 
@@ -38,6 +39,8 @@ export interface AgentConfig {
   /** How often heads and the not-on-remote gap are measured (fetches on a primary). */
   inspectIntervalMs: number;
   ha: HaConfig;
+  /** How many finished operations and history records the leader keeps in etcd (retention.ts). */
+  retention: RetentionPolicy;
   backup: { url: string; intervalMs: number; maxAgeMs: number } | null;
   grpc: { host: string; port: number } | null;
   /** The gRPC address put in the member record for the CLI to dial (defaults to grpc). */
@@ -172,6 +175,7 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
 
   const grpcTlsRaw = raw.grpc_tls === undefined ? null : reader.section(raw, 'grpc_tls');
   const backupRaw = raw.backup === undefined ? null : reader.section(raw, 'backup');
+  const retentionRaw = reader.section(raw, 'retention');
   const probeRaw = raw.probe_hosts ?? [];
   if (!Array.isArray(probeRaw)) reader.fail('probe_hosts', 'must be a list of "host:port"');
 
@@ -197,6 +201,10 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
     checkTimeoutMs: reader.int(raw, 'check_timeout_ms', 'check_timeout_ms', 1000, 50),
     inspectIntervalMs: reader.int(raw, 'inspect_interval_ms', 'inspect_interval_ms', 2000, 100),
     ha,
+    retention: {
+      keepFinishedOps: reader.int(retentionRaw, 'finished_ops', 'retention.finished_ops', DEFAULT_RETENTION.keepFinishedOps, 1),
+      keepHistory: reader.int(retentionRaw, 'history', 'retention.history', DEFAULT_RETENTION.keepHistory, 1),
+    },
     backup: backupRaw
       ? {
           url: reader.string(backupRaw, 'url', 'backup.url'),

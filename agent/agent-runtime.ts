@@ -28,6 +28,7 @@ import { HostProbe } from './health/host-probe';
 import { FailoverExecutor, type ExecutorHooks, type ExecutorSettings } from './failover/failover-executor';
 import { buildTopology } from './failover/topology-builder';
 import { BackupScheduler } from './backup-scheduler';
+import { planRetention } from './retention';
 
 export interface LastDecision {
   action: string;
@@ -50,6 +51,8 @@ export class AgentRuntime {
   private inspection: DataInspection | null = null;
   private lastInspectAt = 0;
   private lastProbeAt = 0;
+  /** History below this epoch was deleted already (retention.ts): no range delete every cycle. */
+  private historyPrunedBelow = 0;
   private lastMembers: Record<string, MemberRecord> = {};
   private hostReachable = true;
   private leaderVacantSince: number | null = null;
@@ -219,8 +222,28 @@ export class AgentRuntime {
       this.record(decision);
       if (this.stopped) return;
       await this.act(decision, snapshot);
+      if (snapshot?.leader?.name === this.config.name) await this.keepPrefixSmall(snapshot);
     } catch (error) {
       this.logger.error('agent cycle failed', { error: (error as Error).message });
+    }
+  }
+
+  /** The leader deletes finished operations and history beyond what it keeps (retention.ts). */
+  private async keepPrefixSmall(snapshot: ClusterSnapshot): Promise<void> {
+    const plan = planRetention(
+      snapshot.ops.map((op) => op.value),
+      snapshot.latestHistory?.epoch ?? null,
+      this.config.retention,
+      Date.now(),
+    );
+    const historyBelow = plan.historyBelow !== null && plan.historyBelow > this.historyPrunedBelow ? plan.historyBelow : null;
+    if (plan.opIds.length === 0 && historyBelow === null) return;
+    try {
+      await this.store.prune(plan.opIds, historyBelow);
+      if (historyBelow !== null) this.historyPrunedBelow = historyBelow;
+      this.logger.info('deleted old records from etcd', { operations: plan.opIds.length, historyBelowEpoch: historyBelow });
+    } catch (error) {
+      this.logger.warn('deleting old operations and history failed; will try again', { error: (error as Error).message });
     }
   }
 

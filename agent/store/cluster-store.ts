@@ -77,6 +77,8 @@ export interface ClusterStore {
   listHistory(limit: number): Promise<HistoryRecord[]>;
   putOperation(op: OperationRecord, expectedModRevision: string | null): Promise<string>;
   setPaused(paused: { by: string; at: string; reason: string } | null): Promise<void>;
+  /** Deletes these operations and the history records of epochs below `historyBelow` (retention.ts). */
+  prune(opIds: readonly string[], historyBelow: number | null): Promise<void>;
   /**
    * Calls `onChange` when the leader, topology, pause or an op changes (not on member updates,
    * which every agent writes every cycle). A hint to look again sooner, never the only trigger.

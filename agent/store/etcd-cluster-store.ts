@@ -3,7 +3,7 @@
  * automatic keepalive, because fencing needs to know exactly when the last renewal was sent.
  */
 
-import { Etcd3, type Lease } from 'etcd3';
+import { Etcd3, Range, type Lease } from 'etcd3';
 import { withTimeout } from '../../common/with-timeout';
 import {
   clusterKeys,
@@ -189,6 +189,17 @@ export class EtcdClusterStore implements ClusterStore {
     );
     if (!result.succeeded) throw new CompareFailedError(`writing operation ${op.id}`);
     return String(result.header.revision);
+  }
+
+  async prune(opIds: readonly string[], historyBelow: number | null): Promise<void> {
+    for (const id of opIds) {
+      // Planned from finished ops only, which never change again (operations.ts): no compare.
+      await this.call('delete an old operation', () => this.client.delete().key(this.keys.op(id)).exec());
+    }
+    if (historyBelow !== null) {
+      const range = new Range(this.keys.history(0), this.keys.history(historyBelow));
+      await this.call('delete old history', () => this.client.delete().range(range).exec());
+    }
   }
 
   async setPaused(paused: { by: string; at: string; reason: string } | null): Promise<void> {

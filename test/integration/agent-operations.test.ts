@@ -1,7 +1,8 @@
 /**
  * Agent duties beyond failover, against real processes: restarting a crashed replica Dolt,
  * scheduled backups (recorded in the member record and metrics, and used by a failover when they
- * hold newer commits than the remote), and the /metrics endpoint.
+ * hold newer commits than the remote), keeping etcd's record of past operations bounded, and the
+ * /metrics endpoint.
  */
 
 import { expect } from 'chai';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { eventually } from '../bed/eventually';
 import { queryNode, startLocalCluster } from '../bed/local-cluster';
 import { tempDir } from '../bed/cleanup';
+import type { OperationRecord } from '../../proto';
 
 function get(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -50,6 +52,29 @@ describe('agent operations (real etcd, Dolt and agent processes)', function () {
     const health = await get(`http://127.0.0.1:${cluster.agent(replica).metricsPort}/healthz`);
     expect(health.status).to.equal(200);
     expect(JSON.parse(health.body).lastDecision.action).to.be.a('string');
+  });
+
+  it('the leader deletes finished operations beyond retention.finished_ops, but never a running one', async () => {
+    const cluster = await startLocalCluster({ agentOverrides: { retention: { finished_ops: 2, history: 10 } } });
+    await cluster.waitForStablePrimary(30_000);
+    const store = cluster.store();
+    try {
+      const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000).toISOString();
+      const old = (id: string, h: number, state: OperationRecord['state']): OperationRecord => ({
+        id, kind: 'switchover', target: 'nowhere', force: false, drainTimeoutMs: 1000, requestedAt: hoursAgo(h), requestedBy: 'test', state, executor: null, epoch: null, steps: [], reason: 'written by the test',
+      });
+      // Oldest first; 'running-old' is not finished (its target does not exist, so no agent takes it up).
+      for (const op of [old('f-5h', 5, 'succeeded'), old('f-4h', 4, 'failed'), old('f-3h', 3, 'refused'), old('f-2h', 2, 'succeeded'), old('running-old', 6, 'running')]) {
+        await store.putOperation(op, null);
+      }
+      await eventually(async () => {
+        const ids = (await cluster.snapshot()).ops.map((op) => op.value.id).sort();
+        expect(ids).to.deep.equal(['f-2h', 'f-3h', 'running-old']);
+        return true;
+      }, { within: 15_000, what: 'the leader to delete the two oldest finished operations' });
+    } finally {
+      store.close();
+    }
   });
 
   it('syncs a backup on schedule, and a failover recovers from it when it is newer than the remote', async () => {

@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { EtcdClusterStore } from '../../agent/store/etcd-cluster-store';
 import { CompareFailedError, StoreUnavailableError, type ClusterStore } from '../../agent/store/cluster-store';
-import type { MemberRecord, Topology } from '../../proto';
+import type { MemberRecord, OperationRecord, Topology } from '../../proto';
 import { startTestEtcd } from '../bed/etcd';
 import { registerCleanup } from '../bed/cleanup';
 import { eventually } from '../bed/eventually';
@@ -136,6 +136,22 @@ describe('ClusterStore contract (real etcd)', function () {
     }
     expect((await a.listHistory(10)).map((record) => record.epoch)).to.deep.equal([10, 9, 2]);
     expect((await a.snapshot()).latestHistory?.epoch).to.equal(10);
+  });
+
+  it('prune deletes the named operations and the history below an epoch, nothing else', async () => {
+    const a = store();
+    const op = (id: string): OperationRecord => ({ id, kind: 'switchover', target: 'n2', force: false, drainTimeoutMs: 1000, requestedAt: new Date().toISOString(), requestedBy: 'test', state: 'succeeded', executor: 'n2', epoch: 2, steps: [], reason: 'test' });
+    for (const id of ['old-1', 'old-2', 'keep-1']) await a.putOperation(op(id), null);
+    for (const epoch of [1, 2, 3, 9, 10, 11]) {
+      await a.putHistory({ epoch, kind: 'failover', reason: `e${epoch}`, fromPrimary: 'x', candidate: 'y', handOver: false, opId: null, takeoverFrom: null, startedAt: '', endedAt: null, outcome: 'succeeded', steps: [], orphanedBranches: [] });
+    }
+    await a.prune(['old-1', 'old-2', 'never-existed'], 10);
+    const after = await a.snapshot();
+    expect(after.ops.map((o) => o.value.id)).to.deep.equal(['keep-1']);
+    expect((await a.listHistory(100)).map((record) => record.epoch)).to.deep.equal([11, 10]);
+    expect(after.latestHistory?.epoch).to.equal(11);
+    await a.prune([], null);
+    expect((await a.listHistory(100)).length, 'an empty plan deletes nothing').to.equal(2);
   });
 
   it('fails with StoreUnavailableError, within its call timeout, when etcd is gone', async () => {
