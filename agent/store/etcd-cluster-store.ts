@@ -4,6 +4,7 @@
  */
 
 import { Etcd3, Range, type Lease } from 'etcd3';
+import { etcdHostBreaker } from '../../common/etcd-host-breaker';
 import { withTimeout } from '../../common/with-timeout';
 import {
   clusterKeys,
@@ -68,7 +69,7 @@ export class EtcdClusterStore implements ClusterStore {
     this.keys = clusterKeys(options.cluster);
     this.cluster = options.cluster;
     this.timeoutMs = options.callTimeoutMs ?? 1500;
-    this.client = new Etcd3({ hosts: options.endpoints, dialTimeout: this.timeoutMs });
+    this.client = new Etcd3({ hosts: options.endpoints, dialTimeout: this.timeoutMs, faultHandling: { host: etcdHostBreaker } });
   }
 
   readonly cluster: string;

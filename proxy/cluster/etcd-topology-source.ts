@@ -17,6 +17,7 @@
 
 import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import type { Logger } from '../../common/logger';
+import { etcdHostBreaker } from '../../common/etcd-host-breaker';
 import { withTimeout } from '../../common/with-timeout';
 import { clusterKeys, decodeTopology, type Topology } from '../../proto';
 import { admitTopology, type AppliedTopology } from './topology-admission';
@@ -99,7 +100,7 @@ export class EtcdTopologySource implements TopologySource {
     this.client = new Etcd3({
       hosts: this.endpoints,
       dialTimeout: this.callTimeoutMs,
-      faultHandling: { watchBackoff: new CappedBackoff(firstRetryMs / 2, this.maxRetryMs) },
+      faultHandling: { host: etcdHostBreaker, watchBackoff: new CappedBackoff(firstRetryMs / 2, this.maxRetryMs) },
     });
     const connected = this.openWatcher();
     const [readOk] = await Promise.all([this.refresh('start'), withTimeout(connected, this.callTimeoutMs).catch(() => undefined)]);

@@ -154,6 +154,22 @@ describe('ClusterStore contract (real etcd)', function () {
     expect((await a.listHistory(100)).length, 'an empty plan deletes nothing').to.equal(2);
   });
 
+  it('is usable again within about a second of etcd coming back (no long circuit breaker)', async () => {
+    const own = await startTestEtcd(1);
+    const back = new EtcdClusterStore({ endpoints: own.endpoints, cluster: 'back', callTimeoutMs: 500 });
+    registerCleanup(() => back.close());
+    await back.snapshot();
+    const member = own.members[0];
+    await member.process.stop();
+    // Enough failed calls to open any circuit breaker on the way to etcd.
+    for (let i = 0; i < 5; i++) await back.snapshot().catch(() => undefined);
+    await member.process.start();
+    await own.waitHealthy(member, 15_000);
+    const answering = Date.now();
+    await eventually(async () => (await back.snapshot()) !== null, { within: 15_000, interval: 50, what: 'the store to reach etcd again' });
+    expect(Date.now() - answering, 'ms from etcd answering to the store answering').to.be.lessThan(2500);
+  });
+
   it('fails with StoreUnavailableError, within its call timeout, when etcd is gone', async () => {
     const lonely = new EtcdClusterStore({ endpoints: ['http://127.0.0.1:1'], cluster: 'gone', callTimeoutMs: 500 });
     registerCleanup(() => lonely.close());
