@@ -1,19 +1,16 @@
 /**
  * One client connection, from greeting to close: the connection phase (client-handshake.ts), then
- * the command loop, which forwards raw frames between the client and the backend connection a
- * command was routed to (session-backends.ts), and answers locally what needs no backend.
+ * the command loop, which reads the client's commands, answers locally what needs no backend, and
+ * hands the rest to its CommandForwarder (command-forwarder.ts), the backend side of the session.
  *
- * Hot path: one PacketReader on the client socket. A command's first frame is classified (command
- * byte; for COM_QUERY the SQL's keywords) and, when a synced idle connection is ready, written to
- * the backend at once from the reader's view — no copy, no promise. Only when a connection must be
- * opened, state replayed, a statement re-prepared or a write held is the async path taken;
- * meanwhile nothing else is read from the client. Response frames come back through
- * `onBackendFrame` with the tracker's verdict; the run of frames forwarded from one backend chunk
- * is written raw to the client in one write, at the end of the chunk or of the response
- * (`flushResponse`); flow-control.ts pauses whichever side is too fast. Frames of packets over 16 MiB
- * pass one by one. Frames handed to socket.write must outlive the call (the socket keeps a
- * reference until the kernel has the bytes): a frame inside the chunk the reader borrowed does;
- * one the reader assembled in its own, reused buffer is copied first (`stableFrame`).
+ * Hot path: one PacketReader on the client socket (read through the shared buffer once a plain-TCP
+ * session has logged in: shared-reads.ts). A command's first frame is classified (command byte;
+ * for COM_QUERY the SQL's keywords) and forwarded from the reader's view. While a command runs the
+ * loop reads nothing else (`mode`); frames that arrive meanwhile wait in the reader, and
+ * flow-control.ts pauses the socket if they pile up. Frames handed to socket.write must outlive
+ * the call (the socket keeps a reference until the kernel has the bytes): a frame inside a chunk
+ * from a 'data' event does; one in the reader's own buffer or the shared read buffer is copied
+ * first (`stableFrame`).
  *
  * Commands: COM_QUERY, COM_STMT_* (ids remapped, see statement-commands.ts), COM_INIT_DB and
  * COM_FIELD_LIST are forwarded; COM_PING, COM_QUIT, COM_RESET_CONNECTION, COM_CHANGE_USER
@@ -25,10 +22,9 @@
  * command gets ER_UNKNOWN_COM_ERROR and the connection stays usable.
  *
  * Failures: a malformed stream (bad sequence id, oversize or truncated packet) gets an ERR and
- * the connection is closed — only this one. A backend connection lost mid-command gets an ERR
- * that says what is known: "transaction rolled back" inside a transaction, "outcome unknown"
- * for a write, "retry" for a read; a transaction lost while the client was idle is reported on
- * its next command (a ROLLBACK is simply answered OK). The client connection stays usable.
+ * the connection is closed — only this one. What a lost backend connection cost the client (the
+ * forwarder decides) is answered at once, or, for a loss while the client was idle, on its next
+ * command (a ROLLBACK is then simply answered OK). The client connection stays usable.
  */
 
 import { Buffer } from 'node:buffer';
@@ -38,7 +34,6 @@ import {
   Capability,
   Command,
   comStmtCloseFrame,
-  comStmtPrepareFrame,
   copyRange,
   eofFrame,
   frame as frameOf,
@@ -47,12 +42,13 @@ import {
   PacketReader,
   type PacketView,
   parseChangeUser,
-  ResponseStep,
   ServerStatus,
 } from '../protocol';
 import { classifyQuery, type Classification } from '../routing/classifier';
-import type { BackendConnection, BackendLogin, BackendSink } from './backend-connection';
+import { ChangeUserExchange } from './change-user';
 import { acceptClient } from './client-handshake';
+import { CommandForwarder, type ForwardingHost } from './command-forwarder';
+import { isLocalInfile, jobFields, mayWrite, parseKill, READ_CLASSIFICATION as READ } from './command-job';
 import {
   BackendErrorReply,
   describeForClient,
@@ -60,29 +56,20 @@ import {
   HandshakeTimeoutError,
   IdleTimeoutError,
   KillDeniedError,
-  NoSuchThreadError,
-  QueryInterruptedError,
   LocalInfileRefusedError,
   MalformedCommandError,
-  OutcomeUnknownError,
-  QueryTimeoutError,
-  ReadInterruptedError,
-  SessionStateLostError,
+  NoSuchThreadError,
   ShuttingDownError,
   TransactionLostError,
   UnknownCommandError,
 } from './errors';
-import { ChangeUserExchange } from './change-user';
-import { commandLabel, isLocalInfile, jobFields, lostCommandErrors, mayWrite, parseKill, READ_CLASSIFICATION as READ, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
-import type { PacketChannel } from './packet-channel';
-import { placementOn, placeStatement, StatementRegistry, writeStatementId, type PreparedStatement, type StatementPlacement } from './prepared-statements';
-import { planStatementCommand } from './statement-commands';
 import { FlowControl } from './flow-control';
-import { SessionBackends } from './session-backends';
-import { ResponseBatch } from './response-batch';
+import type { PacketChannel } from './packet-channel';
+import { StatementRegistry } from './prepared-statements';
+import type { SessionContext } from './session-context';
 import { SessionState } from './session-state';
 import { moveToSharedReads, ReadRelay } from './shared-reads';
-import type { SessionContext } from './session-context';
+import { planStatementCommand } from './statement-commands';
 
 const enum Mode {
   Handshake,
@@ -101,12 +88,10 @@ const enum Mode {
   Closed,
 }
 
-const NO_FIELDS: JobFields = jobFields({});
-
 /** Client bytes buffered while a command runs before the client socket is paused. */
 const CLIENT_HIGH_WATER = 4 * 1024 * 1024;
 
-export class ClientSession implements BackendSink {
+export class ClientSession {
   readonly connectionId: number;
   private socket: Socket;
   private mode: Mode = Mode.Handshake;
@@ -120,20 +105,14 @@ export class ClientSession implements BackendSink {
   isTls = false;
   private readonly state = new SessionState(null);
   private readonly statements = new StatementRegistry();
-  private backends!: SessionBackends;
-  private readonly identity: { state: SessionState; statements: StatementRegistry; sink: BackendSink; login: BackendLogin; clientCapabilities: number; charset: number };
-  private inflight: Inflight | null = null;
+  /** The backend side, from login on. */
+  private fwd!: CommandForwarder;
   /** An ERR owed to the client for something that happened while it was idle. */
   private pendingError: Error | null = null;
   /** What the discarded command gets once its last frame has arrived. */
   private discardError: Error | null = null;
-  /** Why the proxy is closing the primary connection (topology change). */
-  private primaryCloseCause: string | null = null;
-  private lastStatus = ServerStatus.SERVER_STATUS_AUTOCOMMIT;
   private pumping = false;
   private readonly flow: FlowControl;
-  /** Cancels the async part of the command being set up (client gone, or KILL QUERY). */
-  private setupAbort: AbortController | null = null;
   /** The COM_CHANGE_USER exchange in progress (Mode.Auth). */
   private auth: ChangeUserExchange | null = null;
   private closeReason = '';
@@ -141,18 +120,11 @@ export class ClientSession implements BackendSink {
   private lastChunk: Buffer | null = null;
   /** Set when the logged-in socket reads through the shared buffer (shared-reads.ts). */
   private relay: ReadRelay | null = null;
-  /**
-   * The clock as of the latest event that can start a command: client bytes arriving, or the
-   * previous response ending (pipelined commands). One clock read serves routing and timing.
-   */
-  private commandAt = 0;
-  /** Response frames forwarded but not yet written to the client. */
-  private readonly out: ResponseBatch;
 
   private readonly onClientData = (chunk: Buffer, bytes: number = chunk.length): void => {
     const now = this.ctx.now();
     this.lastActivity = now;
-    this.commandAt = now;
+    this.fwd.commandAt = now;
     this.lastChunk = this.relay === null ? chunk : null;
     this.reader.push(chunk, bytes);
     if (this.mode !== Mode.Idle && this.mode !== Mode.Sending && this.mode !== Mode.Discarding && this.mode !== Mode.Auth) {
@@ -181,8 +153,6 @@ export class ClientSession implements BackendSink {
     this.lastActivity = now;
     this.reader = new PacketReader({ maxPacketSize: ctx.config.maxAllowedPacket });
     this.flow = new FlowControl(socket, CLIENT_HIGH_WATER);
-    this.out = new ResponseBatch(socket, this.flow);
-    this.identity = { state: this.state, statements: this.statements, sink: this, login: { user: '', password: '' }, clientCapabilities: 0, charset: 0 };
     socket.on('error', this.onClientError);
     socket.on('close', this.onClientGone);
     socket.setNoDelay(true);
@@ -220,16 +190,19 @@ export class ClientSession implements BackendSink {
           this.socket.on('close', this.onClientGone);
         }
         this.state.reset(login.database);
-        this.identity.login = this.ctx.loginFor(login.user);
-        this.identity.clientCapabilities = login.capabilities;
-        this.identity.charset = login.charset;
-        this.backends = new SessionBackends(this.identity, this.ctx.view, this.ctx.pools, this.ctx.config.routing.readYourWritesMs, this.ctx.now);
+        this.fwd = new CommandForwarder(this.forwardingHost(), this.socket, {
+          state: this.state,
+          statements: this.statements,
+          login: this.ctx.loginFor(login.user),
+          clientCapabilities: login.capabilities,
+          charset: login.charset,
+        });
         this.mode = Mode.Idle;
         this.lastActivity = this.ctx.now();
         if (!login.tls) this.moveToSharedReads();
         if (this.relay === null) this.socket.on('data', this.onClientData);
         this.flow.attach(this.socket);
-        this.out.useSocket(this.socket);
+        this.fwd.useClient(this.socket);
         this.socket.resume();
         this.ctx.logger.debug('client logged in', { connection: this.connectionId, user: login.user.name, tls: login.tls });
         if (login.leftover.length > 0) this.onClientData(Buffer.from(login.leftover));
@@ -276,13 +249,7 @@ export class ClientSession implements BackendSink {
       }
       return;
     }
-    const f = this.inflight;
-    const queryTimeout = this.ctx.config.queryTimeoutMs;
-    if (f !== null && queryTimeout > 0 && now - f.startedAt > queryTimeout) {
-      f.failure = new QueryTimeoutError(queryTimeout, f.conn.name, f.job.mayWrite);
-      f.conn.destroy(f.failure);
-      return;
-    }
+    if (this.mode === Mode.Closed || this.fwd.enforceQueryTimeout(now, this.ctx.config.queryTimeoutMs)) return;
     const idleTimeout = this.ctx.config.idleTimeoutMs;
     if (this.mode === Mode.Idle && idleTimeout > 0 && now - this.lastActivity > idleTimeout) {
       this.socket.write(errFrameForError(0, new IdleTimeoutError(idleTimeout)));
@@ -292,27 +259,14 @@ export class ClientSession implements BackendSink {
 
   // ---- topology ------------------------------------------------------------------------------
 
-  /**
-   * The primary's connections were retired. `close` (failover, a new primary): the connection
-   * goes now, even mid-command (that client gets the matching error). `drain` (switchover): the
-   * old primary still works, so a command in flight finishes and an open transaction may go on
-   * until it ends; only an idle connection without a transaction goes now.
-   */
+  /** The primary's connections were retired (see CommandForwarder.onPrimaryRetired). */
   onPrimaryRetired(cause: string, action: 'close' | 'drain'): void {
-    if (this.mode === Mode.Handshake || this.mode === Mode.Closed) return;
-    const p = this.backends.primary;
-    if (p === null || !this.backends.primaryRetired()) return;
-    if (action === 'drain' && this.inflight?.conn === p) return;
-    this.primaryCloseCause = cause;
-    p.destroy(null);
+    if (this.mode !== Mode.Handshake && this.mode !== Mode.Closed) this.fwd.onPrimaryRetired(cause, action);
   }
 
   /** Replica connections whose node moved or left the read set are dropped when idle. */
   onReplicasChanged(): void {
-    if (this.mode === Mode.Handshake || this.mode === Mode.Closed) return;
-    for (const conn of [...this.backends.replicas.values()]) {
-      if (conn !== this.inflight?.conn && !this.backends.usable(conn)) this.backends.drop(conn);
-    }
+    if (this.mode !== Mode.Handshake && this.mode !== Mode.Closed) this.fwd.onReplicasChanged();
   }
 
   // ---- command loop --------------------------------------------------------------------------
@@ -333,7 +287,7 @@ export class ClientSession implements BackendSink {
         }
         const view = this.reader.nextFrameViewUntilNextRead();
         if (view === null) break;
-        if (mode === Mode.Sending) this.forwardContinuation(view);
+        if (mode === Mode.Sending) this.fwd.continueCommand(view);
         else if (mode === Mode.Discarding) this.discardFrame(view);
         else this.onCommand(view);
       }
@@ -347,7 +301,7 @@ export class ClientSession implements BackendSink {
   }
 
   private onCommand(view: PacketView): void {
-    this.lastActivity = this.commandAt;
+    this.lastActivity = this.fwd.commandAt;
     if (view.payloadLength === 0) {
       this.refuse(view, new MalformedCommandError('empty command packet'));
       return;
@@ -358,8 +312,7 @@ export class ClientSession implements BackendSink {
       return;
     }
     // A primary connection retired under an idle session: say what was lost before going on.
-    if (this.state.pinned && this.backends.primary !== null && !this.backends.primary.inTransaction && this.backends.primaryRetired()) {
-      this.lose(this.backends.primary, this.ctx.view.lastChange);
+    if (this.fwd.dropRetiredPinnedPrimary()) {
       this.deliverPendingError(view, command);
       return;
     }
@@ -384,10 +337,10 @@ export class ClientSession implements BackendSink {
         return;
       case Command.COM_INIT_DB:
         if (!this.ensureWhole(view)) return;
-        this.route(view, this.newJob(command, view, READ, false, jobFields({ initDb: view.payloadBuffer.toString('utf8', view.payloadStart + 1, view.payloadStart + view.payloadLength) })));
+        this.fwd.forward(this.fwd.job(command, view, READ, false, jobFields({ initDb: view.payloadBuffer.toString('utf8', view.payloadStart + 1, view.payloadStart + view.payloadLength) })));
         return;
       case Command.COM_FIELD_LIST:
-        this.route(view, this.newJob(command, view, READ, false));
+        this.fwd.forward(this.fwd.job(command, view, READ, false));
         return;
       case Command.COM_STATISTICS:
         // Dolt does not implement it; the proxy's own figures are what `mysqladmin status` wants.
@@ -418,7 +371,7 @@ export class ClientSession implements BackendSink {
     const start = view.payloadStart + 1;
     const end = view.payloadStart + view.payloadLength;
     const sql = view.payloadBuffer.subarray(start, end);
-    const c = classifyQuery(sql, this.ctx.classifierOptions(hasFlag(this.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES)));
+    const c = classifyQuery(sql, this.ctx.classifierOptions(hasFlag(this.fwd.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES)));
     if (isLocalInfile(c, sql)) {
       this.refuse(view, new LocalInfileRefusedError());
       return;
@@ -428,7 +381,7 @@ export class ClientSession implements BackendSink {
       this.onKill(view, kill === 'invalid' ? null : kill.id, kill !== 'invalid' && kill.query);
       return;
     }
-    this.route(view, this.newJob(Command.COM_QUERY, view, c, mayWrite(c), jobFields({ effects: c })));
+    this.fwd.forward(this.fwd.job(Command.COM_QUERY, view, c, mayWrite(c), jobFields({ effects: c })));
   }
 
   /**
@@ -460,26 +413,18 @@ export class ClientSession implements BackendSink {
     this.reply(okFrame(view.lastSequenceId + 1, { statusFlags: this.statusFlags() }, this.capabilities));
   }
 
-  /** KILL QUERY from another session: cut the command in flight, if any. */
+  /** KILL QUERY from another session: cut the command in flight or being set up, if any. */
   interruptQuery(): void {
-    if (this.mode === Mode.Setup) {
-      // Waiting in the write hold or connecting: nothing was sent; the wait ends with 1317.
-      this.setupAbort?.abort();
-      return;
-    }
-    const f = this.inflight;
-    if (f === null || this.mode === Mode.Closed) return;
-    f.failure = new QueryInterruptedError(f.job.mayWrite);
-    f.conn.destroy(f.failure);
+    if (this.mode !== Mode.Handshake && this.mode !== Mode.Closed) this.fwd.interrupt();
   }
 
   /** COM_STMT_*: planned by statement-commands.ts, carried out here. */
   private onStatementCommand(view: PacketView): void {
-    const noBackslashEscapes = hasFlag(this.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES);
+    const noBackslashEscapes = hasFlag(this.fwd.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES);
     const plan = planStatementCommand(view, this.statements, noBackslashEscapes ? this.classifyNoBackslashEscapes : this.classifyDefault);
     switch (plan.action) {
       case 'route':
-        this.route(view, this.newJob(view.firstByte, view, plan.routing, plan.mayWrite, plan.job));
+        this.fwd.forward(this.fwd.job(view.firstByte, view, plan.routing, plan.mayWrite, plan.job));
         return;
       case 'refuse':
         this.refuse(view, plan.error);
@@ -516,179 +461,6 @@ export class ClientSession implements BackendSink {
     );
   }
 
-  private newJob(command: number, view: PacketView, routing: Classification, mayWrite: boolean, fields: JobFields = NO_FIELDS): Job {
-    // Field by field rather than a spread: one object of one shape per command.
-    return {
-      command,
-      route: this.backends.decide(routing, this.commandAt),
-      replica: undefined,
-      effects: fields.effects,
-      mayWrite,
-      prepare: fields.prepare,
-      stmt: fields.stmt,
-      layout: fields.layout,
-      initDb: fields.initDb,
-      fixedConn: fields.fixedConn,
-      frame: this.stableFrame(view),
-      endsPacket: view.endsPacket,
-      seq: view.sequenceId,
-    };
-  }
-
-  /** Sends the job now if a connection is ready, else goes async (connect, replay, hold). */
-  private route(view: PacketView, job: Job): void {
-    let conn: BackendConnection | null = null;
-    if (job.fixedConn !== null) {
-      conn = job.fixedConn.isIdle && !job.fixedConn.isClosed ? job.fixedConn : null;
-    } else if (job.route === 'replica') {
-      job.replica = this.backends.pickReplica(this.commandAt);
-      if (job.replica === undefined) job.route = 'primary';
-      else conn = this.backends.readyReplica(job.replica);
-    } else if (job.route === 'previous') {
-      const last = this.backends.last;
-      conn = last !== null && last.isIdle && this.backends.synced(last) ? last : null;
-      if (conn === null) job.route = 'primary';
-    }
-    if (job.route === 'primary' && job.fixedConn === null) conn = this.backends.readyPrimary();
-    if (conn !== null && job.stmt !== null && !this.statementReadyOn(job, conn)) conn = null;
-    if (conn !== null) {
-      this.send(conn, job, this.commandAt);
-      return;
-    }
-    // job.frame is stable (see stableFrame): it may wait for the async path without a copy.
-    this.mode = Mode.Setup;
-    const abort = new AbortController();
-    this.setupAbort = abort;
-    this.setup(job, abort.signal).catch((error: Error) => this.setupFailed(job, error));
-  }
-
-  /** Can this statement command go to `conn` without I/O (prepared there; types if needed)? */
-  private statementReadyOn(job: Job, conn: BackendConnection): boolean {
-    const stmt = job.stmt as PreparedStatement;
-    const placement = placementOn(stmt, conn);
-    if (placement === null) return false;
-    if (job.command !== Command.COM_STMT_EXECUTE || job.layout === null) return true;
-    return job.layout.bound || job.layout.boundFlagOffset < 0 || placement.typesSent || stmt.types === null;
-  }
-
-  private async setup(job: Job, signal: AbortSignal): Promise<void> {
-    let conn: BackendConnection;
-    if (job.fixedConn !== null) {
-      conn = job.fixedConn;
-      if (conn.isClosed) throw new ReadInterruptedError(conn.name, 'the connection holding this statement closed');
-    } else if (job.route === 'replica') {
-      const got = await this.backends.acquireRead(job.replica, signal);
-      conn = got.conn;
-      job.replica = got.replica ?? undefined;
-      if (got.replica === null) job.route = 'primary';
-    } else {
-      job.route = 'primary';
-      conn = await this.backends.acquirePrimary(signal);
-    }
-    if (!this.isClosed() && job.stmt !== null) await this.ensurePrepared(job.stmt, conn);
-    if (this.isClosed()) {
-      // The client left while we connected: whatever was opened goes back (or away).
-      this.backends.releaseAll();
-      return;
-    }
-    this.setupAbort = null;
-    this.commandAt = this.ctx.now();
-    this.send(conn, job, this.commandAt);
-    // Frames that arrived meanwhile (the rest of a large command, or the next command) are waiting.
-    this.pump();
-  }
-
-  private async ensurePrepared(stmt: PreparedStatement, conn: BackendConnection): Promise<void> {
-    if (placementOn(stmt, conn) !== null) return;
-    const o = await conn.runCommand(comStmtPrepareFrame(stmt.sql));
-    if (o.errno !== 0) throw new BackendErrorReply(o.errno, o.sqlState, o.message);
-    placeStatement(stmt, conn, o.statementId);
-  }
-
-  private setupFailed(job: Job, error: Error): void {
-    this.setupAbort = null;
-    if (this.mode === Mode.Closed) return;
-    this.countError(error);
-    if ((error as { code?: string }).code === 'HOLD_TIMEOUT') this.ctx.metrics.holdTimeouts.inc();
-    if (job.command === Command.COM_STMT_SEND_LONG_DATA) {
-      // No response exists for long data; the execute that follows will report the failure.
-      this.finishDiscardable(job, null);
-      return;
-    }
-    this.finishDiscardable(job, error);
-  }
-
-  /** Ends a job that did not reach a backend: reply now, or after skipping its remaining frames. */
-  private finishDiscardable(job: Job, error: Error | null): void {
-    if (job.endsPacket) {
-      this.mode = Mode.Idle;
-      this.reader.resetSequence(0);
-      if (error !== null) this.socket.write(errFrameForError(job.seq + 1, error));
-      this.pump();
-    } else {
-      this.discardError = error;
-      this.mode = Mode.Discarding;
-      this.pump();
-    }
-  }
-
-  /** Writes the job's first frame to `conn` and starts tracking its response. */
-  private send(conn: BackendConnection, job: Job, startedAt: number): void {
-    let frame = job.frame;
-    const stmt = job.stmt;
-    if (stmt !== null) {
-      // Routing made sure the statement is prepared on conn (statementReadyOn, ensurePrepared).
-      const placement = placementOn(stmt, conn) as StatementPlacement;
-      const built = statementFrame(job, stmt, placement);
-      if (built instanceof Error) {
-        this.finishDiscardable(job, built);
-        return;
-      }
-      frame = built;
-      if (job.command === Command.COM_STMT_EXECUTE) {
-        if (job.layout !== null && (job.layout.bound || stmt.types !== null)) placement.typesSent = true;
-        stmt.longDataConn = null;
-        stmt.lastConn = conn;
-      } else if (job.command === Command.COM_STMT_SEND_LONG_DATA) {
-        stmt.longDataConn = conn;
-      }
-    }
-    conn.sink = this;
-    const expects = conn.tracker.begin(job.command);
-    if (job.endsPacket) conn.reader.resetSequence((job.seq + 1) & 0xff);
-    const replica = job.route === 'replica' && job.replica !== undefined ? job.replica : job.route === 'previous' && conn.role === 'replica' ? conn.target.name : null;
-    if (replica !== null) this.ctx.view.selector.begin(replica);
-    this.inflight = { job, conn, replica, startedAt, wasInTransaction: this.backends.inTransaction || !this.backends.autocommit, expects, lastForwardedSeq: -1, failure: null };
-    if (!conn.write(frame)) this.flow.backendFull(conn);
-    if (!job.endsPacket) {
-      this.mode = Mode.Sending;
-      return;
-    }
-    if (expects) {
-      this.mode = Mode.Awaiting;
-      return;
-    }
-    this.inflight = null;
-    if (replica !== null) this.ctx.view.selector.end(replica);
-    this.commandDone();
-  }
-
-  private forwardContinuation(view: PacketView): void {
-    const f = this.inflight;
-    if (f === null) return;
-    if (!f.conn.write(this.stableFrame(view))) this.flow.backendFull(f.conn);
-    if (!view.endsPacket) return;
-    f.job.seq = view.lastSequenceId;
-    f.conn.reader.resetSequence((view.lastSequenceId + 1) & 0xff);
-    if (f.expects) {
-      this.mode = Mode.Awaiting;
-      return;
-    }
-    this.inflight = null;
-    if (f.replica !== null) this.ctx.view.selector.end(f.replica);
-    this.commandDone();
-  }
-
   /**
    * `view.frame` safe to hand to socket.write, which may hold it after this call returns: frames
    * in the chunk the reader borrowed from a 'data' event stay valid; frames in the reader's own
@@ -708,136 +480,6 @@ export class ClientSession implements BackendSink {
     this.mode = Mode.Idle;
     this.reader.resetSequence(0);
     if (error !== null) this.socket.write(errFrameForError(view.lastSequenceId + 1, error));
-  }
-
-  // ---- backend side (BackendSink) ------------------------------------------------------------
-
-  beginBatch(): void {}
-
-  endBatch(): void {
-    this.out.flush();
-  }
-
-  onBackendFrame(conn: BackendConnection, view: PacketView, step: ResponseStep): void {
-    const f = this.inflight;
-    if (f === null || f.conn !== conn || this.mode === Mode.Closed) {
-      conn.destroy(new Error('backend sent data nobody asked for'));
-      return;
-    }
-    if (f.job.prepare !== null && f.lastForwardedSeq < 0 && view.startsPacket && view.firstByte === 0) {
-      writeStatementId(view.payloadBuffer, view.payloadStart, f.job.prepare.clientId);
-    }
-    if (step === ResponseStep.More || step === ResponseStep.Done) {
-      this.out.add(conn, view);
-      f.lastForwardedSeq = view.lastSequenceId;
-      if (step === ResponseStep.Done) {
-        this.out.flush();
-        this.responseDone(f);
-      }
-      return;
-    }
-    this.out.flush();
-    // LOCAL INFILE (never granted) or an auth exchange: this stream cannot be forwarded.
-    f.failure = step === ResponseStep.LocalInfile ? new LocalInfileRefusedError() : new OutcomeUnknownError(conn.name, 'the backend started an authentication exchange');
-    conn.destroy(f.failure);
-  }
-
-  private responseDone(f: Inflight): void {
-    const conn = f.conn;
-    const job = f.job;
-    this.inflight = null;
-    if (f.replica !== null) this.ctx.view.selector.end(f.replica);
-    const errno = conn.tracker.errno;
-    const status = conn.tracker.statusFlags;
-    if (conn === this.backends.primary || conn.role === 'primary') this.lastStatus = status;
-    const now = this.ctx.now();
-    this.commandAt = now;
-    this.ctx.metrics.recordQuery(conn.role, commandLabel(job.command), (now - f.startedAt) / 1000);
-    this.ctx.countQuestion();
-    this.backends.noteDone(conn, job.effects, errno);
-    if (errno === 0) {
-      if (job.initDb !== null) {
-        this.state.database = job.initDb;
-        conn.database = job.initDb;
-      }
-      if (job.prepare !== null) {
-        const t = conn.tracker;
-        const c = job.prepare.classification;
-        this.statements.add({ clientId: job.prepare.clientId, sql: job.prepare.sql, classification: c, mayWrite: mayWrite(c), paramCount: t.paramCount, columnCount: t.columnCount }, conn, t.statementId);
-      }
-    }
-    // A draining primary connection whose transaction just ended is retired now.
-    if (conn === this.backends.primary && this.backends.primaryRetired()) {
-      this.primaryCloseCause = this.ctx.view.lastChange;
-      this.backends.drop(conn);
-      this.primaryCloseCause = null;
-    }
-    this.commandDone();
-  }
-
-  private commandDone(): void {
-    if (this.mode === Mode.Closed) return;
-    this.mode = Mode.Idle;
-    this.reader.resetSequence(0);
-    this.pump();
-  }
-
-  onBackendClose(conn: BackendConnection, error: Error | null): void {
-    if (this.mode === Mode.Closed) return;
-    // What was forwarded before the loss goes out before the ERR about it.
-    this.out.flush();
-    const wasPrimary = conn === this.backends.primary;
-    const inTransaction = conn.inTransaction;
-    this.backends.forget(conn);
-    this.flow.forget(conn);
-    const cause = error === null ? this.primaryCloseCause ?? 'the proxy closed the connection' : `lost the connection to ${conn.name}: ${error.message}`;
-    const f = this.inflight;
-    if (f !== null && f.conn === conn) {
-      this.inflight = null;
-      if (f.replica !== null) this.ctx.view.selector.end(f.replica);
-      const lost = lostCommandErrors(
-        { onPrimary: wasPrimary || conn.role === 'primary', wasInTransaction: f.wasInTransaction, effects: f.job.effects, mayWrite: f.job.mayWrite, backend: conn.name },
-        cause,
-      );
-      const reply = f.failure ?? lost.reply;
-      this.countError(reply);
-      // The transaction is gone with the connection; the next statement must not run in
-      // autocommit as if nothing happened.
-      if (lost.transactionLost || (f.failure !== null && (wasPrimary || conn.role === 'primary') && f.wasInTransaction)) {
-        this.pendingError = new TransactionLostError(cause);
-      }
-      if (wasPrimary && this.state.pinned) this.state.pins.clear();
-      if (this.mode === Mode.Sending) {
-        this.discardError = reply;
-        this.mode = Mode.Discarding;
-        this.pump();
-        return;
-      }
-      const seq = f.lastForwardedSeq >= 0 ? f.lastForwardedSeq + 1 : f.job.seq + 1;
-      if (!this.socket.destroyed) this.socket.write(errFrameForError(seq, reply));
-      this.commandDone();
-      return;
-    }
-    if (wasPrimary && this.mode !== Mode.Setup) this.loseIdle(inTransaction, cause);
-    else if (wasPrimary && inTransaction) this.pendingError = new TransactionLostError(cause);
-  }
-
-  /** The primary connection went away between commands: remember what the client lost. */
-  private loseIdle(inTransaction: boolean, cause: string): void {
-    if (inTransaction || !this.backends.autocommit) {
-      if (inTransaction) this.pendingError = new TransactionLostError(cause);
-      this.backends.autocommit = true;
-    } else if (this.state.pinned) {
-      this.pendingError = new SessionStateLostError(cause, [...this.state.pins]);
-    }
-    this.state.pins.clear();
-  }
-
-  private lose(conn: BackendConnection, cause: string): void {
-    const inTransaction = conn.inTransaction;
-    this.backends.forget(conn);
-    conn.destroy(null);
-    this.loseIdle(inTransaction, cause);
   }
 
   private deliverPendingError(view: PacketView, command: number): void {
@@ -887,12 +529,12 @@ export class ClientSession implements BackendSink {
           this.auth = null;
           if (this.isClosed()) return;
           this.user = user;
-          this.identity.login = this.ctx.loginFor(user);
-          if (cu.charset !== null) this.identity.charset = cu.charset & 0xff;
+          this.fwd.identity.login = this.ctx.loginFor(user);
+          if (cu.charset !== null) this.fwd.identity.charset = cu.charset & 0xff;
           this.resetSession(cu.database === '' ? null : cu.database);
           this.socket.write(okFrame(exchange.seq, { statusFlags: this.statusFlags() }, this.capabilities));
           this.ctx.logger.debug('client changed user', { connection: this.connectionId, user: user.name });
-          this.commandAt = this.ctx.now();
+          this.fwd.commandAt = this.ctx.now();
           this.commandDone();
         },
         (error: Error) => {
@@ -908,18 +550,52 @@ export class ClientSession implements BackendSink {
 
   /** COM_RESET_CONNECTION / COM_CHANGE_USER: drop every backend connection and all session state. */
   private resetSession(database: string | null): void {
-    this.backends.releaseAll();
+    this.fwd.reset();
     this.state.reset(database);
     this.statements.clear();
     this.pendingError = null;
-    this.lastStatus = ServerStatus.SERVER_STATUS_AUTOCOMMIT;
   }
 
   // ---- small helpers -------------------------------------------------------------------------
 
+  /** The session as its CommandForwarder sees it. */
+  private forwardingHost(): ForwardingHost {
+    return {
+      ctx: this.ctx,
+      flow: this.flow,
+      isClosed: () => this.mode === Mode.Closed,
+      isSending: () => this.mode === Mode.Sending,
+      isSettingUp: () => this.mode === Mode.Setup,
+      enter: (phase) => {
+        this.mode = phase === 'setup' ? Mode.Setup : phase === 'sending' ? Mode.Sending : Mode.Awaiting;
+      },
+      commandDone: () => this.commandDone(),
+      discardRest: (error) => {
+        this.discardError = error;
+        this.mode = Mode.Discarding;
+        this.pump();
+      },
+      pump: () => this.pump(),
+      owe: (error) => {
+        this.pendingError = error;
+      },
+      stableFrame: (view) => this.stableFrame(view),
+      countError: (error) => this.countError(error),
+    };
+  }
+
+  /** The command is over: the client's next packet starts a new exchange. */
+  private commandDone(): void {
+    if (this.mode === Mode.Closed) return;
+    this.mode = Mode.Idle;
+    this.reader.resetSequence(0);
+    this.pump();
+  }
+
   private statusFlags(): number {
-    let s = this.backends.autocommit ? ServerStatus.SERVER_STATUS_AUTOCOMMIT : 0;
-    if (this.backends.inTransaction) s |= ServerStatus.SERVER_STATUS_IN_TRANS;
+    const backends = this.fwd.backends;
+    let s = backends.autocommit ? ServerStatus.SERVER_STATUS_AUTOCOMMIT : 0;
+    if (backends.inTransaction) s |= ServerStatus.SERVER_STATUS_IN_TRANS;
     return s;
   }
 
@@ -960,25 +636,14 @@ export class ClientSession implements BackendSink {
   /** Closes the client connection and gives back or destroys every backend connection. */
   close(reason: string, flush = false): void {
     if (this.mode === Mode.Closed) return;
-    this.out.flush();
     const wasLoggedIn = this.mode !== Mode.Handshake;
     this.mode = Mode.Closed;
     this.closeReason = reason;
     this.flow.stop();
-    this.setupAbort?.abort();
     this.auth?.abandon();
     this.auth = null;
-    if (wasLoggedIn && this.backends !== undefined) {
-      const f = this.inflight;
-      this.inflight = null;
-      if (f !== null) {
-        if (f.replica !== null) this.ctx.view.selector.end(f.replica);
-        // Mid-command: the backend's state is unknown, so its connection cannot be reused.
-        this.backends.forget(f.conn);
-        f.conn.destroy(null);
-      }
-      this.backends.releaseAll();
-    }
+    // Closed first: the backend connections it cuts must not answer the client any more.
+    if (wasLoggedIn && this.fwd !== undefined) this.fwd.abandon();
     this.socket.off('data', this.onClientData);
     if (this.relay !== null) this.relay.stop();
     if (flush) this.socket.end();

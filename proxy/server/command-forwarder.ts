@@ -1,0 +1,459 @@
+/**
+ * The backend side of one client session: a command the session decided to forward becomes a
+ * Job, goes to a backend connection (session-backends.ts picks and syncs it), and its response
+ * comes back frame by frame through `onBackendFrame` (this is the connections' BackendSink) on
+ * its way to the client (response-batch.ts); a connection lost on the way becomes the error that
+ * says what is known. The session (client-session.ts) owns the client socket, the command loop
+ * and the commands the proxy answers itself; the two meet in `ForwardingHost`.
+ *
+ * Hot path: when a synced idle connection is ready, `forward` writes the job's frame to it at once
+ * — no promise. Only when a connection must be opened, state replayed, a statement re-prepared or
+ * a write held does `setup` run async; meanwhile the session reads nothing more from the client.
+ *
+ * Losses: a backend connection lost mid-command gets an ERR that says what is known —
+ * "transaction rolled back" inside a transaction, "outcome unknown" for a write, "retry" for a
+ * read (command-job.ts lostCommandErrors); a transaction lost while the client was idle is owed
+ * to the client and reported on its next command.
+ */
+
+import type { Buffer } from 'node:buffer';
+import type { Socket } from 'node:net';
+import { Command, comStmtPrepareFrame, ResponseStep, ServerStatus, type PacketView } from '../protocol';
+import type { Classification } from '../routing/classifier';
+import type { BackendConnection, BackendLogin, BackendSink } from './backend-connection';
+import { commandLabel, jobFields, lostCommandErrors, mayWrite, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
+import { BackendErrorReply, LocalInfileRefusedError, OutcomeUnknownError, QueryInterruptedError, QueryTimeoutError, ReadInterruptedError, SessionStateLostError, TransactionLostError, errFrameForError } from './errors';
+import type { FlowControl } from './flow-control';
+import { placementOn, placeStatement, writeStatementId, type PreparedStatement, type StatementPlacement, type StatementRegistry } from './prepared-statements';
+import { ResponseBatch } from './response-batch';
+import { SessionBackends, type SessionIdentity } from './session-backends';
+import type { SessionContext } from './session-context';
+import type { SessionState } from './session-state';
+
+/** What the forwarder needs of its session. */
+export interface ForwardingHost {
+  readonly ctx: SessionContext;
+  readonly flow: FlowControl;
+  isClosed(): boolean;
+  /** The session is forwarding the continuation frames of a command over 16 MiB. */
+  isSending(): boolean;
+  isSettingUp(): boolean;
+  /** The command now waits for async setup, sends its continuation frames, or awaits its response. */
+  enter(phase: 'setup' | 'sending' | 'awaiting'): void;
+  /** The command is over: read the next one. */
+  commandDone(): void;
+  /** Skip the rest of the current multi-frame command, then answer it with `error` (null: nothing). */
+  discardRest(error: Error | null): void;
+  /** Read whatever client frames are waiting. */
+  pump(): void;
+  /** Something the client lost while idle (a transaction, session state), reported on its next command. */
+  owe(error: Error): void;
+  /** `view`'s frame in memory that outlives the client reader's next read. */
+  stableFrame(view: PacketView): Buffer;
+  countError(error: unknown): void;
+}
+
+const NO_FIELDS: JobFields = jobFields({});
+
+export class CommandForwarder implements BackendSink {
+  readonly identity: SessionIdentity;
+  readonly backends: SessionBackends;
+  /** Status flags of the primary's last answer (NO_BACKSLASH_ESCAPES decides how SQL is read). */
+  lastStatus = ServerStatus.SERVER_STATUS_AUTOCOMMIT;
+  /**
+   * The clock as of the latest event that can start a command: client bytes arriving (set by the
+   * session), or the previous response ending (pipelined commands). One read serves routing and timing.
+   */
+  commandAt = 0;
+  private inflight: Inflight | null = null;
+  /** Response frames forwarded but not yet written to the client. */
+  private readonly out: ResponseBatch;
+  /** Why the proxy is closing the primary connection (topology change). */
+  private primaryCloseCause: string | null = null;
+  /** Cancels the async part of the command being set up (client gone, or KILL QUERY). */
+  private setupAbort: AbortController | null = null;
+
+  constructor(
+    private readonly host: ForwardingHost,
+    private client: Socket,
+    session: { state: SessionState; statements: StatementRegistry; login: BackendLogin; clientCapabilities: number; charset: number },
+  ) {
+    this.identity = { ...session, sink: this };
+    this.out = new ResponseBatch(client, host.flow);
+    const ctx = host.ctx;
+    this.backends = new SessionBackends(this.identity, ctx.view, ctx.pools, ctx.config.routing.readYourWritesMs, ctx.now);
+  }
+
+  /** The client socket from now on (moved to shared reads after login). */
+  useClient(socket: Socket): void {
+    this.client = socket;
+    this.out.useSocket(socket);
+  }
+
+  /** Is a command in flight on a backend? */
+  get busy(): boolean {
+    return this.inflight !== null;
+  }
+
+  // ---- commands --------------------------------------------------------------------------------
+
+  job(command: number, view: PacketView, routing: Classification, mayWrite: boolean, fields: JobFields = NO_FIELDS): Job {
+    // Field by field rather than a spread: one object of one shape per command.
+    return {
+      command,
+      route: this.backends.decide(routing, this.commandAt),
+      replica: undefined,
+      effects: fields.effects,
+      mayWrite,
+      prepare: fields.prepare,
+      stmt: fields.stmt,
+      layout: fields.layout,
+      initDb: fields.initDb,
+      fixedConn: fields.fixedConn,
+      frame: this.host.stableFrame(view),
+      endsPacket: view.endsPacket,
+      seq: view.sequenceId,
+    };
+  }
+
+  /** Sends the job now if a connection is ready, else goes async (connect, replay, hold). */
+  forward(job: Job): void {
+    let conn: BackendConnection | null = null;
+    if (job.fixedConn !== null) {
+      conn = job.fixedConn.isIdle && !job.fixedConn.isClosed ? job.fixedConn : null;
+    } else if (job.route === 'replica') {
+      job.replica = this.backends.pickReplica(this.commandAt);
+      if (job.replica === undefined) job.route = 'primary';
+      else conn = this.backends.readyReplica(job.replica);
+    } else if (job.route === 'previous') {
+      const last = this.backends.last;
+      conn = last !== null && last.isIdle && this.backends.synced(last) ? last : null;
+      if (conn === null) job.route = 'primary';
+    }
+    if (job.route === 'primary' && job.fixedConn === null) conn = this.backends.readyPrimary();
+    if (conn !== null && job.stmt !== null && !this.statementReadyOn(job, conn)) conn = null;
+    if (conn !== null) {
+      this.send(conn, job, this.commandAt);
+      return;
+    }
+    // job.frame is stable (see ForwardingHost.stableFrame): it may wait for the async path.
+    this.host.enter('setup');
+    const abort = new AbortController();
+    this.setupAbort = abort;
+    this.setup(job, abort.signal).catch((error: Error) => this.setupFailed(job, error));
+  }
+
+  /** A continuation frame of the command being sent (over 16 MiB). */
+  continueCommand(view: PacketView): void {
+    const f = this.inflight;
+    if (f === null) return;
+    if (!f.conn.write(this.host.stableFrame(view))) this.host.flow.backendFull(f.conn);
+    if (!view.endsPacket) return;
+    f.job.seq = view.lastSequenceId;
+    f.conn.reader.resetSequence((view.lastSequenceId + 1) & 0xff);
+    if (f.expects) {
+      this.host.enter('awaiting');
+      return;
+    }
+    this.inflight = null;
+    if (f.replica !== null) this.host.ctx.view.selector.end(f.replica);
+    this.host.commandDone();
+  }
+
+  /** Can this statement command go to `conn` without I/O (prepared there; types if needed)? */
+  private statementReadyOn(job: Job, conn: BackendConnection): boolean {
+    const stmt = job.stmt as PreparedStatement;
+    const placement = placementOn(stmt, conn);
+    if (placement === null) return false;
+    if (job.command !== Command.COM_STMT_EXECUTE || job.layout === null) return true;
+    return job.layout.bound || job.layout.boundFlagOffset < 0 || placement.typesSent || stmt.types === null;
+  }
+
+  private async setup(job: Job, signal: AbortSignal): Promise<void> {
+    let conn: BackendConnection;
+    if (job.fixedConn !== null) {
+      conn = job.fixedConn;
+      if (conn.isClosed) throw new ReadInterruptedError(conn.name, 'the connection holding this statement closed');
+    } else if (job.route === 'replica') {
+      const got = await this.backends.acquireRead(job.replica, signal);
+      conn = got.conn;
+      job.replica = got.replica ?? undefined;
+      if (got.replica === null) job.route = 'primary';
+    } else {
+      job.route = 'primary';
+      conn = await this.backends.acquirePrimary(signal);
+    }
+    if (!this.host.isClosed() && job.stmt !== null) await this.ensurePrepared(job.stmt, conn);
+    if (this.host.isClosed()) {
+      // The client left while we connected: whatever was opened goes back (or away).
+      this.backends.releaseAll();
+      return;
+    }
+    this.setupAbort = null;
+    this.commandAt = this.host.ctx.now();
+    this.send(conn, job, this.commandAt);
+    // Frames that arrived meanwhile (the rest of a large command, or the next command) are waiting.
+    this.host.pump();
+  }
+
+  private async ensurePrepared(stmt: PreparedStatement, conn: BackendConnection): Promise<void> {
+    if (placementOn(stmt, conn) !== null) return;
+    const o = await conn.runCommand(comStmtPrepareFrame(stmt.sql));
+    if (o.errno !== 0) throw new BackendErrorReply(o.errno, o.sqlState, o.message);
+    placeStatement(stmt, conn, o.statementId);
+  }
+
+  private setupFailed(job: Job, error: Error): void {
+    this.setupAbort = null;
+    if (this.host.isClosed()) return;
+    this.host.countError(error);
+    if ((error as { code?: string }).code === 'HOLD_TIMEOUT') this.host.ctx.metrics.holdTimeouts.inc();
+    // No response exists for long data; the execute that follows will report the failure.
+    this.finishUnsent(job, job.command === Command.COM_STMT_SEND_LONG_DATA ? null : error);
+  }
+
+  /** Ends a job that did not reach a backend: reply now, or after skipping its remaining frames. */
+  private finishUnsent(job: Job, error: Error | null): void {
+    if (!job.endsPacket) {
+      this.host.discardRest(error);
+      return;
+    }
+    if (error !== null) this.client.write(errFrameForError(job.seq + 1, error));
+    this.host.commandDone();
+  }
+
+  /** Writes the job's first frame to `conn` and starts tracking its response. */
+  private send(conn: BackendConnection, job: Job, startedAt: number): void {
+    let frame = job.frame;
+    const stmt = job.stmt;
+    if (stmt !== null) {
+      // Routing made sure the statement is prepared on conn (statementReadyOn, ensurePrepared).
+      const placement = placementOn(stmt, conn) as StatementPlacement;
+      const built = statementFrame(job, stmt, placement);
+      if (built instanceof Error) {
+        this.finishUnsent(job, built);
+        return;
+      }
+      frame = built;
+      if (job.command === Command.COM_STMT_EXECUTE) {
+        if (job.layout !== null && (job.layout.bound || stmt.types !== null)) placement.typesSent = true;
+        stmt.longDataConn = null;
+        stmt.lastConn = conn;
+      } else if (job.command === Command.COM_STMT_SEND_LONG_DATA) {
+        stmt.longDataConn = conn;
+      }
+    }
+    conn.sink = this;
+    const expects = conn.tracker.begin(job.command);
+    if (job.endsPacket) conn.reader.resetSequence((job.seq + 1) & 0xff);
+    const replica = job.route === 'replica' && job.replica !== undefined ? job.replica : job.route === 'previous' && conn.role === 'replica' ? conn.target.name : null;
+    const selector = this.host.ctx.view.selector;
+    if (replica !== null) selector.begin(replica);
+    this.inflight = { job, conn, replica, startedAt, wasInTransaction: this.backends.inTransaction || !this.backends.autocommit, expects, lastForwardedSeq: -1, failure: null };
+    if (!conn.write(frame)) this.host.flow.backendFull(conn);
+    if (!job.endsPacket) {
+      this.host.enter('sending');
+      return;
+    }
+    if (expects) {
+      this.host.enter('awaiting');
+      return;
+    }
+    this.inflight = null;
+    if (replica !== null) selector.end(replica);
+    this.host.commandDone();
+  }
+
+  // ---- responses (BackendSink) -----------------------------------------------------------------
+
+  beginBatch(): void {}
+
+  endBatch(): void {
+    this.out.flush();
+  }
+
+  onBackendFrame(conn: BackendConnection, view: PacketView, step: ResponseStep): void {
+    const f = this.inflight;
+    if (f === null || f.conn !== conn || this.host.isClosed()) {
+      conn.destroy(new Error('backend sent data nobody asked for'));
+      return;
+    }
+    if (f.job.prepare !== null && f.lastForwardedSeq < 0 && view.startsPacket && view.firstByte === 0) {
+      writeStatementId(view.payloadBuffer, view.payloadStart, f.job.prepare.clientId);
+    }
+    if (step === ResponseStep.More || step === ResponseStep.Done) {
+      this.out.add(conn, view);
+      f.lastForwardedSeq = view.lastSequenceId;
+      if (step === ResponseStep.Done) {
+        this.out.flush();
+        this.responseDone(f);
+      }
+      return;
+    }
+    this.out.flush();
+    // LOCAL INFILE (never granted) or an auth exchange: this stream cannot be forwarded.
+    f.failure = step === ResponseStep.LocalInfile ? new LocalInfileRefusedError() : new OutcomeUnknownError(conn.name, 'the backend started an authentication exchange');
+    conn.destroy(f.failure);
+  }
+
+  private responseDone(f: Inflight): void {
+    const conn = f.conn;
+    const job = f.job;
+    const ctx = this.host.ctx;
+    this.inflight = null;
+    if (f.replica !== null) ctx.view.selector.end(f.replica);
+    const errno = conn.tracker.errno;
+    const status = conn.tracker.statusFlags;
+    if (conn === this.backends.primary || conn.role === 'primary') this.lastStatus = status;
+    const now = ctx.now();
+    this.commandAt = now;
+    ctx.metrics.recordQuery(conn.role, commandLabel(job.command), (now - f.startedAt) / 1000);
+    ctx.countQuestion();
+    this.backends.noteDone(conn, job.effects, errno);
+    if (errno === 0) {
+      const state = this.identity.state;
+      if (job.initDb !== null) {
+        state.database = job.initDb;
+        conn.database = job.initDb;
+      }
+      if (job.prepare !== null) {
+        const t = conn.tracker;
+        const c = job.prepare.classification;
+        this.identity.statements.add({ clientId: job.prepare.clientId, sql: job.prepare.sql, classification: c, mayWrite: mayWrite(c), paramCount: t.paramCount, columnCount: t.columnCount }, conn, t.statementId);
+      }
+    }
+    // A draining primary connection whose transaction just ended is retired now.
+    if (conn === this.backends.primary && this.backends.primaryRetired()) {
+      this.primaryCloseCause = ctx.view.lastChange;
+      this.backends.drop(conn);
+      this.primaryCloseCause = null;
+    }
+    this.host.commandDone();
+  }
+
+  onBackendClose(conn: BackendConnection, error: Error | null): void {
+    if (this.host.isClosed()) return;
+    // What was forwarded before the loss goes out before the ERR about it.
+    this.out.flush();
+    const wasPrimary = conn === this.backends.primary;
+    const inTransaction = conn.inTransaction;
+    this.backends.forget(conn);
+    this.host.flow.forget(conn);
+    const cause = error === null ? this.primaryCloseCause ?? 'the proxy closed the connection' : `lost the connection to ${conn.name}: ${error.message}`;
+    const f = this.inflight;
+    if (f !== null && f.conn === conn) {
+      this.inflight = null;
+      if (f.replica !== null) this.host.ctx.view.selector.end(f.replica);
+      const onPrimary = wasPrimary || conn.role === 'primary';
+      const lost = lostCommandErrors({ onPrimary, wasInTransaction: f.wasInTransaction, effects: f.job.effects, mayWrite: f.job.mayWrite, backend: conn.name }, cause);
+      const reply = f.failure ?? lost.reply;
+      this.host.countError(reply);
+      // The transaction is gone with the connection; the next statement must not run in
+      // autocommit as if nothing happened.
+      if (lost.transactionLost || (f.failure !== null && onPrimary && f.wasInTransaction)) this.host.owe(new TransactionLostError(cause));
+      const state = this.identity.state;
+      if (wasPrimary && state.pinned) state.pins.clear();
+      if (this.host.isSending()) {
+        this.host.discardRest(reply);
+        return;
+      }
+      const seq = f.lastForwardedSeq >= 0 ? f.lastForwardedSeq + 1 : f.job.seq + 1;
+      if (!this.client.destroyed) this.client.write(errFrameForError(seq, reply));
+      this.host.commandDone();
+      return;
+    }
+    if (wasPrimary && !this.host.isSettingUp()) this.loseIdle(inTransaction, cause);
+    else if (wasPrimary && inTransaction) this.host.owe(new TransactionLostError(cause));
+  }
+
+  /** The primary connection went away between commands: remember what the client lost. */
+  private loseIdle(inTransaction: boolean, cause: string): void {
+    const state = this.identity.state;
+    if (inTransaction || !this.backends.autocommit) {
+      if (inTransaction) this.host.owe(new TransactionLostError(cause));
+      this.backends.autocommit = true;
+    } else if (state.pinned) {
+      this.host.owe(new SessionStateLostError(cause, [...state.pins]));
+    }
+    state.pins.clear();
+  }
+
+  /**
+   * A pinned session's primary connection was retired while the session was idle: it goes now,
+   * and the client is owed the news. True when that happened.
+   */
+  dropRetiredPinnedPrimary(): boolean {
+    const p = this.backends.primary;
+    if (!this.identity.state.pinned || p === null || p.inTransaction || !this.backends.primaryRetired()) return false;
+    this.backends.forget(p);
+    p.destroy(null);
+    this.loseIdle(false, this.host.ctx.view.lastChange);
+    return true;
+  }
+
+  // ---- topology, timers, interruption, end ------------------------------------------------------
+
+  /**
+   * The primary's connections were retired. `close` (failover, a new primary): the connection
+   * goes now, even mid-command (that client gets the matching error). `drain` (switchover): the
+   * old primary still works, so a command in flight finishes and an open transaction may go on
+   * until it ends; only an idle connection without a transaction goes now.
+   */
+  onPrimaryRetired(cause: string, action: 'close' | 'drain'): void {
+    const p = this.backends.primary;
+    if (p === null || !this.backends.primaryRetired()) return;
+    if (action === 'drain' && this.inflight?.conn === p) return;
+    this.primaryCloseCause = cause;
+    p.destroy(null);
+  }
+
+  /** Replica connections whose node moved or left the read set are dropped when idle. */
+  onReplicasChanged(): void {
+    for (const conn of [...this.backends.replicas.values()]) {
+      if (conn !== this.inflight?.conn && !this.backends.usable(conn)) this.backends.drop(conn);
+    }
+  }
+
+  /** Cuts the command in flight once it has run longer than `timeoutMs`; true when it did. */
+  enforceQueryTimeout(now: number, timeoutMs: number): boolean {
+    const f = this.inflight;
+    if (f === null || timeoutMs <= 0 || now - f.startedAt <= timeoutMs) return false;
+    f.failure = new QueryTimeoutError(timeoutMs, f.conn.name, f.job.mayWrite);
+    f.conn.destroy(f.failure);
+    return true;
+  }
+
+  /** KILL QUERY: a command waiting in setup ends with 1317; one in flight loses its connection. */
+  interrupt(): void {
+    if (this.setupAbort !== null) {
+      // Waiting in the write hold or connecting: nothing was sent yet.
+      this.setupAbort.abort();
+      return;
+    }
+    const f = this.inflight;
+    if (f === null) return;
+    f.failure = new QueryInterruptedError(f.job.mayWrite);
+    f.conn.destroy(f.failure);
+  }
+
+  /** COM_RESET_CONNECTION / COM_CHANGE_USER: every backend connection goes back to the pools. */
+  reset(): void {
+    this.backends.releaseAll();
+    this.lastStatus = ServerStatus.SERVER_STATUS_AUTOCOMMIT;
+  }
+
+  /** The session is closing: flush what was forwarded, cut what is in flight, give back the rest. */
+  abandon(): void {
+    this.out.flush();
+    this.setupAbort?.abort();
+    const f = this.inflight;
+    this.inflight = null;
+    if (f !== null) {
+      if (f.replica !== null) this.host.ctx.view.selector.end(f.replica);
+      // Mid-command: the backend's state is unknown, so its connection cannot be reused.
+      this.backends.forget(f.conn);
+      f.conn.destroy(null);
+    }
+    this.backends.releaseAll();
+  }
+}
