@@ -207,7 +207,25 @@ export class PacketReader {
       this.end += incoming;
       return;
     }
-    const needed = pending + incoming;
+    this.ownUnread(incoming);
+    chunk.copy(this.owned, this.end, 0, incoming);
+    this.end += incoming;
+  }
+
+  /**
+   * Moves unread bytes still in a borrowed chunk into the reader's own storage, for an owner
+   * about to let that chunk be overwritten (a shared `onread` buffer); cheaper than `copyChunks`
+   * when most chunks are read whole, since only a partial tail is copied.
+   */
+  keepUnread(): void {
+    if (this.end === this.start || this.buf === this.owned) return;
+    this.ownUnread(0);
+  }
+
+  /** Moves the unread bytes to the front of the reader's own storage, with room for `extra` more. */
+  private ownUnread(extra: number): void {
+    const pending = this.end - this.start;
+    const needed = pending + extra;
     if (needed <= this.owned.length) {
       // Compact: the unread tail moves to the front (copyWithin handles the overlap).
       if (this.buf === this.owned) this.owned.copyWithin(0, this.start, this.end);
@@ -217,22 +235,6 @@ export class PacketReader {
       this.buf.copy(grown, 0, this.start, this.end);
       this.owned = grown;
     }
-    chunk.copy(this.owned, pending, 0, incoming);
-    this.buf = this.owned;
-    this.start = 0;
-    this.end = needed;
-  }
-
-  /**
-   * Moves unread bytes still in a borrowed chunk into the reader's own storage, for an owner
-   * about to let that chunk be overwritten (a shared `onread` buffer); cheaper than `copyChunks`
-   * when most chunks are read whole, since only a partial tail is copied.
-   */
-  keepUnread(): void {
-    const pending = this.end - this.start;
-    if (pending === 0 || this.buf === this.owned) return;
-    if (pending > this.owned.length) this.owned = Buffer.allocUnsafe(this.growTo(pending));
-    this.buf.copy(this.owned, 0, this.start, this.end);
     this.buf = this.owned;
     this.start = 0;
     this.end = pending;
