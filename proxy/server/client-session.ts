@@ -190,6 +190,10 @@ export class ClientSession {
           this.socket.on('close', this.onClientGone);
         }
         this.state.reset(login.database);
+        this.mode = Mode.Idle;
+        this.lastActivity = this.ctx.now();
+        if (!login.tls) this.moveToSharedReads();
+        // Built on the socket as it stays from here on; nothing reads the client before this.
         this.fwd = new CommandForwarder(this.forwardingHost(), this.socket, {
           state: this.state,
           statements: this.statements,
@@ -197,12 +201,8 @@ export class ClientSession {
           clientCapabilities: login.capabilities,
           charset: login.charset,
         });
-        this.mode = Mode.Idle;
-        this.lastActivity = this.ctx.now();
-        if (!login.tls) this.moveToSharedReads();
         if (this.relay === null) this.socket.on('data', this.onClientData);
         this.flow.attach(this.socket);
-        this.fwd.useClient(this.socket);
         this.socket.resume();
         this.ctx.logger.debug('client logged in', { connection: this.connectionId, user: login.user.name, tls: login.tls });
         if (login.leftover.length > 0) this.onClientData(Buffer.from(login.leftover));

@@ -20,15 +20,14 @@ import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { Command, comStmtPrepareFrame, ResponseStep, ServerStatus, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
-import type { BackendConnection, BackendLogin, BackendSink } from './backend-connection';
+import type { BackendConnection, BackendSink } from './backend-connection';
 import { commandLabel, jobFields, lostCommandErrors, mayWrite, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
 import { BackendErrorReply, LocalInfileRefusedError, OutcomeUnknownError, QueryInterruptedError, QueryTimeoutError, ReadInterruptedError, SessionStateLostError, TransactionLostError, errFrameForError } from './errors';
 import type { FlowControl } from './flow-control';
-import { placementOn, placeStatement, writeStatementId, type PreparedStatement, type StatementPlacement, type StatementRegistry } from './prepared-statements';
+import { placementOn, placeStatement, writeStatementId, type PreparedStatement, type StatementPlacement } from './prepared-statements';
 import { ResponseBatch } from './response-batch';
 import { SessionBackends, type SessionIdentity } from './session-backends';
 import type { SessionContext } from './session-context';
-import type { SessionState } from './session-state';
 
 /** What the forwarder needs of its session. */
 export interface ForwardingHost {
@@ -75,24 +74,13 @@ export class CommandForwarder implements BackendSink {
 
   constructor(
     private readonly host: ForwardingHost,
-    private client: Socket,
-    session: { state: SessionState; statements: StatementRegistry; login: BackendLogin; clientCapabilities: number; charset: number },
+    private readonly client: Socket,
+    session: Omit<SessionIdentity, 'sink'>,
   ) {
     this.identity = { ...session, sink: this };
     this.out = new ResponseBatch(client, host.flow);
     const ctx = host.ctx;
     this.backends = new SessionBackends(this.identity, ctx.view, ctx.pools, ctx.config.routing.readYourWritesMs, ctx.now);
-  }
-
-  /** The client socket from now on (moved to shared reads after login). */
-  useClient(socket: Socket): void {
-    this.client = socket;
-    this.out.useSocket(socket);
-  }
-
-  /** Is a command in flight on a backend? */
-  get busy(): boolean {
-    return this.inflight !== null;
   }
 
   // ---- commands --------------------------------------------------------------------------------

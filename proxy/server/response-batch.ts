@@ -24,18 +24,9 @@ export class ResponseBatch {
   private end = 0;
 
   constructor(
-    private socket: Socket,
+    private readonly socket: Socket,
     private readonly flow: FlowControl,
   ) {}
-
-  /** The client socket from now on (after a TLS upgrade or a move to shared reads). */
-  useSocket(socket: Socket): void {
-    this.socket = socket;
-  }
-
-  get pending(): boolean {
-    return this.conn !== null;
-  }
 
   /** Adds the view's frame(s), forwarded from `conn`, to what the next flush writes. */
   add(conn: BackendConnection, view: PacketView): void {
