@@ -45,6 +45,8 @@ describe('agent Dolt operations (real dolt sql-server)', function () {
     cluster = await TestDoltCluster.start({ nodes: 3 });
     await cluster.query(cluster.primary, 'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(100))');
     await cluster.query(cluster.primary, "INSERT INTO t VALUES (1, 'one')");
+    await cluster.query(cluster.primary, 'CREATE TABLE seq (id INT AUTO_INCREMENT PRIMARY KEY, v INT)');
+    await cluster.query(cluster.primary, 'INSERT INTO seq (v) VALUES (1), (2)');
   });
   after(async () => cluster?.stop());
 
@@ -61,10 +63,12 @@ describe('agent Dolt operations (real dolt sql-server)', function () {
     expect(closed.heads.db.main).to.equal(closed.remoteHeads.db.main);
   });
 
-  it('recovers a stale standby to the remote head by fast-forward', async () => {
+  it('recovers a stale standby to the remote head by fast-forward; AUTO_INCREMENT goes on after the recovered rows', async () => {
     const standby = cluster.nodes[1];
+    expect(await cluster.query(standby, 'SELECT MAX(id) AS m FROM seq')).to.deep.equal([{ m: 2 }]);
     await standby.server.stop();
     await cluster.query(cluster.primary, "INSERT INTO t VALUES (3, 'while the standby was down')");
+    await cluster.query(cluster.primary, 'INSERT INTO seq (v) VALUES (3), (4)');
     await makeWritableStandby(standby);
     const outcomes = await on(standby, (session) => recoverNewestCommits(session, { primaryRemote: 'origin', epoch: 2 }));
     expect(outcomes.find((outcome) => outcome.branch === 'main')?.action).to.equal('fast-forwarded');
@@ -72,6 +76,10 @@ describe('agent Dolt operations (real dolt sql-server)', function () {
     expect(rows.map((row) => row.v)).to.deep.equal(['while the standby was down']);
     const again = await on(standby, (session) => recoverNewestCommits(session, { primaryRemote: 'origin', epoch: 2 }));
     expect(again.find((outcome) => outcome.branch === 'main')?.action, 'recovery is idempotent').to.equal('up-to-date');
+    // dolt#9725: a promoted node must not hand out ids its stale in-memory counter remembers. The
+    // server started at id 2; the rows recovered at run time must move its counter on.
+    await cluster.query(standby, 'INSERT INTO seq (v) VALUES (5)');
+    expect(await cluster.query(standby, 'SELECT id, v FROM seq ORDER BY id')).to.deep.equal([1, 2, 3, 4, 5].map((n) => ({ id: n, v: n })));
   });
 
   it("saves an old primary's commits the remote lacks on doltgate/orphaned/<epoch>/<branch>, pushes them, then resets", async () => {
