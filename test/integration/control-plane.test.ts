@@ -245,6 +245,8 @@ describe('control plane: gRPC API and CLI (real etcd)', function () {
     };
     const at = (): string => new Date().toISOString();
     const stepsDone: OperationStep[] = [];
+    // The CLI shows the op's state from when it starts watching: let it see "pending" first.
+    await eventually(() => io.stdout.some((line) => / pending: waiting for an agent to claim it$/.test(line)), { within: 10_000, what: 'the CLI printing the pending op' });
     await report({ state: 'running', executor: 'a' }, /op \S+ running on a$/);
     for (const name of ['fence', 'disable-read-only', 'recover', 'enable-push-on-write', 'reroute']) {
       const started = at();
