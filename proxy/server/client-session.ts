@@ -17,8 +17,8 @@
  * (re-auth against the proxy users; Dolt does not implement it), COM_SET_OPTION and
  * COM_STATISTICS (Dolt does not implement it either; the proxy reports its own figures) are
  * answered here. KILL [QUERY|CONNECTION] and COM_PROCESS_KILL take the proxy's connection ids and
- * are carried out by the proxy — forwarded, they would kill whichever Dolt connection has that
- * number. LOAD DATA LOCAL INFILE is refused (CLIENT_LOCAL_FILES is never granted); any other
+ * are carried out by the proxy (kill-command.ts). LOAD DATA LOCAL INFILE is refused
+ * (CLIENT_LOCAL_FILES is never granted); any other
  * command gets ER_UNKNOWN_COM_ERROR and the connection stays usable.
  *
  * Failures: a malformed stream (bad sequence id, oversize or truncated packet) gets an ERR and
@@ -48,17 +48,15 @@ import { classifyQuery, type Classification } from '../routing/classifier';
 import { ChangeUserExchange } from './change-user';
 import { acceptClient } from './client-handshake';
 import { CommandForwarder, type ForwardingHost } from './command-forwarder';
-import { isLocalInfile, jobFields, mayWrite, parseKill, READ_CLASSIFICATION as READ } from './command-job';
+import { isLocalInfile, jobFields, mayWrite, READ_CLASSIFICATION as READ } from './command-job';
 import {
   BackendErrorReply,
   describeForClient,
   errFrameForError,
   HandshakeTimeoutError,
   IdleTimeoutError,
-  KillDeniedError,
   LocalInfileRefusedError,
   MalformedCommandError,
-  NoSuchThreadError,
   ShuttingDownError,
   TransactionLostError,
   UnknownCommandError,
@@ -69,6 +67,7 @@ import { StatementRegistry } from './prepared-statements';
 import type { SessionContext } from './session-context';
 import { SessionState } from './session-state';
 import { moveToSharedReads, ReadRelay } from './shared-reads';
+import { KILL_NEEDS_LITERAL_ID, parseKill, planKill, type KillRequest } from './kill-command';
 import { planStatementCommand } from './statement-commands';
 
 const enum Mode {
@@ -349,7 +348,7 @@ export class ClientSession {
         return;
       case Command.COM_PROCESS_KILL:
         if (!this.ensureWhole(view)) return;
-        this.onKill(view, view.payloadLength >= 5 ? view.payloadBuffer.readUInt32LE(view.payloadStart + 1) : null, false);
+        this.onKill(view, view.payloadLength >= 5 ? { query: false, id: view.payloadBuffer.readUInt32LE(view.payloadStart + 1) } : { refusal: KILL_NEEDS_LITERAL_ID });
         return;
       case Command.COM_CHANGE_USER:
         this.onChangeUser(view);
@@ -371,45 +370,39 @@ export class ClientSession {
     const start = view.payloadStart + 1;
     const end = view.payloadStart + view.payloadLength;
     const sql = view.payloadBuffer.subarray(start, end);
-    const c = classifyQuery(sql, this.ctx.classifierOptions(hasFlag(this.fwd.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES)));
+    const noBackslashEscapes = hasFlag(this.fwd.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES);
+    const c = classifyQuery(sql, this.ctx.classifierOptions(noBackslashEscapes));
     if (isLocalInfile(c, sql)) {
       this.refuse(view, new LocalInfileRefusedError());
       return;
     }
-    const kill = parseKill(c, sql);
+    const kill = parseKill(c, sql, noBackslashEscapes);
     if (kill !== null) {
-      this.onKill(view, kill === 'invalid' ? null : kill.id, kill !== 'invalid' && kill.query);
+      this.onKill(view, kill);
       return;
     }
     this.fwd.forward(this.fwd.job(Command.COM_QUERY, view, c, mayWrite(c), jobFields({ effects: c })));
   }
 
-  /**
-   * KILL [QUERY|CONNECTION] with one of the proxy's connection ids (COM_PROCESS_KILL too): only a
-   * session of the same proxy user may be killed, as MySQL allows without PROCESS. KILL QUERY
-   * cuts the target's command by closing its backend connection.
-   */
-  private onKill(view: PacketView, id: number | null, queryOnly: boolean): void {
-    if (id === null) {
-      this.refuse(view, new BackendErrorReply(1064, '42000', 'doltgate: KILL takes a literal connection id through the proxy'));
-      return;
+  /** KILL [QUERY|CONNECTION] and COM_PROCESS_KILL, planned by kill-command.ts. */
+  private onKill(view: PacketView, request: KillRequest): void {
+    const plan = planKill<ClientSession>(this, request, (n) => this.ctx.findSession(n));
+    switch (plan.action) {
+      case 'refuse':
+        this.refuse(view, plan.error);
+        return;
+      case 'close-self':
+        this.close('killed itself');
+        return;
+      case 'interrupt':
+        plan.target.interruptQuery();
+        break;
+      case 'close':
+        plan.target.close(`killed by connection ${this.connectionId}`);
+        break;
+      case 'ok':
+        break;
     }
-    const target = this.ctx.findSession(id);
-    if (target === undefined) {
-      this.refuse(view, new NoSuchThreadError(id));
-      return;
-    }
-    if (target.userName !== this.userName) {
-      this.refuse(view, new KillDeniedError(id));
-      return;
-    }
-    if (target === this) {
-      if (queryOnly) this.reply(okFrame(view.lastSequenceId + 1, { statusFlags: this.statusFlags() }, this.capabilities));
-      else this.close('killed itself');
-      return;
-    }
-    if (queryOnly) target.interruptQuery();
-    else target.close(`killed by connection ${this.connectionId}`);
     this.reply(okFrame(view.lastSequenceId + 1, { statusFlags: this.statusFlags() }, this.capabilities));
   }
 

@@ -87,23 +87,6 @@ export function isLocalInfile(c: Classification, sql: Buffer): boolean {
   return c.kind === 'load' && LOCAL_INFILE.test(sql.toString('latin1', 0, Math.min(sql.length, 512)));
 }
 
-const KILL_START = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*kill\b/i;
-const KILL = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*kill\s+(?:(query|connection)\s+)?(\d+)\s*;?\s*$/i;
-
-/**
- * `KILL [QUERY|CONNECTION] id`, which the proxy must run itself: the id is one of the proxy's
- * connection ids, and sent to Dolt it would kill whichever Dolt connection has that number.
- * 'invalid' for a KILL of anything but a literal id (never forwarded either); null for other SQL.
- */
-export function parseKill(c: Classification, sql: Buffer): { query: boolean; id: number } | 'invalid' | null {
-  if (c.kind !== 'admin') return null;
-  const text = sql.toString('latin1', 0, Math.min(sql.length, 256));
-  if (!KILL_START.test(text)) return null;
-  const m = KILL.exec(text);
-  if (m === null) return 'invalid';
-  return { query: (m[1] ?? '').toLowerCase() === 'query', id: Number(m[2]) };
-}
-
 const COMMAND_LABELS: Readonly<Record<number, string>> = {
   [Command.COM_QUERY]: 'query',
   [Command.COM_STMT_PREPARE]: 'prepare',

@@ -446,6 +446,12 @@ describe('proxy server (real Dolt, static topology)', function () {
       expect(unknown?.errno).to.equal(1094);
       const invalid = await killer.query('KILL @x').then(() => null, (e: { errno?: number }) => e);
       expect(invalid?.errno).to.equal(1064);
+      // Inside a multi-statement the KILL would reach Dolt, where the id is one of Dolt's own.
+      const batch = await open({ multipleStatements: true });
+      const bundled = await batch.query(`SELECT 1; KILL CONNECTION ${victimId}`).then(() => null, (e: { errno?: number; message?: string }) => e);
+      expect(bundled?.errno).to.equal(1064);
+      expect(bundled?.message).to.match(/statement of its own/);
+      expect(await portOf(victim, 'SELECT 10 AS p')).to.equal(10);
       await killer.query(`KILL CONNECTION ${victimId}`);
       const gone = await victim.query('SELECT 1').then(() => null, (e: { code?: string; fatal?: boolean }) => e);
       expect(gone).to.not.equal(null);

@@ -1,0 +1,77 @@
+/**
+ * KILL through the proxy. The ids a client sees (greeting, `doltgate` errors) are the proxy's
+ * connection ids, so `KILL [QUERY|CONNECTION] id` and COM_PROCESS_KILL are carried out by the
+ * proxy: forwarded, they would kill whichever Dolt connection happens to have that number — maybe
+ * another client's, through one of the proxy's own backend connections.
+ *
+ * `parseKill` recognises the statement, also as one part of a multi-statement (refused there: the
+ * proxy runs a KILL only as a statement of its own); `planKill` applies MySQL's rule for a user
+ * without the PROCESS privilege (only sessions of the same user may be killed) and says what the
+ * session does.
+ */
+
+import type { Buffer } from 'node:buffer';
+import type { Classification } from '../routing/classifier';
+import { SqlLexer, Tok } from '../routing/sql-lexer';
+import { BackendErrorReply, KillDeniedError, NoSuchThreadError } from './errors';
+
+const KILL_START = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*kill\b/i;
+const KILL = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*kill\s+(?:(query|connection)\s+)?(\d+)\s*;?\s*$/i;
+
+export const KILL_NEEDS_LITERAL_ID = 'doltgate: KILL takes a literal connection id through the proxy';
+export const KILL_NOT_ALONE = "doltgate: send KILL as a statement of its own through the proxy; inside a multi-statement it would reach Dolt, whose connection ids are not the proxy's";
+
+/** A KILL the proxy carries out, or one it refuses with `refusal`. */
+export type KillRequest = { query: boolean; id: number } | { refusal: string };
+
+const lexer = new SqlLexer();
+
+/** Whether any statement of a multi-statement starts with KILL. */
+function hasKillStatement(sql: Buffer, noBackslashEscapes: boolean): boolean {
+  lexer.reset(sql, noBackslashEscapes);
+  try {
+    let atStart = true;
+    for (let t = lexer.next(); t !== Tok.End; t = lexer.next()) {
+      if (atStart && lexer.keyword === 'kill') return true;
+      atStart = t === Tok.Semicolon;
+    }
+    return false;
+  } finally {
+    lexer.release();
+  }
+}
+
+/** The KILL in `sql` (classified as `c`), or null when it is other SQL. */
+export function parseKill(c: Classification, sql: Buffer, noBackslashEscapes = false): KillRequest | null {
+  if (c.kind === 'multi') {
+    if (!c.parts.some((part) => part.kind === 'admin')) return null;
+    return hasKillStatement(sql, noBackslashEscapes) ? { refusal: KILL_NOT_ALONE } : null;
+  }
+  if (c.kind !== 'admin') return null;
+  const text = sql.toString('latin1', 0, Math.min(sql.length, 256));
+  if (!KILL_START.test(text)) return null;
+  const m = KILL.exec(text);
+  if (m === null) return { refusal: KILL_NEEDS_LITERAL_ID };
+  return { query: (m[1] ?? '').toLowerCase() === 'query', id: Number(m[2]) };
+}
+
+export interface KillableSession {
+  readonly userName: string | null;
+}
+
+/**
+ * - refuse: answer with `error`;
+ * - ok: nothing to do but answer OK (KILL QUERY of the asking session: its only command is this one);
+ * - close-self: KILL CONNECTION of the asking session;
+ * - interrupt / close: cut the target's command, or close the target; then answer OK.
+ */
+export type KillPlan<S> = { action: 'refuse'; error: Error } | { action: 'ok' } | { action: 'close-self' } | { action: 'interrupt' | 'close'; target: S };
+
+export function planKill<S extends KillableSession>(requester: S, request: KillRequest, findSession: (id: number) => S | undefined): KillPlan<S> {
+  if ('refusal' in request) return { action: 'refuse', error: new BackendErrorReply(1064, '42000', request.refusal) };
+  const target = findSession(request.id);
+  if (target === undefined) return { action: 'refuse', error: new NoSuchThreadError(request.id) };
+  if (target.userName !== requester.userName) return { action: 'refuse', error: new KillDeniedError(request.id) };
+  if (target === requester) return request.query ? { action: 'ok' } : { action: 'close-self' };
+  return { action: request.query ? 'interrupt' : 'close', target };
+}
