@@ -19,6 +19,7 @@ const KILL_START = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*kill\b/i;
 const KILL = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*kill\s+(?:(query|connection)\s+)?(\d+)\s*;?\s*$/i;
 
 export const KILL_NEEDS_LITERAL_ID = 'doltgate: KILL takes a literal connection id through the proxy';
+export const KILL_NOT_PREPARED = 'doltgate: KILL cannot be prepared through the proxy; send it as a plain statement';
 export const KILL_NOT_ALONE = "doltgate: send KILL as a statement of its own through the proxy; inside a multi-statement it would reach Dolt, whose connection ids are not the proxy's";
 
 /** A KILL the proxy carries out, or one it refuses with `refusal`. */

@@ -3,7 +3,8 @@
  * StatementRegistry alone (no sockets), as a `StatementPlan`:
  *
  * - PREPARE: classified like a query and routed by that verdict; the client id is reserved now
- *   and written over the backend's in the PREPARE_OK on the way back.
+ *   and written over the backend's in the PREPARE_OK on the way back. A KILL is refused: run by
+ *   Dolt, its id would name one of Dolt's connections (kill-command.ts).
  * - EXECUTE: routed like its statement's classification (a write to the primary, a read to a
  *   replica unless the session is in a transaction or pinned), and forced onto the backend that
  *   holds long data for it; the parameter types it binds are saved for re-sends.
@@ -15,11 +16,13 @@
  * Malformed and unknown-id packets become errors that keep the connection usable.
  */
 
+import { Buffer } from 'node:buffer';
 import { Command, statementIdOf, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
 import type { BackendConnection } from './backend-connection';
 import { READ_CLASSIFICATION, type JobFields } from './command-job';
 import { BackendErrorReply, MalformedCommandError, UnknownStatementError } from './errors';
+import { KILL_NOT_PREPARED, parseKill } from './kill-command';
 import { executeLayoutAt, keepParameterTypes, placementOn, type ExecuteLayout, type PreparedStatement, type StatementRegistry } from './prepared-statements';
 
 export type StatementPlan =
@@ -49,6 +52,9 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
     if (!whole) return { action: 'refuse', error: new MalformedCommandError('a statement to prepare cannot be 16 MiB or longer') };
     const sql = buf.toString('utf8', start + 1, start + length);
     const c = classify(sql);
+    if ((c.kind === 'admin' || c.kind === 'multi') && parseKill(c, Buffer.from(sql, 'utf8')) !== null) {
+      return { action: 'refuse', error: new BackendErrorReply(1064, '42000', KILL_NOT_PREPARED) };
+    }
     return { action: 'route', routing: c, mayWrite: false, job: { effects: null, prepare: { clientId: statements.reserveId(), sql, classification: c }, stmt: null, layout: null, initDb: null, fixedConn: null } };
   }
 

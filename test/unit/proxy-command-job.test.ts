@@ -89,6 +89,15 @@ describe('planStatementCommand', () => {
     expect(plan.job.prepare?.clientId).to.equal(1);
   });
 
+  for (const sql of ['KILL ?', 'kill query 5', '/* app */ KILL CONNECTION 7']) {
+    it(`PREPARE of ${JSON.stringify(sql)} is refused (run by Dolt, the id would be one of Dolt's)`, () => {
+      const plan = planStatementCommand(commandView(Buffer.concat([Buffer.from([0x16]), Buffer.from(sql)])), new StatementRegistry(), classify);
+      expect(plan.action).to.equal('refuse');
+      if (plan.action !== 'refuse') return;
+      expect(plan.error.message).to.match(/KILL cannot be prepared/);
+    });
+  }
+
   it('EXECUTE of a write may write, saves bound types, and rewrites to the backend id', () => {
     const r = registryWithStatement();
     const payload = idPayload(0x17, 1, [0, 1, 0, 0, 0, 0x00, 1, 0x08, 0x00, 5, 0, 0, 0, 0, 0, 0, 0]);
