@@ -4,8 +4,8 @@
  * proxy: forwarded, they would kill whichever Dolt connection happens to have that number — maybe
  * another client's, through one of the proxy's own backend connections.
  *
- * `parseKill` recognises the statement, also as one part of a multi-statement (refused there: the
- * proxy runs a KILL only as a statement of its own); `planKill` applies MySQL's rule for a user
+ * `parseKill` recognises the statement, also as one part of a multi-statement or as the text of a
+ * PREPARE (both refused: the proxy runs a KILL only as a statement of its own); `planKill` applies MySQL's rule for a user
  * without the PROCESS privilege (only sessions of the same user may be killed) and says what the
  * session does.
  */
@@ -19,7 +19,7 @@ const KILL_START = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*kill\b/i;
 const KILL = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*kill\s+(?:(query|connection)\s+)?(\d+)\s*;?\s*$/i;
 
 export const KILL_NEEDS_LITERAL_ID = 'doltgate: KILL takes a literal connection id through the proxy';
-export const KILL_NOT_PREPARED = 'doltgate: KILL cannot be prepared through the proxy; send it as a plain statement';
+export const KILL_NOT_PREPARED = "doltgate: KILL cannot be prepared through the proxy (run by Dolt, its id would name one of Dolt's connections); send it as a plain statement";
 export const KILL_NOT_ALONE = "doltgate: send KILL as a statement of its own through the proxy; inside a multi-statement it would reach Dolt, whose connection ids are not the proxy's";
 
 /** A KILL the proxy carries out, or one it refuses with `refusal`. */
@@ -27,16 +27,25 @@ export type KillRequest = { query: boolean; id: number } | { refusal: string };
 
 const lexer = new SqlLexer();
 
-/** Whether any statement of a multi-statement starts with KILL. */
-function hasKillStatement(sql: Buffer, noBackslashEscapes: boolean): boolean {
+/** After PREPARE: `name FROM 'KILL ...'` (a statement text held in a variable cannot be seen). */
+function preparesKill(): boolean {
+  const name = lexer.next();
+  if (name !== Tok.Word && name !== Tok.QuotedIdent) return false;
+  if (lexer.next() !== Tok.Word || !lexer.is('from')) return false;
+  return lexer.next() === Tok.String && KILL_START.test(lexer.unquoted());
+}
+
+/** A statement of `sql` that starts with KILL, or one that prepares a KILL from a literal. */
+function findKill(sql: Buffer, noBackslashEscapes: boolean): 'kill' | 'prepared-kill' | null {
   lexer.reset(sql, noBackslashEscapes);
   try {
     let atStart = true;
     for (let t = lexer.next(); t !== Tok.End; t = lexer.next()) {
-      if (atStart && lexer.keyword === 'kill') return true;
-      atStart = t === Tok.Semicolon;
+      if (atStart && lexer.keyword === 'kill') return 'kill';
+      if (atStart && lexer.keyword === 'prepare' && preparesKill()) return 'prepared-kill';
+      atStart = lexer.type === Tok.Semicolon;
     }
-    return false;
+    return null;
   } finally {
     lexer.release();
   }
@@ -45,9 +54,11 @@ function hasKillStatement(sql: Buffer, noBackslashEscapes: boolean): boolean {
 /** The KILL in `sql` (classified as `c`), or null when it is other SQL. */
 export function parseKill(c: Classification, sql: Buffer, noBackslashEscapes = false): KillRequest | null {
   if (c.kind === 'multi') {
-    if (!c.parts.some((part) => part.kind === 'admin')) return null;
-    return hasKillStatement(sql, noBackslashEscapes) ? { refusal: KILL_NOT_ALONE } : null;
+    if (!c.parts.some((part) => part.kind === 'admin' || part.kind === 'prepare')) return null;
+    const found = findKill(sql, noBackslashEscapes);
+    return found === null ? null : { refusal: found === 'kill' ? KILL_NOT_ALONE : KILL_NOT_PREPARED };
   }
+  if (c.kind === 'prepare') return findKill(sql, noBackslashEscapes) === 'prepared-kill' ? { refusal: KILL_NOT_PREPARED } : null;
   if (c.kind !== 'admin') return null;
   const text = sql.toString('latin1', 0, Math.min(sql.length, 256));
   if (!KILL_START.test(text)) return null;

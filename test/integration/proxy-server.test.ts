@@ -451,6 +451,8 @@ describe('proxy server (real Dolt, static topology)', function () {
       const bundled = await batch.query(`SELECT 1; KILL CONNECTION ${victimId}`).then(() => null, (e: { errno?: number; message?: string }) => e);
       expect(bundled?.errno).to.equal(1064);
       expect(bundled?.message).to.match(/statement of its own/);
+      const prepared = await batch.query(`PREPARE k FROM 'KILL CONNECTION ${victimId}'`).then(() => null, (e: { errno?: number; message?: string }) => e);
+      expect(prepared?.message).to.match(/KILL cannot be prepared/);
       expect(await portOf(victim, 'SELECT 10 AS p')).to.equal(10);
       await killer.query(`KILL CONNECTION ${victimId}`);
       const gone = await victim.query('SELECT 1').then(() => null, (e: { code?: string; fatal?: boolean }) => e);

@@ -6,11 +6,12 @@
 import { expect } from 'chai';
 import { Buffer } from 'node:buffer';
 import { classifyQuery } from '../../proxy/routing/classifier';
-import { KILL_NEEDS_LITERAL_ID, KILL_NOT_ALONE, parseKill, planKill, type KillableSession, type KillRequest } from '../../proxy/server/kill-command';
+import { KILL_NEEDS_LITERAL_ID, KILL_NOT_ALONE, KILL_NOT_PREPARED, parseKill, planKill, type KillableSession, type KillRequest } from '../../proxy/server/kill-command';
 
 describe('parseKill', () => {
   const literal = { refusal: KILL_NEEDS_LITERAL_ID };
   const alone = { refusal: KILL_NOT_ALONE };
+  const prepared = { refusal: KILL_NOT_PREPARED };
   const rows: Array<{ sql: string; expected: ReturnType<typeof parseKill>; noBackslashEscapes?: boolean }> = [
     { sql: 'KILL 12', expected: { query: false, id: 12 } },
     { sql: 'kill connection 7;', expected: { query: false, id: 7 } },
@@ -28,6 +29,12 @@ describe('parseKill', () => {
     { sql: "SELECT 'a\\'; KILL 1'; FLUSH PRIVILEGES", expected: null },
     { sql: "SELECT 'a\\'; KILL 1'; FLUSH PRIVILEGES", expected: alone, noBackslashEscapes: true },
     { sql: 'GRANT SELECT ON t TO u; SELECT 1', expected: null },
+    { sql: "PREPARE s FROM 'KILL QUERY 5'", expected: prepared },
+    { sql: 'prepare `s` from "/* x */ kill 5"', expected: prepared },
+    { sql: "SET @a = 1; PREPARE s FROM 'KILL 5'; EXECUTE s", expected: prepared },
+    { sql: "PREPARE s FROM 'SELECT ''KILL 5'''", expected: null },
+    { sql: 'PREPARE s FROM @text', expected: null },
+    { sql: 'EXECUTE s', expected: null },
     { sql: 'SHOW PROCESSLIST', expected: null },
   ];
   for (const row of rows) {
