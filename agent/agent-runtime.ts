@@ -392,7 +392,9 @@ export class AgentRuntime {
         if (decision.mode === 'bootstrap' && snapshot) {
           // The snapshot was read before this cycle published our own record: add it.
           const members = { ...snapshot.members, [this.config.name]: this.memberRecord() };
-          const topology = buildTopology({ epoch: decision.epoch, state: 'stable', primary: this.config.name, outgoing: null, members, previous: null, reason: decision.reason, now: this.now() });
+          // Shown by `doltgate status` long after: say what happened, with the decision that led to it.
+          const reason = `bootstrapped by ${this.config.name} at epoch ${decision.epoch} (${decision.reason})`;
+          const topology = buildTopology({ epoch: decision.epoch, state: 'stable', primary: this.config.name, outgoing: null, members, previous: null, reason, now: this.now() });
           const at = new Date(this.now()).toISOString();
           await this.store.casTopology(topology, null, {
             epoch: decision.epoch, kind: 'bootstrap', reason: decision.reason, fromPrimary: null, candidate: this.config.name, handOver: false, opId: null,
