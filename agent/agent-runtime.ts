@@ -463,7 +463,7 @@ export class AgentRuntime {
     const executor = mirror
       ? this.executorWith({
           historyChanged: (record) =>
-            void mirror(record.steps.map((step) => ({ name: step.name, state: step.state, startedAt: step.startedAt, endedAt: step.endedAt, detail: step.detail }))),
+            void mirror(record.steps.map((step) => ({ name: step.name, state: step.state, startedAt: step.startedAt, endedAt: step.endedAt, detail: step.detail, executor: step.executor }))),
         })
       : this.executor;
     try {
@@ -473,7 +473,9 @@ export class AgentRuntime {
       if (plan.releaseLeaderAfter) await this.store.releaseLeader(this.config.name);
       if (plan.steps.includes('reroute')) this.metrics.failovers.inc({ kind: plan.kind, trigger, outcome: 'succeeded' });
       if (opId && (plan.steps.includes('reroute') || !plan.releaseLeaderAfter)) {
-        await this.updateOp(opId, (op) => ({ ...op, state: 'succeeded', epoch: plan.epoch }));
+        // The running reason was this agent's decision to act; the outcome is what the requester wants to read.
+        const outcome = plan.steps.includes('reroute') ? `${plan.candidate} is primary at epoch ${plan.epoch}` : null;
+        await this.updateOp(opId, (op) => ({ ...op, state: 'succeeded', epoch: plan.epoch, reason: outcome ?? op.reason }));
       }
     } catch (error) {
       this.metrics.failovers.inc({ kind: plan.kind, trigger, outcome: 'failed' });

@@ -15,6 +15,8 @@ export interface OperationStep {
   startedAt: string;
   endedAt: string | null;
   detail: string;
+  /** The node that ran the step (a hand-over's fence runs on the outgoing primary); absent in records written before it was kept. */
+  executor?: string;
 }
 
 export interface OperationRecord {

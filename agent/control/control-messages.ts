@@ -68,7 +68,7 @@ export function operationStepMessage(step: OperationStep, executor: string | nul
     startedAt: step.startedAt,
     endedAt: present(step.endedAt),
     durationMs: durationBetween(step.startedAt, step.endedAt),
-    executor: present(executor),
+    executor: present(step.executor ?? executor),
     detail: step.detail,
   };
 }
