@@ -18,8 +18,8 @@
  * COM_STATISTICS (Dolt does not implement it either; the proxy reports its own figures) are
  * answered here. KILL [QUERY|CONNECTION] and COM_PROCESS_KILL take the proxy's connection ids and
  * are carried out by the proxy (kill-command.ts). LOAD DATA LOCAL INFILE is refused
- * (CLIENT_LOCAL_FILES is never granted); any other
- * command gets ER_UNKNOWN_COM_ERROR and the connection stays usable.
+ * (CLIENT_LOCAL_FILES is never granted); any other command gets ER_UNKNOWN_COM_ERROR and the
+ * connection stays usable.
  *
  * Failures: a malformed stream (bad sequence id, oversize or truncated packet) gets an ERR and
  * the connection is closed — only this one. What a lost backend connection cost the client (the
