@@ -9,8 +9,10 @@ import { circuitBreaker, ConsecutiveBreaker, handleWhen, type IPolicy } from 'co
 import { isRecoverableError } from 'etcd3';
 
 export const HOST_BREAKER_HALF_OPEN_MS = 1000;
+/** Consecutive failed calls that open a member's breaker. */
+export const ETCD_HOST_BREAKER_FAILURES = 3;
 
 /** For `new Etcd3({ faultHandling: { host: etcdHostBreaker } })`. */
 export function etcdHostBreaker(): IPolicy {
-  return circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: HOST_BREAKER_HALF_OPEN_MS, breaker: new ConsecutiveBreaker(3) });
+  return circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: HOST_BREAKER_HALF_OPEN_MS, breaker: new ConsecutiveBreaker(ETCD_HOST_BREAKER_FAILURES) });
 }

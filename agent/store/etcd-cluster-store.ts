@@ -3,8 +3,8 @@
  * automatic keepalive, because fencing needs to know exactly when the last renewal was sent.
  */
 
-import { Etcd3, Range, type Lease } from 'etcd3';
-import { etcdHostBreaker } from '../../common/etcd-host-breaker';
+import { Etcd3, isRecoverableError, Range, type Lease } from 'etcd3';
+import { ETCD_HOST_BREAKER_FAILURES, etcdHostBreaker } from '../../common/etcd-host-breaker';
 import { withTimeout } from '../../common/with-timeout';
 import {
   clusterKeys,
@@ -30,6 +30,9 @@ export interface EtcdStoreOptions {
   callTimeoutMs?: number;
 }
 
+/** One more than the failures that open a member's circuit breaker (see renew). */
+const KEEPALIVE_ATTEMPTS = ETCD_HOST_BREAKER_FAILURES + 1;
+
 class EtcdLease implements LeaseHandle {
   lastRenewSentAt: number;
   constructor(private readonly lease: Lease, readonly id: string, readonly ttlMs: number, grantedSentAt: number, private readonly timeoutMs: number) {
@@ -37,13 +40,23 @@ class EtcdLease implements LeaseHandle {
   }
 
   async renew(): Promise<void> {
+    // The earliest send counts: etcd restarts the TTL when it gets a keepalive, never before.
     const sentAt = Date.now();
+    const deadline = sentAt + this.timeoutMs;
     let ttl: number;
-    try {
-      const response = await withTimeout(this.lease.keepaliveOnce(), this.timeoutMs);
-      ttl = Number(response.TTL);
-    } catch (error) {
-      throw new StoreUnavailableError('renew the lease', error);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const response = await withTimeout(this.lease.keepaliveOnce(), Math.max(1, deadline - Date.now()));
+        ttl = Number(response.TTL);
+        break;
+      } catch (error) {
+        // A keepalive is a stream, which etcd3 does not move to another member as it does unary
+        // calls: with one of three members down, a third of renewals failed, and two in a row
+        // fence a healthy primary. A dead member fails at once and its breaker opens after
+        // KEEPALIVE_ATTEMPTS - 1 failures, so the last attempt reaches a live member.
+        if (attempt < KEEPALIVE_ATTEMPTS && error instanceof Error && isRecoverableError(error) && Date.now() < deadline) continue;
+        throw new StoreUnavailableError('renew the lease', error);
+      }
     }
     // etcd answers a keepalive for an expired lease with TTL <= 0 rather than an error.
     if (!(ttl > 0)) throw new LeaseExpiredError(this.id);

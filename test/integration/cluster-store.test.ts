@@ -170,6 +170,17 @@ describe('ClusterStore contract (real etcd)', function () {
     expect(Date.now() - answering, 'ms from etcd answering to the store answering').to.be.lessThan(2500);
   });
 
+  it('renews a lease every time with one of three etcd members stopped (a failed keepalive moves to another member)', async () => {
+    const three = await startTestEtcd(3);
+    const store = new EtcdClusterStore({ endpoints: three.endpoints, cluster: 'renew', callTimeoutMs: 1500 });
+    registerCleanup(() => store.close());
+    const lease = await store.grantLease(10_000);
+    await three.members[0].process.stop();
+    const failures: string[] = [];
+    for (let i = 0; i < 12; i++) await lease.renew().catch((error: Error) => failures.push(error.message));
+    expect(failures, 'renewals that failed').to.deep.equal([]);
+  });
+
   it('fails with StoreUnavailableError, within its call timeout, when etcd is gone', async () => {
     const lonely = new EtcdClusterStore({ endpoints: ['http://127.0.0.1:1'], cluster: 'gone', callTimeoutMs: 500 });
     registerCleanup(() => lonely.close());
