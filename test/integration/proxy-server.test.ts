@@ -174,7 +174,8 @@ describe('proxy server (real Dolt, static topology)', function () {
     const config = parseProxyConfig(
       {
         listen: { host: '127.0.0.1', port: 0 },
-        handshake_timeout_ms: 600,
+        // Short for the stalled-handshake test, long enough for a TLS login on a loaded machine.
+        handshake_timeout_ms: 2000,
         users: [
           { name: 'app', ...hashProxyPassword('secret'), backend_user: 'root', backend_password: '' },
           { name: 'native', native_password_hash: hashProxyPassword('n-pass').native_password_hash, backend_user: 'root' },
@@ -278,7 +279,7 @@ describe('proxy server (real Dolt, static topology)', function () {
       const raw = await RawClient.connect(port);
       const greeting = await raw.next();
       expect(greeting?.[0]).to.equal(10);
-      expect(errnoOf(await raw.next(3000))).to.equal(1043);
+      expect(errnoOf(await raw.next(5000))).to.equal(1043);
       await raw.waitClosed();
     });
   });
