@@ -457,13 +457,19 @@ export class AgentRuntime {
       return;
     }
     if (opId) await this.updateOp(opId, (op) => ({ ...op, state: 'running', executor: this.config.name, reason }));
+    // The op mirrors the history's steps one write after another, and all before its outcome:
+    // written concurrently, an older step list could land last, and whoever follows the op would
+    // see it succeed before its last step did.
+    let mirrored: Promise<void> = Promise.resolve();
     const mirror = opId
-      ? (steps: OperationRecord['steps']) => this.updateOp(opId, (op) => ({ ...op, steps })).catch(() => undefined)
+      ? (steps: OperationRecord['steps']): void => {
+          mirrored = mirrored.then(() => this.updateOp(opId, (op) => ({ ...op, steps }))).catch(() => undefined);
+        }
       : null;
     const executor = mirror
       ? this.executorWith({
           historyChanged: (record) =>
-            void mirror(record.steps.map((step) => ({ name: step.name, state: step.state, startedAt: step.startedAt, endedAt: step.endedAt, detail: step.detail, executor: step.executor }))),
+            mirror(record.steps.map((step) => ({ name: step.name, state: step.state, startedAt: step.startedAt, endedAt: step.endedAt, detail: step.detail, executor: step.executor }))),
         })
       : this.executor;
     try {
@@ -475,10 +481,12 @@ export class AgentRuntime {
       if (opId && (plan.steps.includes('reroute') || !plan.releaseLeaderAfter)) {
         // The running reason was this agent's decision to act; the outcome is what the requester wants to read.
         const outcome = plan.steps.includes('reroute') ? `${plan.candidate} is primary at epoch ${plan.epoch}` : null;
+        await mirrored;
         await this.updateOp(opId, (op) => ({ ...op, state: 'succeeded', epoch: plan.epoch, reason: outcome ?? op.reason }));
       }
     } catch (error) {
       this.metrics.failovers.inc({ kind: plan.kind, trigger, outcome: 'failed' });
+      await mirrored;
       if (opId) await this.updateOp(opId, (op) => ({ ...op, state: 'failed', reason: (error as Error).message })).catch(() => undefined);
       throw error;
     }

@@ -74,9 +74,9 @@ describe('control plane with real agents', function () {
     expect(result.code, result.out).to.equal(0);
     for (const step of ['fence', 'disable-read-only', 'recover', 'enable-push-on-write', 'reroute']) expect(result.out).to.contain(step);
     // Each step names the node that ran it: the outgoing primary fences, the target does the rest.
-    expect(result.out).to.match(new RegExp(`fence\\s+done\\s+.* on ${primary}: `));
-    expect(result.out).to.match(new RegExp(`reroute\\s+done\\s+.* on ${target}: `));
-    expect(result.out).to.match(new RegExp(`succeeded at epoch \\d+: ${target} is primary at epoch \\d+$`, 'm'));
+    expect(result.out, result.out).to.match(new RegExp(`fence\\s+done\\s+.* on ${primary}: `));
+    expect(result.out, result.out).to.match(new RegExp(`reroute\\s+done\\s+.* on ${target}: `));
+    expect(result.out, result.out).to.match(new RegExp(`succeeded at epoch \\d+: ${target} is primary at epoch \\d+$`, 'm'));
     primary = await cluster.waitForStablePrimary(15_000);
     expect(primary).to.equal(target);
     expect((await queryNode<{ id: number }>(cluster, primary, 'SELECT id FROM t')).map((row) => row.id)).to.deep.equal([1]);
