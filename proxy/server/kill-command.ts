@@ -5,9 +5,9 @@
  * another client's, through one of the proxy's own backend connections.
  *
  * `parseKill` recognises the statement, also as one part of a multi-statement or as the text of a
- * PREPARE (both refused: the proxy runs a KILL only as a statement of its own); `planKill` applies MySQL's rule for a user
- * without the PROCESS privilege (only sessions of the same user may be killed) and says what the
- * session does.
+ * PREPARE (both refused: the proxy runs a KILL only as a statement of its own). `planKill` applies
+ * MySQL's rule for a user without the PROCESS privilege (only sessions of the same user may be
+ * killed) and says what the session does.
  */
 
 import type { Buffer } from 'node:buffer';
