@@ -124,7 +124,8 @@ export function cliErrorOf(error: grpc.ServiceError): CliError {
   if (code === 'unknown-node') return new CliError(ExitCode.unknownNode, message);
   switch (error.code) {
     case grpc.status.FAILED_PRECONDITION:
-      return new CliError(ExitCode.refused, `refused: ${message}`);
+      // The agents' refusals mostly say so already ("switchover X refused: ..."): not twice.
+      return new CliError(ExitCode.refused, /\brefused: /.test(message) ? message : `refused: ${message}`);
     case grpc.status.INVALID_ARGUMENT:
     case grpc.status.UNAUTHENTICATED:
       return new CliError(ExitCode.usage, message);

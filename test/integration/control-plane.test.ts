@@ -198,7 +198,7 @@ describe('control plane: gRPC API and CLI (real etcd)', function () {
 
   const refusals: Array<{ name: string; run: Run; args: string[]; code: number; message: RegExp }> = [
     { name: 'unknown node: exit 5', run: switchover.runCli, args: ['--to', 'zz', '--dry-run'], code: 5, message: /^doltgate switchover: unknown node "zz": cluster cp has nodes a, b, c, d, e$/ },
-    { name: 'target with nofailover: exit 3 with the reason', run: switchover.runCli, args: ['--to', 'c', '--dry-run'], code: 3, message: /refused: switchover \(dry run\) refused: target c has nofailover/ },
+    { name: 'target with nofailover: exit 3 with the reason', run: switchover.runCli, args: ['--to', 'c', '--dry-run'], code: 3, message: /: switchover \(dry run\) refused: target c has nofailover/ },
     { name: 'unhealthy target: exit 3 with the reason', run: switchover.runCli, args: ['--to', 'd', '--dry-run'], code: 3, message: /refused: .*target d is unhealthy \(4 failed checks: connection refused\); use --force/ },
     { name: 'target without a live agent: exit 3', run: switchover.runCli, args: ['--to', 'e', '--dry-run'], code: 3, message: /refused: .*target e has no live agent/ },
     { name: 'failover from a healthy primary without --force: exit 3', run: failover.runCli, args: ['--to', 'b', '--dry-run'], code: 3, message: /use switchover, or --force/ },
@@ -216,7 +216,7 @@ describe('control plane: gRPC API and CLI (real etcd)', function () {
     try {
       const unnamed = await cli(failover.runCli, ['--force', '--dry-run', '--json']);
       expect(unnamed.code, unnamed.io.text()).to.equal(3);
-      expect(unnamed.io.stderr[0]).to.match(/refused: failover \(dry run\) refused: the cluster is paused: name a target \(--to <node>\)/);
+      expect(unnamed.io.stderr[0]).to.match(/^doltgate failover: failover \(dry run\) refused: the cluster is paused: name a target \(--to <node>\)/);
       expect(JSON.parse(unnamed.io.stdout[0])).to.deep.include({ error: { exitCode: 3, kind: 'refused', message: unnamed.io.stderr[0].replace('doltgate failover: ', '') } });
       const named = await cli(failover.runCli, ['--to', 'b', '--force', '--dry-run', '--json']);
       expect(named.code, named.io.text()).to.equal(0);

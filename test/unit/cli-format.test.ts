@@ -227,7 +227,8 @@ describe('cli errors and exit codes', () => {
 
   const rows: Array<{ name: string; error: grpc.ServiceError; exitCode: number; message: RegExp }> = [
     { name: 'unknown node → 5', error: serviceError(grpc.status.INVALID_ARGUMENT, 'unknown node "x"', 'unknown-node'), exitCode: ExitCode.unknownNode, message: /^unknown node "x"$/ },
-    { name: 'refused → 3 with the reason', error: serviceError(grpc.status.FAILED_PRECONDITION, 'switchover refused: b has nofailover', 'refused'), exitCode: ExitCode.refused, message: /^refused: switchover refused: b has nofailover$/ },
+    { name: 'refused → 3 with the reason, saying "refused" once', error: serviceError(grpc.status.FAILED_PRECONDITION, 'switchover refused: b has nofailover', 'refused'), exitCode: ExitCode.refused, message: /^switchover refused: b has nofailover$/ },
+    { name: 'refused without the word → 3, prefixed', error: serviceError(grpc.status.FAILED_PRECONDITION, 'the cluster is paused', 'refused'), exitCode: ExitCode.refused, message: /^refused: the cluster is paused$/ },
     { name: 'op in progress → 3', error: serviceError(grpc.status.FAILED_PRECONDITION, 'op x is pending', 'op-in-progress'), exitCode: ExitCode.refused, message: /pending/ },
     { name: 'missing token → 2', error: serviceError(grpc.status.UNAUTHENTICATED, 'pause needs the token', 'unauthenticated'), exitCode: ExitCode.usage, message: /token/ },
     { name: 'bad request → 2', error: serviceError(grpc.status.INVALID_ARGUMENT, 'bad', 'bad-request'), exitCode: ExitCode.usage, message: /bad/ },
