@@ -234,7 +234,7 @@ export class AgentRuntime {
       snapshot.ops.map((op) => op.value),
       snapshot.latestHistory?.epoch ?? null,
       this.config.retention,
-      Date.now(),
+      this.now(),
     );
     const historyBelow = plan.historyBelow !== null && plan.historyBelow > this.historyPrunedBelow ? plan.historyBelow : null;
     if (plan.opIds.length === 0 && historyBelow === null) return;

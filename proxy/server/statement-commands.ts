@@ -16,7 +16,6 @@
  * Malformed and unknown-id packets become errors that keep the connection usable.
  */
 
-import { Buffer } from 'node:buffer';
 import { Command, statementIdOf, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
 import type { BackendConnection } from './backend-connection';
@@ -52,7 +51,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
     if (!whole) return { action: 'refuse', error: new MalformedCommandError('a statement to prepare cannot be 16 MiB or longer') };
     const sql = buf.toString('utf8', start + 1, start + length);
     const c = classify(sql);
-    if ((c.kind === 'admin' || c.kind === 'multi') && parseKill(c, Buffer.from(sql, 'utf8')) !== null) {
+    if ((c.kind === 'admin' || c.kind === 'multi') && parseKill(c, buf.subarray(start + 1, start + length)) !== null) {
       return { action: 'refuse', error: new BackendErrorReply(1064, '42000', KILL_NOT_PREPARED) };
     }
     return { action: 'route', routing: c, mayWrite: false, job: { effects: null, prepare: { clientId: statements.reserveId(), sql, classification: c }, stmt: null, layout: null, initDb: null, fixedConn: null } };
