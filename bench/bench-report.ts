@@ -94,7 +94,22 @@ export function formatTable(summaries: Summary[]): string {
   return lines.join('\n');
 }
 
-export function formatRatios(summaries: Summary[], workloads: string[]): string {
+/**
+ * doltgate QPS over the pipe's within each round. Legs of a round run back to back, so a noisy
+ * minute hits both; the spread of these shows how much one verdict can be trusted.
+ */
+export function roundQpsRatios(samples: Sample[], workload: string): number[] {
+  const ratios: number[] = [];
+  const rounds = new Set(samples.filter((s) => s.workload === workload).map((s) => s.round));
+  for (const round of [...rounds].sort((a, b) => a - b)) {
+    const pipe = samples.find((s) => s.workload === workload && s.round === round && s.leg === 'pipe');
+    const proxy = samples.find((s) => s.workload === workload && s.round === round && s.leg === 'doltgate');
+    if (pipe && proxy && pipe.result.qps > 0) ratios.push(proxy.result.qps / pipe.result.qps);
+  }
+  return ratios;
+}
+
+export function formatRatios(summaries: Summary[], workloads: string[], samples: Sample[] = []): string {
   const lines = [`doltgate / pipe (targets: QPS >= ${targets.minQpsRatio.toFixed(2)}x, CPU per query <= ${targets.maxCpuRatio.toFixed(2)}x)`];
   for (const workload of workloads) {
     const pipe = summaries.find((s) => s.workload === workload && s.leg === 'pipe');
@@ -107,7 +122,9 @@ export function formatRatios(summaries: Summary[], workloads: string[]): string 
     const cpuRatio = proxy.legCpuUsPerQuery !== null && pipe.legCpuUsPerQuery ? proxy.legCpuUsPerQuery / pipe.legCpuUsPerQuery : NaN;
     const qpsVerdict = qpsRatio >= targets.minQpsRatio ? 'meets' : 'MISSES';
     const cpuVerdict = cpuRatio <= targets.maxCpuRatio ? 'meets' : Number.isFinite(cpuRatio) ? 'MISSES' : 'n/a';
-    lines.push(`  ${pad(workload, 26)} QPS ${fixed(qpsRatio, 2)}x (${qpsVerdict})   CPU/query ${fixed(cpuRatio, 2)}x (${cpuVerdict})`);
+    const perRound = roundQpsRatios(samples, workload);
+    const spread = perRound.length > 1 ? `   QPS by round ${fixed(Math.min(...perRound), 2)}-${fixed(Math.max(...perRound), 2)}x` : '';
+    lines.push(`  ${pad(workload, 26)} QPS ${fixed(qpsRatio, 2)}x (${qpsVerdict})   CPU/query ${fixed(cpuRatio, 2)}x (${cpuVerdict})${spread}`);
   }
   return lines.join('\n');
 }

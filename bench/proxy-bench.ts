@@ -241,7 +241,7 @@ async function bench(settings: Settings): Promise<void> {
   say('');
   say(formatPipeOverhead(summaries, labels));
   say('');
-  say(formatRatios(summaries, labels));
+  say(formatRatios(summaries, labels, samples));
 }
 
 async function main(): Promise<void> {
