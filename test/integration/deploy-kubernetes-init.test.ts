@@ -22,6 +22,7 @@ import { parseAgentConfig } from '../../agent/agent-config';
 import { EtcdClusterStore } from '../../agent/store/etcd-cluster-store';
 import { ManagedChild } from '../../common/child-process';
 import { freePort } from '../../sandbox/free-port';
+import { expectKillRefused } from '../bed/app-user-checks';
 import { registerCleanup, tempDir } from '../bed/cleanup';
 import { doltBinary, repoRoot } from '../bed/dolt-binary';
 import { eventually } from '../bed/eventually';
@@ -137,11 +138,14 @@ describe('deploy/kubernetes init step (init-node.sh with real Dolt, then real ag
     // The proxies' login: the app user with the Secret's password, on the primary and the replica.
     const connect = (port: number) => mysql.createConnection({ host: '127.0.0.1', port, user: cluster['app-user'], password: backendPassword, database: 'app', connectTimeout: 3000 });
     const primary = await connect(agents[0].sqlPort);
+    const victim = await connect(agents[0].sqlPort);
     try {
       await primary.query('CREATE TABLE t (id INT PRIMARY KEY)');
       await primary.query('INSERT INTO t VALUES (1), (2)');
+      await expectKillRefused(primary, victim);
     } finally {
       primary.destroy();
+      victim.destroy();
     }
     await eventually(
       async () => {

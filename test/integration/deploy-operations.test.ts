@@ -29,6 +29,7 @@ import { hashProxyPassword } from '../../proxy/config';
 import { ManagedChild } from '../../common/child-process';
 import { freePort } from '../../sandbox/free-port';
 import type { LocalCluster } from '../../sandbox/local-cluster';
+import { expectKillRefused } from '../bed/app-user-checks';
 import { registerCleanup, tempDir } from '../bed/cleanup';
 import { doltBinary, repoRoot } from '../bed/dolt-binary';
 import { eventually } from '../bed/eventually';
@@ -242,11 +243,15 @@ describe('deploy/OPERATIONS.md, every doc-test block run against a real cluster'
       after: async ([result]) => {
         expect(result.output).to.match(/cluster guide-first\s+epoch 1\s+state stable\s+primary n1/);
         // The users the guide created: the agent logs in as doltgate (it is healthy), proxies as app.
-        const connection = await mysql.createConnection({ host: '127.0.0.1', port: sqlPortOf('n1', 'guide-first'), user: 'app', password: appPassword, database: 'app' });
+        const connect = () => mysql.createConnection({ host: '127.0.0.1', port: sqlPortOf('n1', 'guide-first'), user: 'app', password: appPassword, database: 'app' });
+        const connection = await connect();
+        const other = await connect();
         try {
           await connection.query('CREATE TABLE guide_check (id INT PRIMARY KEY)');
+          await expectKillRefused(connection, other);
         } finally {
           connection.destroy();
+          other.destroy();
         }
       },
     },

@@ -1,0 +1,109 @@
+/**
+ * Learning tests for the protocol facts the proxy is built on: which commands Dolt answers, its
+ * limits, why the proxy must never let a client's KILL reach Dolt, and what keeps one it cannot see
+ * harmless (a backend user without SUPER). Raw commands go through
+ * test/bed/raw-mysql-client.ts, since no driver sends them.
+ */
+
+import { expect } from 'chai';
+import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
+import { Command, parseErr } from '../../proxy/protocol';
+import { expectKillRefused } from '../bed/app-user-checks';
+import { TestDoltCluster } from '../bed/dolt-cluster';
+import { RawClient } from '../bed/raw-mysql-client';
+
+type Row = RowDataPacket & Record<string, unknown>;
+
+const ER_UNKNOWN_COM_ERROR = 1047;
+
+async function connectionId(connection: Connection): Promise<number> {
+  const [rows] = await connection.query<Row[]>('SELECT CONNECTION_ID() AS id');
+  return Number(rows[0].id);
+}
+
+describe('Dolt protocol facts (real dolt sql-server)', function () {
+  this.timeout(60_000);
+  let cluster: TestDoltCluster;
+  let raw: RawClient;
+
+  before(async () => {
+    cluster = await TestDoltCluster.start({ nodes: 1 });
+  });
+  after(async () => cluster?.stop());
+
+  beforeEach(async () => {
+    raw = await RawClient.connect(cluster.primary.port);
+    await raw.login('root', '', cluster.databases[0]);
+  });
+  afterEach(() => raw.socket.destroy());
+
+  it('COM_STATISTICS and COM_CHANGE_USER are not implemented (1047), and the connection stays usable', async () => {
+    for (const command of [Command.COM_STATISTICS, Command.COM_CHANGE_USER]) {
+      raw.command(command, command === Command.COM_CHANGE_USER ? Buffer.from('root\0\0db\0') : Buffer.alloc(0));
+      const reply = (await raw.next()) as Buffer;
+      expect(reply[0], `command 0x${command.toString(16)} gets ERR`).to.equal(0xff);
+      expect(parseErr(reply).errno).to.equal(ER_UNKNOWN_COM_ERROR);
+    }
+    raw.command(Command.COM_PING);
+    expect(((await raw.next()) as Buffer)[0], 'OK to COM_PING').to.equal(0x00);
+  });
+
+  it('COM_RESET_CONNECTION works: OK, and user variables are gone after it', async () => {
+    raw.command(Command.COM_QUERY, 'SET @kept = 5');
+    expect(((await raw.next()) as Buffer)[0]).to.equal(0x00);
+    raw.command(Command.COM_RESET_CONNECTION);
+    expect(((await raw.next()) as Buffer)[0], 'OK to COM_RESET_CONNECTION').to.equal(0x00);
+    raw.command(Command.COM_QUERY, 'SELECT @kept');
+    const [, , row] = await raw.response();
+    expect(row[0], 'the row holds NULL (0xfb)').to.equal(0xfb);
+  });
+
+  it('max_allowed_packet is 1 GiB and local_infile is off', async () => {
+    const [settings] = await cluster.query<Row>(cluster.primary, 'SELECT @@max_allowed_packet AS maxPacket, @@local_infile AS localInfile');
+    expect(Number(settings.maxPacket)).to.equal(1 << 30);
+    expect(Number(settings.localInfile)).to.equal(0);
+  });
+
+  it("Dolt carries out a KILL inside a multi-statement and a prepared KILL: another client's connection dies", async () => {
+    const killer = await cluster.connect(cluster.primary);
+    try {
+      for (const how of ['multi-statement', 'prepared']) {
+        const victim = await cluster.connect(cluster.primary);
+        try {
+          const id = await connectionId(victim);
+          if (how === 'prepared') {
+            await killer.query(`PREPARE k FROM 'KILL ${id}'`);
+            await killer.query('EXECUTE k');
+          } else {
+            await killer.query(`SELECT 1; KILL ${id}`);
+          }
+          const outcome = await victim.query('SELECT 1').then(() => 'alive', () => 'killed');
+          expect(outcome, `victim after a ${how} KILL`).to.equal('killed');
+        } finally {
+          victim.destroy();
+        }
+      }
+    } finally {
+      killer.destroy();
+    }
+  });
+
+  it('without SUPER a user may not KILL, not even another connection of its own user; it may do DDL and DML', async () => {
+    await cluster.query(cluster.primary, "CREATE USER 'nosuper'@'%' IDENTIFIED BY 'pw'");
+    await cluster.query(cluster.primary, "GRANT ALL ON *.* TO 'nosuper'@'%'");
+    await cluster.query(cluster.primary, "REVOKE SUPER ON *.* FROM 'nosuper'@'%'");
+    const connect = () => mysql.createConnection({ host: '127.0.0.1', port: cluster.primary.port, user: 'nosuper', password: 'pw', database: cluster.databases[0] });
+    const killer = await connect();
+    const victim = await connect();
+    try {
+      await killer.query('CREATE TABLE nosuper_check (id INT PRIMARY KEY)');
+      await killer.query('INSERT INTO nosuper_check VALUES (1)');
+      await expectKillRefused(killer, victim);
+      const pushed = await killer.query("CALL dolt_push('origin', 'main')").then(() => 'pushed', (error: Error) => error.message);
+      expect(pushed, 'dolt_push without SUPER').to.match(/command denied/);
+    } finally {
+      killer.destroy();
+      victim.destroy();
+    }
+  });
+});
