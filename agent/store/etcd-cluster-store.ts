@@ -4,7 +4,7 @@
  */
 
 import { Etcd3, isRecoverableError, Range, type Lease } from 'etcd3';
-import { ETCD_HOST_BREAKER_FAILURES, etcdHostBreaker } from '../../common/etcd-host-breaker';
+import { etcdHostBreaker } from '../../common/etcd-host-breaker';
 import { withTimeout } from '../../common/with-timeout';
 import {
   clusterKeys,
@@ -30,8 +30,12 @@ export interface EtcdStoreOptions {
   callTimeoutMs?: number;
 }
 
-/** One more than the failures that open a member's circuit breaker (see renew). */
-const KEEPALIVE_ATTEMPTS = ETCD_HOST_BREAKER_FAILURES + 1;
+/**
+ * Keepalive attempts per renewal (see renew). Each picks a member at random and a dead one fails
+ * at once, so with one of three members down all of them miss a live member 3^-10 of the time:
+ * once in ~59,000 renewals, and it takes two misses in a row to fence a primary.
+ */
+const KEEPALIVE_ATTEMPTS = 10;
 
 class EtcdLease implements LeaseHandle {
   lastRenewSentAt: number;
@@ -52,8 +56,8 @@ class EtcdLease implements LeaseHandle {
       } catch (error) {
         // A keepalive is a stream, which etcd3 does not move to another member as it does unary
         // calls: with one of three members down, a third of renewals failed, and two in a row
-        // fence a healthy primary. A dead member fails at once and its breaker opens after
-        // KEEPALIVE_ATTEMPTS - 1 failures, so the last attempt reaches a live member.
+        // fence a healthy primary. Nor does the member's circuit breaker help: opening the stream
+        // counts as a success there, so its consecutive-failure count never reaches the limit.
         if (attempt < KEEPALIVE_ATTEMPTS && error instanceof Error && isRecoverableError(error) && Date.now() < deadline) continue;
         throw new StoreUnavailableError('renew the lease', error);
       }
