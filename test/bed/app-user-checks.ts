@@ -6,10 +6,15 @@
 import { expect } from 'chai';
 import type { Connection, RowDataPacket } from 'mysql2/promise';
 
+/** The id Dolt gave `connection` (what a KILL names). */
+export async function connectionId(connection: Connection): Promise<number> {
+  const [rows] = await connection.query<RowDataPacket[]>('SELECT CONNECTION_ID() AS id');
+  return Number(rows[0].id);
+}
+
 /** `killer` tries to KILL `victim`'s connection: refused with "command denied", and `victim` still answers. */
 export async function expectKillRefused(killer: Connection, victim: Connection): Promise<void> {
-  const [rows] = await victim.query<RowDataPacket[]>('SELECT CONNECTION_ID() AS id');
-  const refusal = await killer.query(`KILL ${Number(rows[0].id)}`).then(
+  const refusal = await killer.query(`KILL ${await connectionId(victim)}`).then(
     () => null,
     (error: Error) => error.message,
   );

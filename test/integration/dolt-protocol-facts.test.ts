@@ -6,20 +6,15 @@
  */
 
 import { expect } from 'chai';
-import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
+import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { Command, parseErr } from '../../proxy/protocol';
-import { expectKillRefused } from '../bed/app-user-checks';
+import { connectionId, expectKillRefused } from '../bed/app-user-checks';
 import { TestDoltCluster } from '../bed/dolt-cluster';
 import { RawClient } from '../bed/raw-mysql-client';
 
 type Row = RowDataPacket & Record<string, unknown>;
 
 const ER_UNKNOWN_COM_ERROR = 1047;
-
-async function connectionId(connection: Connection): Promise<number> {
-  const [rows] = await connection.query<Row[]>('SELECT CONNECTION_ID() AS id');
-  return Number(rows[0].id);
-}
 
 describe('Dolt protocol facts (real dolt sql-server)', function () {
   this.timeout(60_000);
