@@ -10,7 +10,7 @@ import { isRecoverableError } from 'etcd3';
 
 export const HOST_BREAKER_HALF_OPEN_MS = 1000;
 /** Consecutive failed calls that open a member's breaker. */
-export const ETCD_HOST_BREAKER_FAILURES = 3;
+const ETCD_HOST_BREAKER_FAILURES = 3;
 
 /** For `new Etcd3({ faultHandling: { host: etcdHostBreaker } })`. */
 export function etcdHostBreaker(): IPolicy {

@@ -1,10 +1,10 @@
 /**
  * Plain-TCP sockets (to backends, and from clients once logged in) read through Node's `onread`
  * into one buffer shared by every such socket of the process, instead of through the stream's
- * 'data' events. The 'data' path costs,
- * per read, a fresh 64 KiB allocation shrunk to the bytes read, a Buffer object, the Readable
- * machinery and a nextTick; on a proxy that answers a point select with one backend read, that
- * was a measurable share of its CPU per query (see bench/proxy-bench.ts).
+ * 'data' events. The 'data' path costs, per read, a fresh 64 KiB allocation shrunk to the bytes
+ * read, a Buffer object, the Readable machinery and a nextTick; on a proxy that answers a point
+ * select with one backend read, that was a measurable share of its CPU per query (see
+ * bench/proxy-bench.ts).
  *
  * One buffer can serve every socket because a read's callback runs to completion before the
  * event loop reads another socket. The price is that a chunk dies when its callback returns:
