@@ -13,6 +13,7 @@ import { cloneNode, initFirstNode, nodeLayout, type NodeLayout } from '../../san
 import { freePort } from '../../sandbox/free-port';
 import { registerCleanup, tempDir } from './cleanup';
 import { doltBinary } from './dolt-binary';
+import { queryAsRoot } from './root-query';
 
 export interface TestDoltNode {
   name: string;
@@ -84,14 +85,8 @@ export class TestDoltCluster {
   }
 
   /** One query on a fresh connection; returns the rows. */
-  async query<T = Record<string, unknown>>(node: TestDoltNode, sql: string, params: unknown[] = [], database?: string): Promise<T[]> {
-    const connection = await mysql.createConnection({ host: '127.0.0.1', port: node.port, user: 'root', password: '', database: database ?? this.databases[0] });
-    try {
-      const [rows] = await connection.query(sql, params);
-      return rows as T[];
-    } finally {
-      connection.destroy();
-    }
+  query<T = Record<string, unknown>>(node: TestDoltNode, sql: string, params: unknown[] = [], database?: string): Promise<T[]> {
+    return queryAsRoot<T>(node.port, sql, params, { database: database ?? this.databases[0] });
   }
 
   async stop(): Promise<void> {

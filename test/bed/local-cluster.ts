@@ -1,10 +1,10 @@
 /** A whole doltgate cluster (etcd, Dolt nodes run by real agent processes) for a test. */
 
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import { LocalCluster, type LocalClusterOptions } from '../../sandbox/local-cluster';
 import { registerCleanup, tempDir } from './cleanup';
 import { doltBinary, repoRoot } from './dolt-binary';
+import { queryAsRoot } from './root-query';
 
 export async function startLocalCluster(options: Partial<LocalClusterOptions> = {}): Promise<LocalCluster> {
   const dir = await tempDir('cluster');
@@ -19,12 +19,6 @@ export async function startLocalCluster(options: Partial<LocalClusterOptions> = 
 }
 
 /** A query on a fresh connection straight to a node's Dolt. */
-export async function queryNode<T = Record<string, unknown>>(cluster: LocalCluster, node: string, sql: string, params: unknown[] = [], database = 'app'): Promise<T[]> {
-  const connection = await mysql.createConnection({ host: '127.0.0.1', port: cluster.agent(node).sqlPort, user: 'root', password: '', database, connectTimeout: 2000 });
-  try {
-    const [rows] = await connection.query({ sql, timeout: 5000 }, params);
-    return rows as T[];
-  } finally {
-    connection.destroy();
-  }
+export function queryNode<T = Record<string, unknown>>(cluster: LocalCluster, node: string, sql: string, params: unknown[] = [], database = 'app'): Promise<T[]> {
+  return queryAsRoot<T>(cluster.agent(node).sqlPort, sql, params, { database, connectTimeoutMs: 2000, queryTimeoutMs: 5000 });
 }

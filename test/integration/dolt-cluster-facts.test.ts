@@ -13,7 +13,6 @@
 import { expect } from 'chai';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import mysql from 'mysql2/promise';
 import { initDoltRoot } from '../../agent/dolt/dolt-command';
 import { DoltSqlServer } from '../../agent/dolt/sql-server';
 import { nodeLayout, type NodeLayout } from '../../sandbox/dolt-node-setup';
@@ -21,6 +20,7 @@ import { freePort } from '../../sandbox/free-port';
 import { registerCleanup, tempDir } from '../bed/cleanup';
 import { doltBinary } from '../bed/dolt-binary';
 import { eventually } from '../bed/eventually';
+import { queryAsRoot } from '../bed/root-query';
 
 interface ClusterNode {
   name: string;
@@ -51,14 +51,8 @@ function clusterYaml(node: ClusterNode, peers: ClusterNode[], bootstrapRole: 'pr
   ].join('\n');
 }
 
-async function query<T = Row>(node: ClusterNode, sql: string, database?: string): Promise<T[]> {
-  const connection = await mysql.createConnection({ host: '127.0.0.1', port: node.sqlPort, user: 'root', password: '', database });
-  try {
-    const [rows] = await connection.query(sql);
-    return rows as T[];
-  } finally {
-    connection.destroy();
-  }
+function query<T = Row>(node: ClusterNode, sql: string, database?: string): Promise<T[]> {
+  return queryAsRoot<T>(node.sqlPort, sql, [], { database });
 }
 
 async function refusal(node: ClusterNode, sql: string, database?: string): Promise<{ errno?: number; message: string } | null> {
