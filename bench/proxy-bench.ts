@@ -30,7 +30,7 @@ import * as os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import mysql from 'mysql2/promise';
 import { ManagedChild } from '../common/child-process';
-import { freePort } from '../sandbox/free-port';
+import { freePort } from '../common/free-port';
 import { TestDoltCluster } from '../test/bed/dolt-cluster';
 import { registerCleanup, runCleanups, tempDir } from '../test/bed/cleanup';
 import { formatPipeOverhead, formatRatios, formatTable, summarize, type LegName, type Sample } from './bench-report';

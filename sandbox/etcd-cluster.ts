@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as http from 'node:http';
 import { ManagedChild } from '../common/child-process';
-import { freePort } from './free-port';
+import { freePort } from '../common/free-port';
 
 export interface EtcdMember {
   name: string;

@@ -10,10 +10,10 @@ import mysql from 'mysql2/promise';
 import { DoltSqlServer } from '../../agent/dolt/sql-server';
 import type { DoltServerRole } from '../../agent/dolt/server-config';
 import { cloneNode, initFirstNode, nodeLayout, type NodeLayout } from '../../sandbox/dolt-node-setup';
-import { freePort } from '../../sandbox/free-port';
+import { freePort } from '../../common/free-port';
 import { registerCleanup, tempDir } from './cleanup';
 import { doltBinary } from './dolt-binary';
-import { queryAsRoot } from './root-query';
+import { queryAsRoot } from '../../sandbox/root-query';
 
 export interface TestDoltNode {
   name: string;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { LocalCluster, type LocalClusterOptions } from '../../sandbox/local-cluster';
 import { registerCleanup, tempDir } from './cleanup';
 import { doltBinary, repoRoot } from './dolt-binary';
-import { queryAsRoot } from './root-query';
+import { queryAsRoot } from '../../sandbox/root-query';
 
 export async function startLocalCluster(options: Partial<LocalClusterOptions> = {}): Promise<LocalCluster> {
   const dir = await tempDir('cluster');

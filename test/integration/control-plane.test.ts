@@ -28,7 +28,7 @@ import * as status from '../../cli/status';
 import * as switchover from '../../cli/switchover';
 import { silentLogger } from '../../common/logger';
 import type { HistoryRecord, MemberRecord, OperationRecord, OperationStep, Topology } from '../../proto';
-import { freePort } from '../../sandbox/free-port';
+import { freePort } from '../../common/free-port';
 import type { EtcdCluster } from '../../sandbox/etcd-cluster';
 import { registerCleanup, tempDir } from '../bed/cleanup';
 import { startTestEtcd } from '../bed/etcd';

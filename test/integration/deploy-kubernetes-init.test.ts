@@ -21,7 +21,7 @@ import { parse, stringify } from 'yaml';
 import { parseAgentConfig } from '../../agent/agent-config';
 import { EtcdClusterStore } from '../../agent/store/etcd-cluster-store';
 import { ManagedChild } from '../../common/child-process';
-import { freePort } from '../../sandbox/free-port';
+import { freePort } from '../../common/free-port';
 import { expectKillRefused } from '../bed/app-user-checks';
 import { registerCleanup, tempDir } from '../bed/cleanup';
 import { doltBinary, repoRoot } from '../bed/dolt-binary';

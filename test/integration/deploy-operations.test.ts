@@ -27,7 +27,7 @@ import { parse, stringify } from 'yaml';
 import { EtcdClusterStore } from '../../agent/store/etcd-cluster-store';
 import { hashProxyPassword } from '../../proxy/config';
 import { ManagedChild } from '../../common/child-process';
-import { freePort } from '../../sandbox/free-port';
+import { freePort } from '../../common/free-port';
 import type { LocalCluster } from '../../sandbox/local-cluster';
 import { expectKillRefused } from '../bed/app-user-checks';
 import { registerCleanup, tempDir } from '../bed/cleanup';

@@ -16,7 +16,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ManagedChild } from '../../common/child-process';
-import { freePort } from '../../sandbox/free-port';
+import { freePort } from '../../common/free-port';
 import type { LocalCluster } from '../../sandbox/local-cluster';
 import { registerCleanup, tempDir } from '../bed/cleanup';
 import { repoRoot } from '../bed/dolt-binary';

@@ -16,11 +16,11 @@ import { join } from 'node:path';
 import { initDoltRoot } from '../../agent/dolt/dolt-command';
 import { DoltSqlServer } from '../../agent/dolt/sql-server';
 import { nodeLayout, type NodeLayout } from '../../sandbox/dolt-node-setup';
-import { freePort } from '../../sandbox/free-port';
+import { freePort } from '../../common/free-port';
 import { registerCleanup, tempDir } from '../bed/cleanup';
 import { doltBinary } from '../bed/dolt-binary';
 import { eventually } from '../bed/eventually';
-import { queryAsRoot } from '../bed/root-query';
+import { queryAsRoot } from '../../sandbox/root-query';
 
 interface ClusterNode {
   name: string;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { HostProbe, tcpProbe } from '../../agent/health/host-probe';
 import { createLogger } from '../../common/logger';
-import { freePort } from '../../sandbox/free-port';
+import { freePort } from '../../common/free-port';
 
 describe('HostProbe (real sockets)', function () {
   this.timeout(10_000);

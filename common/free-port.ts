@@ -7,7 +7,8 @@ import * as net from 'node:net';
 
 const handedOut = new Set<number>();
 
-function bindEphemeral(): Promise<number> {
+/** A port the kernel had free a moment ago, without remembering it (for long-lived daemons). */
+export function bindEphemeral(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();

@@ -1,4 +1,4 @@
-/** One query as Dolt's root on a fresh connection to a 127.0.0.1 port, for the test beds' query helpers. */
+/** One query as Dolt's root on a fresh connection to a 127.0.0.1 port: for the test beds' and the benches' query helpers. */
 
 import mysql from 'mysql2/promise';
 
