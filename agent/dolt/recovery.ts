@@ -1,11 +1,30 @@
 /**
  * Bringing a node's branches to the newest commits the cluster has published, without losing any
- * commit: the "recover" step of a failover and the core of an old primary's rejoin.
+ * commit: the "recover" step of a failover (mode `promote`) and the core of an old primary's
+ * rejoin (mode `rejoin`).
  *
- * For every database and every branch of the source (the remote, or a backup fetched as a second
- * remote when it holds newer commits): a missing local branch is created; a local branch behind is
- * fast-forwarded; a local branch holding commits the source lacks is first saved as
- * `doltgate/orphaned/<epoch>/<branch>` (and pushed, so it survives this node) and then reset.
+ * For every database and every branch, compared with the source (the remote, or a backup fetched
+ * as a second remote when it holds newer commits):
+ *
+ * | local vs source        | promote (this node becomes primary) | rejoin (this node becomes a replica) |
+ * |------------------------|-------------------------------------|--------------------------------------|
+ * | missing locally        | create from the source              | create from the source               |
+ * | equal                  | nothing                             | nothing                              |
+ * | behind (an ancestor)   | fast-forward                        | fast-forward                         |
+ * | ahead (source is ours) | KEEP: these are acknowledged commits whose push failed; pushed once primary | save, then reset |
+ * | diverged               | save, then reset                    | save, then reset                     |
+ * | only local             | keep (pushed once primary)          | save, then delete                    |
+ *
+ * "Save" creates `doltgate/orphaned/<epoch>/<branch>-<hash>` AT THE HASH THAT IS ABOUT TO LEAVE
+ * the branch, checks that the new branch names exactly that hash, and pushes it, so it survives
+ * this node.
+ *
+ * Invariant (design.md safety 2): no commit leaves a branch unless a branch that contains it was
+ * created and checked first. "Ahead" is never treated like "diverged" when promoting. Before a
+ * branch is moved its head is read again: if it changed since it was judged (someone wrote to
+ * this node), the step fails with RecoveryRaceError rather than reset over the new commit. The
+ * agent runs recovery on a private listener no client knows (see server-config.ts), so that
+ * error means a bug, not load.
  *
  * Needs a writable server (read-only Dolt refuses fetch and reset). Runs with
  * dolt_transaction_commit off for its session: with it on, a reset lands one commit past its
@@ -15,15 +34,24 @@
 import { branchHeads, remoteBranchHeads } from './inspector';
 import { listDatabases, quoteIdentifier, type SqlSession } from './sql-session';
 
-export interface RecoverySource {
-  /** A Dolt remote name configured on every database, e.g. 'origin'. */
-  remote: string;
-}
+export type RecoveryMode = 'promote' | 'rejoin';
+
+export type BranchAction =
+  | 'up-to-date'
+  | 'created'
+  | 'fast-forwarded'
+  /** promote: the local branch holds commits the source lacks and nothing else; kept as is. */
+  | 'kept-ahead'
+  | 'reset-after-saving-orphans'
+  /** promote: a branch the source never had; kept. */
+  | 'kept-local-only'
+  /** rejoin: a branch the source never had; saved as an orphan branch, then deleted. */
+  | 'deleted-after-saving-orphans';
 
 export interface BranchOutcome {
   database: string;
   branch: string;
-  action: 'up-to-date' | 'created' | 'fast-forwarded' | 'reset-after-saving-orphans' | 'kept-local-only';
+  action: BranchAction;
   from: string | null;
   to: string;
   source: string;
@@ -31,19 +59,43 @@ export interface BranchOutcome {
 }
 
 export interface RecoveryOptions {
+  mode: RecoveryMode;
   primaryRemote: string;
-  /** A backup registered as an extra remote (see ensureBackupRemote); used when strictly newer. */
+  /** A backup registered as an extra remote (see ensureRemoteOnAllDatabases); used when strictly newer. */
   backupRemote?: string;
-  /** Names the orphan branches; the epoch this recovery belongs to. */
+  /** The epoch whose commits are saved: names the orphan branches. */
   epoch: number;
-  /** Overrides the orphan branch prefix (default `doltgate/orphaned/<epoch>/`). */
-  orphanPrefix?: string;
   /** Push saved orphan branches to the primary remote (true except in tests of the saving itself). */
   pushOrphans?: boolean;
 }
 
-export function orphanBranchName(epoch: number, branch: string): string {
-  return `doltgate/orphaned/${epoch}/${branch}`;
+export class RecoveryRaceError extends Error {
+  readonly code = 'RECOVERY_RACE';
+  constructor(database: string, branch: string, judged: string, now: string) {
+    super(`${database}.${branch} moved from ${judged} to ${now} while recovery was deciding what to do with it: nothing was reset; the step will run again`);
+  }
+}
+
+export class OrphanSaveError extends Error {
+  readonly code = 'ORPHAN_SAVE';
+  constructor(database: string, orphan: string, expected: string, found: string | null) {
+    super(`${database}: orphan branch ${orphan} should name ${expected} but names ${found ?? 'nothing'}: refusing to move the original branch`);
+  }
+}
+
+export const orphanBranchPrefix = 'doltgate/orphaned/';
+
+/**
+ * The orphan branch for the commit `hash` leaving `branch` in `epoch`. The hash makes the name
+ * unique: one node recovering twice in one epoch, or two nodes saving in one epoch, never reuse a
+ * name for different commits, and saving the same commit twice finds the branch already right.
+ */
+export function orphanBranchName(epoch: number, branch: string, hash: string): string {
+  return `${orphanBranchPrefix}${epoch}/${branch}-${hash}`;
+}
+
+export function isOrphanBranch(branch: string): boolean {
+  return branch.startsWith(orphanBranchPrefix);
 }
 
 async function isAncestor(session: SqlSession, ancestor: string, descendant: string): Promise<boolean> {
@@ -54,6 +106,11 @@ async function isAncestor(session: SqlSession, ancestor: string, descendant: str
 async function activeBranch(session: SqlSession): Promise<string> {
   const rows = await session.query('SELECT active_branch() AS b');
   return String(rows[0]?.b);
+}
+
+async function headOf(session: SqlSession, database: string, branch: string): Promise<string | null> {
+  const rows = await session.query(`SELECT hash FROM ${quoteIdentifier(database)}.dolt_branches WHERE name = ?`, [branch]);
+  return rows.length === 0 ? null : String(rows[0].hash);
 }
 
 /**
@@ -83,6 +140,62 @@ export async function removeRemoteFromAllDatabases(session: SqlSession, remote: 
   }
 }
 
+interface DatabaseRecovery {
+  session: SqlSession;
+  database: string;
+  options: RecoveryOptions;
+  current: string;
+}
+
+/**
+ * Creates the orphan branch at `hash`, checks it names exactly that hash, and pushes it. Safe to
+ * repeat: the name is derived from the hash, so a branch of that name from an earlier run that
+ * names the same hash is the same save.
+ */
+async function saveOrphan(r: DatabaseRecovery, branch: string, hash: string): Promise<string> {
+  const orphan = orphanBranchName(r.options.epoch, branch, hash);
+  const existing = await headOf(r.session, r.database, orphan);
+  if (existing === null) await r.session.query('CALL dolt_branch(?, ?)', [orphan, hash]);
+  const saved = await headOf(r.session, r.database, orphan);
+  if (saved !== hash) throw new OrphanSaveError(r.database, orphan, hash, saved);
+  if (r.options.pushOrphans ?? true) await r.session.query('CALL dolt_push(?, ?)', [r.options.primaryRemote, orphan]);
+  return orphan;
+}
+
+/** Moves `branch` from `judged` to `sourceRef`, refusing if it moved since it was judged. */
+async function moveBranch(r: DatabaseRecovery, branch: string, judged: string, sourceRef: string): Promise<void> {
+  const now = await headOf(r.session, r.database, branch);
+  if (now !== judged) throw new RecoveryRaceError(r.database, branch, judged, now ?? 'deleted');
+  if (branch === r.current) await r.session.query("CALL dolt_reset('--hard', ?)", [sourceRef]);
+  else await r.session.query("CALL dolt_branch('-f', ?, ?)", [branch, sourceRef]);
+}
+
+async function recoverBranch(r: DatabaseRecovery, branch: string, localHash: string | undefined, source: string, target: string): Promise<BranchOutcome> {
+  const sourceRef = `${source}/${branch}`;
+  const outcome: BranchOutcome = { database: r.database, branch, action: 'up-to-date', from: localHash ?? null, to: target, source };
+  if (localHash === undefined) {
+    await r.session.query('CALL dolt_branch(?, ?)', [branch, sourceRef]);
+    outcome.action = 'created';
+    return outcome;
+  }
+  if (localHash === target) return outcome;
+  if (await isAncestor(r.session, branch, sourceRef)) {
+    await moveBranch(r, branch, localHash, sourceRef);
+    outcome.action = 'fast-forwarded';
+    return outcome;
+  }
+  if (r.options.mode === 'promote' && (await isAncestor(r.session, sourceRef, branch))) {
+    outcome.action = 'kept-ahead';
+    outcome.to = localHash;
+    return outcome;
+  }
+  outcome.orphanBranch = await saveOrphan(r, branch, localHash);
+  await moveBranch(r, branch, localHash, sourceRef);
+  outcome.action = 'reset-after-saving-orphans';
+  return outcome;
+}
+
+/** Every branch of every database brought to the source's newest commits (table in the file doc). */
 export async function recoverNewestCommits(session: SqlSession, options: RecoveryOptions): Promise<BranchOutcome[]> {
   await session.query('SET SESSION dolt_transaction_commit = 0');
   const outcomes: BranchOutcome[] = [];
@@ -96,10 +209,10 @@ export async function recoverNewestCommits(session: SqlSession, options: Recover
     }
     const remoteHeads = await remoteBranchHeads(session, database, options.primaryRemote);
     const local = await branchHeads(session, database);
-    const current = await activeBranch(session);
+    const r: DatabaseRecovery = { session, database, options, current: await activeBranch(session) };
     const branches = new Set([...Object.keys(remoteHeads), ...Object.keys(backupHeads)]);
     for (const branch of [...branches].sort()) {
-      if (branch.startsWith('doltgate/orphaned/')) continue;
+      if (isOrphanBranch(branch)) continue;
       let source = options.primaryRemote;
       let target = remoteHeads[branch];
       const backupHash = backupHeads[branch];
@@ -109,37 +222,22 @@ export async function recoverNewestCommits(session: SqlSession, options: Recover
           target = backupHash;
         }
       }
-      const sourceRef = `${source}/${branch}`;
-      const localHash = local[branch];
-      const outcome: BranchOutcome = { database, branch, action: 'up-to-date', from: localHash ?? null, to: target, source };
-      if (localHash === undefined) {
-        await session.query('CALL dolt_branch(?, ?)', [branch, sourceRef]);
-        outcome.action = 'created';
-      } else if (localHash !== target) {
-        const behindOnly = await isAncestor(session, branch, sourceRef);
-        if (!behindOnly) {
-          const orphan = options.orphanPrefix ? `${options.orphanPrefix}${branch}` : orphanBranchName(options.epoch, branch);
-          await session.query('CALL dolt_branch(?, ?)', [orphan, branch]).catch(async (error: Error) => {
-            // Already saved by an earlier, interrupted run of this step: keep that copy.
-            if (!/already exists/i.test(error.message)) throw error;
-          });
-          if (options.pushOrphans ?? true) await session.query('CALL dolt_push(?, ?)', [options.primaryRemote, orphan]);
-          outcome.orphanBranch = orphan;
-          outcome.action = 'reset-after-saving-orphans';
-        } else {
-          outcome.action = 'fast-forwarded';
-        }
-        if (branch === current) await session.query("CALL dolt_reset('--hard', ?)", [sourceRef]);
-        else await session.query("CALL dolt_branch('-f', ?, ?)", [branch, sourceRef]);
-      }
-      outcomes.push(outcome);
+      outcomes.push(await recoverBranch(r, branch, local[branch], source, target));
     }
-    // Local branches the remote never had (work created on this node only) stay, and are pushed by
-    // the primary's push-on-write on their next commit; report them so nobody is surprised.
-    for (const branch of Object.keys(local)) {
-      if (!branches.has(branch) && !branch.startsWith('doltgate/orphaned/')) {
-        outcomes.push({ database, branch, action: 'kept-local-only', from: local[branch], to: local[branch], source: 'local' });
+    for (const branch of Object.keys(local).sort()) {
+      if (branches.has(branch) || isOrphanBranch(branch)) continue;
+      const hash = local[branch];
+      if (options.mode === 'promote' || branch === r.current) {
+        // Work created on this node only: a promoted node pushes it once it is primary. A rejoining
+        // node cannot delete the branch its session stands on; it stays, reported.
+        outcomes.push({ database, branch, action: 'kept-local-only', from: hash, to: hash, source: 'local' });
+        continue;
       }
+      const orphan = await saveOrphan(r, branch, hash);
+      const now = await headOf(session, database, branch);
+      if (now !== hash) throw new RecoveryRaceError(database, branch, hash, now ?? 'deleted');
+      await session.query("CALL dolt_branch('-D', ?)", [branch]);
+      outcomes.push({ database, branch, action: 'deleted-after-saving-orphans', from: hash, to: hash, source: 'local', orphanBranch: orphan });
     }
   }
   return outcomes;

@@ -1,6 +1,8 @@
 /**
  * The agent's Dolt operations against real servers: measuring the not-on-remote gap, recovering a
- * stale standby, saving an old primary's orphaned commits, and preferring a newer backup.
+ * stale standby, keeping a promoted node's commits the remote lacks, saving an old primary's
+ * orphaned commits under names that never collide, refusing to reset a branch that moved, and
+ * preferring a newer backup.
  */
 
 import { expect } from 'chai';
@@ -23,6 +25,11 @@ async function makeWritableStandby(node: TestDoltNode): Promise<void> {
   await node.server.configure('primary');
   await setGlobalConfig(node.layout.env, node.layout.nodeDir, { 'sqlserver.global.dolt_replicate_to_remote': null });
   await node.server.start();
+}
+
+async function headOf(node: TestDoltNode, branch: string): Promise<string> {
+  const rows = await on(node, (session) => session.query('SELECT hash FROM dolt_branches WHERE name = ?', [branch]));
+  return String(rows[0]?.hash);
 }
 
 async function withRemoteBroken(cluster: TestDoltCluster, run: () => Promise<void>): Promise<void> {
@@ -70,11 +77,11 @@ describe('agent Dolt operations (real dolt sql-server)', function () {
     await cluster.query(cluster.primary, "INSERT INTO t VALUES (3, 'while the standby was down')");
     await cluster.query(cluster.primary, 'INSERT INTO seq (v) VALUES (3), (4)');
     await makeWritableStandby(standby);
-    const outcomes = await on(standby, (session) => recoverNewestCommits(session, { primaryRemote: 'origin', epoch: 2 }));
+    const outcomes = await on(standby, (session) => recoverNewestCommits(session, { mode: 'promote', primaryRemote: 'origin', epoch: 2 }));
     expect(outcomes.find((outcome) => outcome.branch === 'main')?.action).to.equal('fast-forwarded');
     const rows = await cluster.query<{ v: string }>(standby, 'SELECT v FROM t WHERE id = 3');
     expect(rows.map((row) => row.v)).to.deep.equal(['while the standby was down']);
-    const again = await on(standby, (session) => recoverNewestCommits(session, { primaryRemote: 'origin', epoch: 2 }));
+    const again = await on(standby, (session) => recoverNewestCommits(session, { mode: 'promote', primaryRemote: 'origin', epoch: 2 }));
     expect(again.find((outcome) => outcome.branch === 'main')?.action, 'recovery is idempotent').to.equal('up-to-date');
     // dolt#9725: a promoted node must not hand out ids its stale in-memory counter remembers. The
     // server started at id 2; the rows recovered at run time must move its counter on.
@@ -82,24 +89,109 @@ describe('agent Dolt operations (real dolt sql-server)', function () {
     expect(await cluster.query(standby, 'SELECT id, v FROM seq ORDER BY id')).to.deep.equal([1, 2, 3, 4, 5].map((n) => ({ id: n, v: n })));
   });
 
-  it("saves an old primary's commits the remote lacks on doltgate/orphaned/<epoch>/<branch>, pushes them, then resets", async () => {
+  it("saves an old primary's diverged commits on doltgate/orphaned/<epoch>/<branch>-<hash>, pushes them, then resets", async () => {
     const oldPrimary = cluster.primary;
     await withRemoteBroken(cluster, async () => {
       await cluster.query(oldPrimary, "INSERT INTO t VALUES (4, 'orphan')");
     });
+    const orphanedHash = await headOf(oldPrimary, 'main');
     // The new primary moves on: the old one has diverged.
     const newPrimary = cluster.nodes[1];
     await on(newPrimary, (session) => session.query("SET PERSIST dolt_replicate_to_remote = 'origin'"));
     await cluster.query(newPrimary, "INSERT INTO t VALUES (5, 'after failover')");
-    const outcomes = await on(oldPrimary, (session) => recoverNewestCommits(session, { primaryRemote: 'origin', epoch: 7 }));
+    const outcomes = await on(oldPrimary, (session) => recoverNewestCommits(session, { mode: 'rejoin', primaryRemote: 'origin', epoch: 7 }));
     const main = outcomes.find((outcome) => outcome.branch === 'main');
     expect(main?.action).to.equal('reset-after-saving-orphans');
-    expect(main?.orphanBranch).to.equal(orphanBranchName(7, 'main'));
+    expect(main?.orphanBranch).to.equal(orphanBranchName(7, 'main', orphanedHash));
     const rows = await cluster.query<{ id: number }>(oldPrimary, 'SELECT id FROM t ORDER BY id');
     expect(rows.map((row) => row.id)).to.deep.equal([1, 2, 3, 5]);
-    const orphanHead = await remoteBranchHead(oldPrimary.layout.env, cluster.remoteDir, 'db', 'doltgate/orphaned/7/main');
+    const orphanHead = await remoteBranchHead(oldPrimary.layout.env, cluster.remoteDir, 'db', orphanBranchName(7, 'main', orphanedHash));
+    expect(orphanHead).to.equal(orphanedHash);
     const saved = await cluster.query<{ v: string }>(oldPrimary, `SELECT v FROM t AS OF '${orphanHead}' WHERE id = 4`);
     expect(saved.map((row) => row.v)).to.deep.equal(['orphan']);
+  });
+
+  it('promoting keeps commits the remote lacks on main (ahead is not diverged) and pushing them closes the gap', async () => {
+    // The reclaim case: a primary whose pushes failed is promoted again. Its acknowledged commits
+    // must stay on main; before, recovery saved them as an orphan and reset main to the remote.
+    const node = cluster.nodes[1];
+    await withRemoteBroken(cluster, async () => {
+      await cluster.query(node, "INSERT INTO t VALUES (40, 'acknowledged while the remote was away')");
+      await cluster.query(node, "INSERT INTO t VALUES (41, 'and another')");
+    });
+    const before = await headOf(node, 'main');
+    const outcomes = await on(node, (session) => recoverNewestCommits(session, { mode: 'promote', primaryRemote: 'origin', epoch: 9 }));
+    const main = outcomes.find((outcome) => outcome.branch === 'main');
+    expect(main?.action).to.equal('kept-ahead');
+    expect(main?.orphanBranch).to.equal(undefined);
+    expect(await headOf(node, 'main')).to.equal(before);
+    const ids = (await cluster.query<{ id: number }>(node, 'SELECT id FROM t WHERE id >= 40 ORDER BY id')).map((row) => row.id);
+    expect(ids).to.deep.equal([40, 41]);
+    expect(await on(node, (session) => pushAllBranches(session, 'origin'))).to.be.greaterThan(0);
+    expect(await remoteBranchHead(node.layout.env, cluster.remoteDir, 'db')).to.equal(before);
+  });
+
+  it('rejoining saves commits that are only ahead of the remote too, then resets to the remote', async () => {
+    const node = cluster.nodes[2];
+    await makeWritableStandby(node);
+    // Level with the remote first, so the commit below is only ahead, not diverged.
+    await on(node, (session) => recoverNewestCommits(session, { mode: 'promote', primaryRemote: 'origin', epoch: 10 }));
+    await cluster.query(node, "INSERT INTO t VALUES (50, 'ahead on a demoted node')");
+    const ahead = await headOf(node, 'main');
+    const outcomes = await on(node, (session) => recoverNewestCommits(session, { mode: 'rejoin', primaryRemote: 'origin', epoch: 10 }));
+    const main = outcomes.find((outcome) => outcome.branch === 'main');
+    expect(main?.action).to.equal('reset-after-saving-orphans');
+    expect(main?.orphanBranch).to.equal(orphanBranchName(10, 'main', ahead));
+    expect(await headOf(node, main?.orphanBranch as string)).to.equal(ahead);
+    expect(await headOf(node, 'main')).to.equal(await remoteBranchHead(node.layout.env, cluster.remoteDir, 'db'));
+  });
+
+  it('two saves in one epoch get two branches: the second never reuses the first name (both commits survive)', async () => {
+    const node = cluster.nodes[2];
+    const saved: string[] = [];
+    for (const id of [60, 61]) {
+      await cluster.query(node, `INSERT INTO t VALUES (${id}, 'saved twice in epoch 11')`);
+      const outcomes = await on(node, (session) => recoverNewestCommits(session, { mode: 'rejoin', primaryRemote: 'origin', epoch: 11 }));
+      saved.push(outcomes.find((outcome) => outcome.branch === 'main')?.orphanBranch as string);
+    }
+    expect(saved[0]).to.not.equal(saved[1]);
+    for (const [i, id] of [60, 61].entries()) {
+      const rows = await cluster.query<{ id: number }>(node, `SELECT id FROM t AS OF '${saved[i]}' WHERE id = ${id}`);
+      expect(rows.map((row) => row.id), `row ${id} on ${saved[i]}`).to.deep.equal([id]);
+    }
+  });
+
+  it('refuses to move a branch that changed after it was judged (nothing is reset over a new commit)', async () => {
+    const node = cluster.nodes[2];
+    await cluster.query(node, "INSERT INTO t VALUES (70, 'diverged')");
+    await cluster.query(cluster.nodes[1], "INSERT INTO t VALUES (71, 'the remote moves on')");
+    // A write lands between the ancestry check and the reset: the race the private listener prevents.
+    const error = await on(node, (session) => {
+      let injected = false;
+      const racing: SqlSession = {
+        async query(sql, params) {
+          const rows = await session.query(sql, params);
+          if (!injected && sql.includes('dolt_merge_base')) {
+            injected = true;
+            await cluster.query(node, "INSERT INTO t VALUES (72, 'written during recovery')");
+          }
+          return rows;
+        },
+      };
+      return recoverNewestCommits(racing, { mode: 'rejoin', primaryRemote: 'origin', epoch: 12, pushOrphans: false }).then(
+        () => null,
+        (caught: Error) => caught,
+      );
+    });
+    expect((error as { code?: string } | null)?.code).to.equal('RECOVERY_RACE');
+    const ids = (await cluster.query<{ id: number }>(node, 'SELECT id FROM t WHERE id >= 70 ORDER BY id')).map((row) => row.id);
+    expect(ids, 'both local commits are still on main').to.deep.equal([70, 72]);
+    // Run again, undisturbed: both are saved on one orphan branch and main follows the remote.
+    const outcomes = await on(node, (session) => recoverNewestCommits(session, { mode: 'rejoin', primaryRemote: 'origin', epoch: 12 }));
+    const main = outcomes.find((outcome) => outcome.branch === 'main');
+    const orphan = main?.orphanBranch as string;
+    const saved = (await cluster.query<{ id: number }>(node, `SELECT id FROM t AS OF '${orphan}' WHERE id >= 70 ORDER BY id`)).map((row) => row.id);
+    expect(saved).to.deep.equal([70, 72]);
   });
 
   it('recovers from a backup when it holds newer commits than the remote', async () => {
@@ -114,7 +206,7 @@ describe('agent Dolt operations (real dolt sql-server)', function () {
     await makeWritableStandby(standby);
     const outcomes = await on(standby, async (session) => {
       await ensureRemoteOnAllDatabases(session, 'doltgate-backup', backupTemplate);
-      return recoverNewestCommits(session, { primaryRemote: 'origin', backupRemote: 'doltgate-backup', epoch: 8 });
+      return recoverNewestCommits(session, { mode: 'promote', primaryRemote: 'origin', backupRemote: 'doltgate-backup', epoch: 8 });
     });
     const main = outcomes.find((outcome) => outcome.branch === 'main');
     expect(main?.source).to.equal('doltgate-backup');
