@@ -3,14 +3,18 @@
  * observes (its Dolt's health and data, one etcd snapshot), decides, and acts through named,
  * idempotent verbs. The lease lives on its own timer (LeaseKeeper) so a long step never starves it.
  *
- * Invariant: the local Dolt is writable only while decide says this node is the leader; on start
- * a node that was primary comes back read-only ('fenced') until it holds the key again.
+ * Invariants: the local Dolt takes client writes only in the primary role, which it enters only
+ * at a failover's enable-push-on-write step (after the fence moved every proxy to the new epoch)
+ * and only under the keeper, which kills it once this agent stops vouching for the lease
+ * (agent/keeper/); on start a node that was primary comes back read-only ('fenced') until it
+ * holds the key again. Lease deadlines are on the fence clock (common/fence-clock.ts).
  */
 
 import type { Logger } from '../common/logger';
 import type { MemberRecord, OperationRecord, Topology } from '../proto';
 import { decide, type Decision, type FailoverPlan, type SelfObservation } from './ha';
 import type { AgentConfig } from './agent-config';
+import { join } from 'node:path';
 import { AgentMetrics } from './agent-metrics';
 import { LeaseKeeper } from './lease-keeper';
 import { buildObservation } from './observation-builder';
@@ -36,10 +40,14 @@ export interface LastDecision {
   at: string;
 }
 
+/** The keeper's compiled entry, beside this file's own (dist/agent/). */
+export const keeperEntry = join(__dirname, 'keeper', 'keeper-main.js');
+
 export class AgentRuntime {
   readonly metrics: AgentMetrics;
   readonly local: LocalDolt;
-  private readonly endpoint: SqlEndpoint;
+  /** Where clients reach this node's Dolt; the agent's own sessions use `local.endpoint`. */
+  private readonly publicEndpoint: SqlEndpoint;
   private readonly tracker: HealthTracker;
   private readonly probe: HostProbe;
   private readonly lease: LeaseKeeper;
@@ -54,6 +62,8 @@ export class AgentRuntime {
   /** History below this epoch was deleted already (retention.ts): no range delete every cycle. */
   private historyPrunedBelow = 0;
   private lastMembers: Record<string, MemberRecord> = {};
+  /** The newest snapshot read: what decide sees while etcd does not answer (observation-builder.ts). */
+  private lastSnapshot: ClusterSnapshot | null = null;
   private hostReachable = true;
   private leaderVacantSince: number | null = null;
   private timer: NodeJS.Timeout | undefined;
@@ -75,7 +85,8 @@ export class AgentRuntime {
     private readonly now: () => number = Date.now,
   ) {
     this.metrics = new AgentMetrics({ cluster: config.cluster, node: config.name });
-    this.endpoint = { host: config.dolt.host, port: config.dolt.port, user: config.dolt.user, password: config.dolt.password };
+    this.publicEndpoint = { host: config.dolt.host, port: config.dolt.port, user: config.dolt.user, password: config.dolt.password };
+    this.lease = new LeaseKeeper(store, config.ha.leaseTtlMs, logger.child('lease'), this.metrics);
     if (config.dolt.mode === 'managed') {
       const server = new DoltSqlServer({
         env: { binary: config.dolt.binary, rootPath: `${config.dolt.nodeDir}/home` },
@@ -84,14 +95,15 @@ export class AgentRuntime {
         user: config.dolt.user,
         password: config.dolt.password,
         dieWithParent: true,
+        keeperEntry,
       });
-      this.local = new ManagedLocalDolt(server, this.endpoint, logger.child('dolt'));
+      const vouch = (): number | null => this.lease.keeperDeadline(config.ha.fenceMarginMs);
+      this.local = new ManagedLocalDolt(server, { user: config.dolt.user, password: config.dolt.password }, logger.child('dolt'), vouch);
     } else {
-      this.local = new ExternalLocalDolt(this.endpoint);
+      this.local = new ExternalLocalDolt(this.publicEndpoint);
     }
     this.tracker = new HealthTracker(config.ha.failureThreshold);
     this.probe = new HostProbe(logger.child('probe'), config.checkTimeoutMs);
-    this.lease = new LeaseKeeper(store, config.ha.leaseTtlMs, logger.child('lease'), this.metrics, now);
     this.stateFile = new NodeStateFile(config.dolt.nodeDir);
     this.state = this.stateFile.read();
     this.executorSettings = {
@@ -102,7 +114,8 @@ export class AgentRuntime {
       drainTimeoutMs: 5000,
     };
     this.executor = this.executorWith({});
-    this.backup = config.backup ? new BackupScheduler(config.backup, this.endpoint, this.metrics, logger.child('backup'), now) : null;
+    // Backups run only on a primary, which listens on the public endpoint.
+    this.backup = config.backup ? new BackupScheduler(config.backup, this.publicEndpoint, this.metrics, logger.child('backup'), now) : null;
   }
 
   private executorWith(hooks: ExecutorHooks): FailoverExecutor {
@@ -213,6 +226,7 @@ export class AgentRuntime {
       });
       this.metrics.etcdReachable.set(snapshot ? 1 : 0);
       if (snapshot) {
+        this.lastSnapshot = snapshot;
         this.lastMembers = snapshot.members;
         if (snapshot.leader === null) this.leaderVacantSince ??= this.now();
         else this.leaderVacantSince = null;
@@ -252,7 +266,7 @@ export class AgentRuntime {
     // A primary whose Dolt died is not restarted in place: its failing checks make decide fence
     // it and release the key, so a replica takes over; it comes back read-only after that.
     if (this.state.role !== 'primary' && (await this.local.restartIfCrashed(now))) this.metrics.doltRestarts.inc();
-    let check = await sqlCheck(this.endpoint, this.config.checkTimeoutMs, this.now);
+    let check = await sqlCheck(this.local.endpoint, this.config.checkTimeoutMs, this.now);
     // A managed server that died after answering counts as a failed check now: otherwise decide
     // would see "healthy but not writable" and restart it in place instead of failing over.
     if (check.ok && this.local.mode === 'managed' && this.local.runningRole === null) {
@@ -278,7 +292,7 @@ export class AgentRuntime {
       this.lastInspectAt = now;
       const writable = this.local.runningRole === 'primary';
       try {
-        this.inspection = await withSession(this.endpoint, Math.max(2000, this.config.checkTimeoutMs), (session) => inspectData(session, { remoteName: this.config.dolt.remote, fetch: writable }));
+        this.inspection = await withSession(this.local.endpoint, Math.max(2000, this.config.checkTimeoutMs), (session) => inspectData(session, { remoteName: this.config.dolt.remote, fetch: writable }));
         this.metrics.commitsNotOnRemote.set(this.inspection.commitsNotOnRemote);
         this.metrics.commitsBehindRemote.set(this.inspection.commitsBehindRemote);
       } catch (error) {
@@ -307,7 +321,8 @@ export class AgentRuntime {
 
   private selfObservation(): SelfObservation {
     const health = this.tracker.snapshot();
-    const writable = this.local.mode === 'managed' ? this.local.runningRole === 'primary' || this.local.runningRole === 'standby' : this.state.role === 'primary';
+    // Writable for decide means "takes client writes": a standby on its private listener does not.
+    const writable = this.local.mode === 'managed' ? this.local.runningRole === 'primary' : this.state.role === 'primary';
     const dead = this.local.mode === 'managed' && this.local.runningRole === null;
     return {
       name: this.config.name,
@@ -325,8 +340,9 @@ export class AgentRuntime {
   private observe(snapshot: ClusterSnapshot | null) {
     return buildObservation(snapshot, {
       self: this.selfObservation(),
-      leaseExpiresAt: this.lease.expiresAt(),
+      leaseLeftMs: this.lease.leftMs(),
       leaderVacantSince: this.leaderVacantSince,
+      lastKnown: this.lastSnapshot,
     });
   }
 
@@ -382,23 +398,22 @@ export class AgentRuntime {
       case 'release-leader':
         await this.store.releaseLeader(this.config.name);
         return;
-      case 'unfence-self':
-        await this.executor.runLocal(decision.steps, decision.epoch);
-        this.setState({ role: 'primary', epoch: decision.epoch, primaryEpoch: decision.epoch });
-        return;
       case 'acquire-leader': {
         const lease = await this.lease.current();
         if (!(await this.store.acquireLeader(this.config.name, lease))) return;
-        if (decision.mode === 'bootstrap' && snapshot) {
+        if (snapshot) {
           // The snapshot was read before this cycle published our own record: add it.
           const members = { ...snapshot.members, [this.config.name]: this.memberRecord() };
-          // Shown by `doltgate status` long after: say what happened, with the decision that led to it.
-          const reason = `bootstrapped by ${this.config.name} at epoch ${decision.epoch} (${decision.reason})`;
-          const topology = buildTopology({ epoch: decision.epoch, state: 'stable', primary: this.config.name, outgoing: null, members, previous: null, reason, now: this.now() });
+          // Published as a fence with no primary: proxies hold writes until this node's Dolt
+          // takes them, and the next cycle resumes the bootstrap like any failover.
+          const reason = `bootstrap of ${this.config.name} at epoch ${decision.epoch} (${decision.reason})`;
+          const topology = buildTopology({ epoch: decision.epoch, state: 'failover', primary: null, outgoing: null, members, previous: null, reason, now: this.now() });
           const at = new Date(this.now()).toISOString();
           await this.store.casTopology(topology, null, {
-            epoch: decision.epoch, kind: 'bootstrap', reason: decision.reason, fromPrimary: null, candidate: this.config.name, handOver: false, opId: null,
-            takeoverFrom: null, startedAt: at, endedAt: at, outcome: 'succeeded', steps: [], orphanedBranches: [],
+            epoch: decision.epoch, kind: 'bootstrap', reason, fromPrimary: null, candidate: this.config.name, handOver: false, opId: null,
+            takeoverFrom: null, startedAt: at, endedAt: null, outcome: 'running',
+            steps: [{ name: 'fence', state: 'done', startedAt: at, endedAt: at, durationMs: 0, executor: this.config.name, detail: `published failover at epoch ${decision.epoch} with no primary: proxies hold writes` }],
+            orphanedBranches: [],
           });
         }
         this.setState({ ...this.state, epoch: decision.epoch });
@@ -417,7 +432,7 @@ export class AgentRuntime {
         await this.updateOp(decision.op.id, (op) => ({ ...op, state: 'refused', reason: decision.reason }));
         return;
       case 'rejoin-as-replica':
-        await this.rejoin(decision.epoch, decision.orphanBranchPrefix);
+        await this.rejoin(decision.epoch, decision.orphanEpoch);
         return;
       case 'follow':
         if (this.local.mode === 'managed' && this.local.runningRole !== 'replica') await this.local.ensureRole('replica');
@@ -492,13 +507,14 @@ export class AgentRuntime {
     }
   }
 
-  private async rejoin(epoch: number, orphanPrefix: string): Promise<void> {
+  private async rejoin(epoch: number, orphanEpoch: number): Promise<void> {
     if (this.local.mode !== 'managed') {
       this.setState({ ...this.state, role: 'replica', epoch });
       return;
     }
+    // Recovery runs on the standby's private listener: no client writes while it saves and resets.
     await this.local.ensureRole('standby');
-    const outcomes = await withSession(this.endpoint, 60_000, (session) => recoverNewestCommits(session, { primaryRemote: this.config.dolt.remote, epoch, orphanPrefix }));
+    const outcomes = await withSession(this.local.endpoint, 60_000, (session) => recoverNewestCommits(session, { mode: 'rejoin', primaryRemote: this.config.dolt.remote, epoch: orphanEpoch }));
     const orphans = outcomes.filter((outcome) => outcome.orphanBranch).map((outcome) => `${outcome.database}:${outcome.orphanBranch}`);
     if (orphans.length > 0) {
       this.metrics.orphanedBranches.inc(orphans.length);

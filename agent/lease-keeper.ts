@@ -1,9 +1,15 @@
 /**
  * Keeps this agent's etcd lease alive on its own timer, so a long failover step in the HA loop
  * never starves the keepalive. The loop asks `current()` for the lease (granting a new one once
- * the old has surely expired) and `expiresAt()` for the fencing deadline.
+ * the old has surely expired) and `leftMs()` for the fencing deadline; the keeper beside Dolt
+ * gets `keeperDeadline()`.
+ *
+ * Every time here is on the fence clock (common/fence-clock.ts), never the wall clock: a clock
+ * step must not stretch a lease. A renewal counts from when it was SENT, so our estimate of the
+ * lease's end is never later than etcd's.
  */
 
+import { fenceClockMs } from '../common/fence-clock';
 import type { Logger } from '../common/logger';
 import type { AgentMetrics } from './agent-metrics';
 import { LeaseExpiredError, type ClusterStore, type LeaseHandle } from './store/cluster-store';
@@ -20,7 +26,7 @@ export class LeaseKeeper {
     private readonly ttlMs: number,
     private readonly logger: Logger,
     private readonly metrics: AgentMetrics,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = fenceClockMs,
   ) {}
 
   start(): void {
@@ -33,10 +39,24 @@ export class LeaseKeeper {
     clearInterval(this.timer);
   }
 
-  /** When our lease ends if no renewal succeeds from now on; null without a lease. */
+  /** When our lease ends (fence clock) if no renewal succeeds from now on; null without a lease. */
   expiresAt(): number | null {
     if (this.lease) return this.lease.lastRenewSentAt + this.lease.ttlMs;
     return this.expiredAt;
+  }
+
+  /** How long the lease lives without another renewal; negative once lapsed, null without a lease. */
+  leftMs(): number | null {
+    const expiry = this.expiresAt();
+    return expiry === null ? null : expiry - this.now();
+  }
+
+  /**
+   * Until when Dolt may take writes on this lease: its end minus the fence margin, so Dolt is
+   * killed before etcd could hand the leader key to another node. Null without a live lease.
+   */
+  keeperDeadline(fenceMarginMs: number): number | null {
+    return this.lease ? this.lease.lastRenewSentAt + this.lease.ttlMs - fenceMarginMs : null;
   }
 
   /** The live lease, granting a fresh one when there is none or the old one has expired. */

@@ -1,6 +1,12 @@
 /**
  * Turns one store snapshot plus this agent's own facts into the `Observation` that `decide`
- * reads. Pure: the loop supplies the clock and the remembered "leader vacant since".
+ * reads. Pure: the loop supplies the clock, the lease time left and the remembered "leader
+ * vacant since".
+ *
+ * When etcd did not answer (snapshot null), the observation is built from the last snapshot that
+ * was read, marked unreachable: a primary that cannot reach etcd must go on knowing it holds the
+ * key, and serve on its lease until the fence margin, instead of fencing at the first failed
+ * read (its key cannot move before its lease lapses, and only it deletes it).
  */
 
 import type { HistoryRecord, OperationRecord } from '../proto';
@@ -9,8 +15,10 @@ import type { ClusterSnapshot, Versioned } from './store/cluster-store';
 
 export interface OwnFacts {
   self: SelfObservation;
-  leaseExpiresAt: number | null;
+  leaseLeftMs: number | null;
   leaderVacantSince: number | null;
+  /** The newest snapshot that was read; used when this cycle's read failed. */
+  lastKnown: ClusterSnapshot | null;
 }
 
 export function pendingOpOf(ops: ReadonlyArray<Versioned<OperationRecord>>): PendingOp | null {
@@ -21,7 +29,7 @@ export function pendingOpOf(ops: ReadonlyArray<Versioned<OperationRecord>>): Pen
 }
 
 export function inProgressOf(record: HistoryRecord | null): InProgress | null {
-  if (!record || record.kind === 'bootstrap' || record.outcome !== 'running') return null;
+  if (!record || record.outcome !== 'running') return null;
   const completed = record.steps.filter((step) => step.state === 'done').map((step) => step.name).filter(isFailoverStep) as FailoverStep[];
   return {
     kind: record.kind,
@@ -36,12 +44,13 @@ export function inProgressOf(record: HistoryRecord | null): InProgress | null {
 }
 
 export function buildObservation(snapshot: ClusterSnapshot | null, own: OwnFacts): Observation {
-  if (snapshot === null) {
+  const read = snapshot ?? own.lastKnown;
+  if (read === null) {
     return {
       self: own.self,
       etcd: { reachable: false, hasQuorum: false },
       leader: null,
-      leaseExpiresAt: own.leaseExpiresAt,
+      leaseLeftMs: own.leaseLeftMs,
       leaderVacantSince: null,
       topology: null,
       members: {},
@@ -51,19 +60,19 @@ export function buildObservation(snapshot: ClusterSnapshot | null, own: OwnFacts
       inProgress: null,
     };
   }
-  const history = snapshot.latestHistory;
+  const history = read.latestHistory;
   return {
     self: own.self,
     // A snapshot is a linearizable range read: it only succeeds through a quorum.
-    etcd: { reachable: true, hasQuorum: true },
-    leader: snapshot.leader?.name ?? null,
-    leaseExpiresAt: own.leaseExpiresAt,
-    leaderVacantSince: snapshot.leader ? null : own.leaderVacantSince,
-    topology: snapshot.topology?.value ?? null,
-    members: snapshot.members,
-    paused: snapshot.paused !== null,
-    lastFailoverAt: history && history.kind !== 'bootstrap' ? Date.parse(history.startedAt) : null,
-    pendingOp: pendingOpOf(snapshot.ops),
+    etcd: snapshot === null ? { reachable: false, hasQuorum: false } : { reachable: true, hasQuorum: true },
+    leader: read.leader?.name ?? null,
+    leaseLeftMs: own.leaseLeftMs,
+    leaderVacantSince: read.leader ? null : own.leaderVacantSince,
+    topology: read.topology?.value ?? null,
+    members: read.members,
+    paused: read.paused !== null,
+    lastFailoverAt: read.latestFailover ? Date.parse(read.latestFailover.startedAt) : null,
+    pendingOp: pendingOpOf(read.ops),
     inProgress: inProgressOf(history),
   };
 }

@@ -19,6 +19,8 @@ export interface ChildSpec {
   logFile: string;
   /** Start in its own process group so a signal to us does not reach it (sandbox --detach). */
   detached?: boolean;
+  /** Give the child a pipe on stdin for `write` (the keeper's heartbeat); default: no stdin. */
+  stdinPipe?: boolean;
 }
 
 export interface ExitInfo {
@@ -94,7 +96,7 @@ export class ManagedChild {
       child = spawn(this.spec.command, this.spec.args, {
         cwd: this.spec.cwd,
         env: this.spec.env ?? process.env,
-        stdio: ['ignore', fd, fd],
+        stdio: [this.spec.stdinPipe ? 'pipe' : 'ignore', fd, fd],
         detached: this.spec.detached ?? false,
       });
     } finally {
@@ -102,6 +104,8 @@ export class ManagedChild {
     }
     this.child = child;
     this.exitInfo = undefined;
+    // A child that died leaves a broken pipe: writes to it are best effort, never a crash.
+    child.stdin?.on('error', () => undefined);
     liveChildren.add(this);
     this.exited = new Promise<ExitInfo>((resolve) => {
       child.once('exit', (code, signal) => {
@@ -125,6 +129,19 @@ export class ManagedChild {
   async waitForExit(): Promise<ExitInfo | undefined> {
     if (!this.exited) return undefined;
     return this.exited;
+  }
+
+  /** Writes to the child's stdin pipe (stdinPipe); false when there is none or it is gone. */
+  write(text: string): boolean {
+    const stdin = this.child?.stdin;
+    if (!stdin || !this.running || stdin.destroyed) return false;
+    stdin.write(text);
+    return true;
+  }
+
+  /** Closes our end of the child's stdin pipe (what the child sees when we die). */
+  closeStdin(): void {
+    this.child?.stdin?.end();
   }
 
   signal(signal: NodeJS.Signals): void {

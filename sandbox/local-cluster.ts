@@ -14,7 +14,7 @@ import { EtcdClusterStore } from '../agent/store/etcd-cluster-store';
 import type { ClusterSnapshot } from '../agent/store/cluster-store';
 import { EtcdCluster } from './etcd-cluster';
 import { cloneNode, initFirstNode, nodeLayout } from './dolt-node-setup';
-import { freePort } from './free-port';
+import { freePort } from '../common/free-port';
 import { hashProxyPassword } from '../proxy/config';
 
 export interface LocalClusterOptions {
@@ -176,29 +176,22 @@ export class LocalCluster {
     return found;
   }
 
-  /** The PID of the dolt sql-server an agent runs: its child process (by /proc, never by name). */
+  /**
+   * The PID of the dolt sql-server an agent runs: a descendant of the agent (through its keeper),
+   * found by /proc, never by name. Right after a restart the old server may still be exiting:
+   * zombies and dying processes are skipped, and of the live ones the newest is taken.
+   */
   async doltPid(name: string): Promise<number | undefined> {
     const agentPid = this.agent(name).process.pid;
     if (agentPid === undefined) return undefined;
-    try {
-      const children = (await readFile(`/proc/${agentPid}/task/${agentPid}/children`, 'utf8')).trim().split(/\s+/).filter(Boolean).map(Number);
-      // Right after a restart the old server may still be exiting: skip zombies and dying
-      // processes, and of the live ones take the newest (largest start time).
-      let newest: { pid: number; started: number } | undefined;
-      for (const pid of children) {
-        const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
-        if (!cmdline.includes('sql-server')) continue;
-        const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        if (fields[0] === 'Z' || fields[0] === 'X' || fields[0] === undefined) continue;
-        const started = Number(fields[19]);
-        if (!newest || started > newest.started) newest = { pid, started };
-      }
-      if (newest) return newest.pid;
-    } catch {
-      return undefined;
-    }
-    return undefined;
+    return newestDescendant(agentPid, (cmdline) => cmdline.includes('sql-server') && !cmdline.some((arg) => arg.endsWith('keeper-main.js')));
+  }
+
+  /** The PID of the keeper between an agent and its Dolt (see agent/keeper/). */
+  async keeperPid(name: string): Promise<number | undefined> {
+    const agentPid = this.agent(name).process.pid;
+    if (agentPid === undefined) return undefined;
+    return newestDescendant(agentPid, (cmdline) => cmdline.some((arg) => arg.endsWith('keeper-main.js')));
   }
 
   describe(): Record<string, unknown> {
@@ -255,6 +248,27 @@ export class LocalCluster {
     await Promise.all(this.agents.filter((agent) => agent.process).map((agent) => agent.process.stop(15_000)));
     await this.etcd.stop();
   }
+}
+
+/** The newest live descendant of `root` whose command line passes `match` (by /proc). */
+export async function newestDescendant(root: number, match: (cmdline: string[]) => boolean): Promise<number | undefined> {
+  let newest: { pid: number; started: number } | undefined;
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift() as number;
+    const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).trim().split(/\s+/).filter(Boolean).map(Number);
+    for (const child of children) {
+      queue.push(child);
+      const cmdline = (await readFile(`/proc/${child}/cmdline`, 'utf8').catch(() => '')).split('\0');
+      if (!match(cmdline)) continue;
+      const stat = await readFile(`/proc/${child}/stat`, 'utf8').catch(() => '');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z' || fields[0] === 'X' || fields[0] === undefined || fields[0] === '') continue;
+      const started = Number(fields[19]);
+      if (!newest || started > newest.started) newest = { pid: child, started };
+    }
+  }
+  return newest?.pid;
 }
 
 function mergeDeep(base: Record<string, unknown>, extra: Record<string, unknown>): Record<string, unknown> {

@@ -128,8 +128,9 @@ export function judgeOpRequest(snapshot: ClusterSnapshot, request: OpRequest, co
       epoch: 0,
       writable: false,
     },
-    leaseExpiresAt: null,
+    leaseLeftMs: null,
     leaderVacantSince: null,
+    lastKnown: null,
   });
   const run = dryRunOp(observation, pending, context.config, context.now);
   if (run.outcome === 'refuse') throw new ControlError('refused', run.reason);

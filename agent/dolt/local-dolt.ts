@@ -4,12 +4,43 @@
  * with bounded backoff. External mode only connects; it cannot fence (stop writes), disable
  * read-only or switch replication, so such a node can be a replica that is watched but never
  * promoted or demoted by doltgate (documented in the README).
+ *
+ * Invariants (managed mode):
+ * - Only the primary role takes client writes, and it runs only under a guarded keeper: it starts
+ *   with the keeper deadline the lease allows (`vouch`), and a heartbeat passes on every newer
+ *   deadline; when they stop (the agent frozen, the lease not renewed) the keeper kills Dolt.
+ * - A writable public role is left by SIGKILL, never by a graceful stop: a graceful stop keeps
+ *   serving the connections it has, so writes could land after the fence. Dolt is crash-safe for
+ *   what it committed.
+ * - The standby listens on a fresh private loopback port each time (server-config.ts), so its
+ *   endpoint changes with the role: callers read `endpoint` when they connect.
  */
 
 import type { Logger } from '../../common/logger';
+import { bindEphemeral } from '../../common/free-port';
+import { fenceClockMs } from '../../common/fence-clock';
 import type { DoltServerRole } from './server-config';
 import { DoltSqlServer } from './sql-server';
 import type { SqlEndpoint } from './sql-session';
+
+/** A primary is not started with less of the lease left than this: Dolt needs it to boot. */
+export const MIN_VOUCHED_START_MS = 1_000;
+/** How often the keeper hears the newest deadline; well inside any fence margin. */
+const VOUCH_INTERVAL_MS = 100;
+
+export class NotVouchedError extends Error {
+  readonly code = 'NOT_VOUCHED';
+  constructor(leftMs: number | null) {
+    super(
+      leftMs === null
+        ? 'not starting Dolt writable: this agent holds no leader lease to guard it with'
+        : `not starting Dolt writable: the leader lease allows ${Math.max(0, leftMs)} ms more, below the ${MIN_VOUCHED_START_MS} ms a start needs`,
+    );
+  }
+}
+
+/** The keeper deadline the agent's lease allows now (fence clock ms), or null without a lease. */
+export type Vouch = () => number | null;
 
 export class ExternalModeError extends Error {
   readonly code = 'EXTERNAL_MODE';
@@ -20,6 +51,7 @@ export class ExternalModeError extends Error {
 
 export interface LocalDolt {
   readonly mode: 'managed' | 'external';
+  /** Where to reach the server now (the standby's private listener while it runs as standby). */
   readonly endpoint: SqlEndpoint;
   /** The role the server runs in now; null when not running (managed) or unknown (external). */
   readonly runningRole: DoltServerRole | null;
@@ -32,11 +64,6 @@ export interface LocalDolt {
    * restart would only lengthen the clients' write pause.
    */
   fence(options?: { restart?: boolean }): Promise<void>;
-  /**
-   * Records that the running server now has `role`'s replication settings, changed at run time
-   * through SQL (push-on-write via SET PERSIST), so no restart was needed.
-   */
-  adoptRole(role: DoltServerRole): void;
   /** After a crash: restart in the last role if the backoff allows; true if restarted. */
   restartIfCrashed(now: number): Promise<boolean>;
   stop(): Promise<void>;
@@ -47,8 +74,19 @@ export class ManagedLocalDolt implements LocalDolt {
   private role: DoltServerRole | null = null;
   private crashes = 0;
   private nextRestartAt = 0;
+  private vouching: NodeJS.Timeout | undefined;
 
-  constructor(private readonly server: DoltSqlServer, readonly endpoint: SqlEndpoint, private readonly logger: Logger, private readonly maxBackoffMs = 30_000) {}
+  constructor(
+    private readonly server: DoltSqlServer,
+    private readonly credentials: Pick<SqlEndpoint, 'user' | 'password'>,
+    private readonly logger: Logger,
+    private readonly vouch: Vouch,
+    private readonly maxBackoffMs = 30_000,
+  ) {}
+
+  get endpoint(): SqlEndpoint {
+    return { host: this.server.host, port: this.server.port, ...this.credentials };
+  }
 
   get runningRole(): DoltServerRole | null {
     return this.server.running ? this.role : null;
@@ -61,31 +99,54 @@ export class ManagedLocalDolt implements LocalDolt {
   async ensureRole(role: DoltServerRole): Promise<void> {
     if (this.server.running && this.role === role) return;
     const started = Date.now();
-    // Leaving a read-only role, nothing is in flight that a graceful stop would protect (Dolt is
-    // crash-safe for what it committed), and on a failover's critical path every 100 ms counts.
-    if (this.role === 'replica' || this.role === 'fenced') await this.server.kill9();
-    else await this.server.stop(5_000);
+    // Only a standby is stopped gracefully: it is private and idle. Every other role is left by
+    // SIGKILL (see the invariants), which on a failover's critical path also saves time.
+    if (this.role === 'standby') await this.server.stop(5_000);
+    else await this.server.kill9();
+    this.stopVouching();
+    this.server.usePrivatePort(role === 'standby' ? await bindEphemeral() : null);
     await this.server.configure(role);
     this.role = role;
-    await this.server.start(30_000);
+    if (role === 'primary') await this.startGuarded();
+    else await this.server.start(30_000);
     this.crashes = 0;
-    this.logger.info('dolt sql-server running', { role, pid: this.server.pid, tookMs: Date.now() - started });
+    this.logger.info('dolt sql-server running', { role, pid: this.server.pid, port: this.server.port, tookMs: Date.now() - started });
   }
 
-  adoptRole(role: DoltServerRole): void {
-    this.role = role;
+  private async startGuarded(): Promise<void> {
+    const until = this.vouch();
+    const left = until === null ? null : until - fenceClockMs();
+    if (until === null || left === null || left < MIN_VOUCHED_START_MS) throw new NotVouchedError(left);
+    this.vouching = setInterval(() => {
+      const next = this.vouch();
+      if (next !== null) this.server.vouchUntil(next);
+    }, VOUCH_INTERVAL_MS);
+    this.vouching.unref();
+    try {
+      await this.server.start(30_000, until);
+    } catch (error) {
+      this.stopVouching();
+      await this.server.kill9();
+      throw error;
+    }
+  }
+
+  private stopVouching(): void {
+    clearInterval(this.vouching);
+    this.vouching = undefined;
   }
 
   async fence(options: { restart?: boolean } = {}): Promise<void> {
-    // A short grace: fencing races the lease, and a SIGKILLed Dolt loses nothing committed.
-    await this.server.stop(1_000);
+    await this.server.kill9();
+    this.stopVouching();
+    this.server.usePrivatePort(null);
     await this.server.configure('fenced');
     this.role = 'fenced';
     if (options.restart === false) {
-      this.logger.info('dolt sql-server stopped to fence this node', { pid: this.server.pid });
+      this.logger.info('dolt sql-server killed to fence this node', { pid: this.server.pid });
       return;
     }
-    this.logger.warn('dolt sql-server stopped to fence this node; restarting read-only', { pid: this.server.pid });
+    this.logger.warn('dolt sql-server killed to fence this node; restarting read-only', { pid: this.server.pid });
     await this.server.start(30_000);
   }
 
@@ -95,11 +156,13 @@ export class ManagedLocalDolt implements LocalDolt {
     this.crashes++;
     const backoff = Math.min(this.maxBackoffMs, 500 * 2 ** Math.min(this.crashes - 1, 10));
     this.nextRestartAt = now + backoff;
+    this.stopVouching();
     // A writable server comes back read-only: whether it may take writes again is decide's call.
     const role: DoltServerRole = this.role === 'primary' || this.role === 'standby' ? 'fenced' : this.role;
     this.logger.warn('dolt sql-server is not running; restarting it', { role, attempt: this.crashes, nextBackoffMs: backoff });
     try {
       if (role !== this.role) {
+        this.server.usePrivatePort(null);
         await this.server.configure(role);
         this.role = role;
       }
@@ -112,7 +175,10 @@ export class ManagedLocalDolt implements LocalDolt {
   }
 
   async stop(): Promise<void> {
-    await this.server.stop(10_000);
+    this.stopVouching();
+    // A primary is not drained gracefully here either: the lease is about to be revoked.
+    if (this.role === 'primary') await this.server.kill9();
+    else await this.server.stop(10_000);
   }
 }
 
@@ -129,10 +195,6 @@ export class ExternalLocalDolt implements LocalDolt {
 
   async fence(): Promise<void> {
     throw new ExternalModeError('fence (stop writes)');
-  }
-
-  adoptRole(): void {
-    // Nothing to track: the role of an external server is not ours.
   }
 
   async restartIfCrashed(): Promise<boolean> {

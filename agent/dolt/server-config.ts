@@ -9,9 +9,12 @@
  */
 
 /**
- * - primary: writable, pushes every commit to the remote.
+ * - primary: writable, pushes every commit to the remote. The only role that takes client
+ *   writes, and the agent runs it only under the keeper guarding the leader lease.
  * - replica: read-only, pulls every head from the remote at each transaction.
- * - standby: writable, no replication either way: where failover recovery and rejoin run.
+ * - standby: writable, no replication either way: where failover recovery and rejoin run. It
+ *   listens on a private loopback port (privatePort), never on the public one: a proxy that still
+ *   routes to this node, or any client, cannot write while recovery decides which commits stay.
  * - fenced: read-only, no replication: a demoted primary whose commits the remote may lack. It
  *   must not pull, because a forced pull would overwrite (lose) those commits before the rejoin
  *   saves them.
@@ -24,6 +27,8 @@ export interface DoltServerSettings {
   port: number;
   role: DoltServerRole;
   remoteName: string;
+  /** The standby's listener port on 127.0.0.1; null: the standby uses host and port (tests). */
+  privatePort?: number | null;
   logLevel?: 'trace' | 'debug' | 'info' | 'warning' | 'error';
   maxConnections?: number;
 }
@@ -32,15 +37,22 @@ function yamlString(value: string): string {
   return JSON.stringify(value);
 }
 
+/** Where a server in `settings.role` listens: the standby on its private port, the rest on the public one. */
+export function listenerOf(settings: DoltServerSettings): { host: string; port: number } {
+  if (settings.role === 'standby' && settings.privatePort != null) return { host: '127.0.0.1', port: settings.privatePort };
+  return { host: settings.host, port: settings.port };
+}
+
 export function renderServerConfigYaml(settings: DoltServerSettings): string {
   const writable = settings.role === 'primary' || settings.role === 'standby';
+  const listener = listenerOf(settings);
   return [
     '# Written by doltgate for this node\'s role; regenerated on every role change.',
     `log_level: ${settings.logLevel ?? 'info'}`,
     `data_dir: ${yamlString(settings.dataDir)}`,
     'listener:',
-    `  host: ${yamlString(settings.host)}`,
-    `  port: ${settings.port}`,
+    `  host: ${yamlString(listener.host)}`,
+    `  port: ${listener.port}`,
     `  max_connections: ${settings.maxConnections ?? 1000}`,
     'behavior:',
     `  read_only: ${writable ? 'false' : 'true'}`,

@@ -1,10 +1,13 @@
 /**
  * One `dolt sql-server` process in a given role, owned by its caller: writes the role's YAML and
  * global replication settings, starts the server, waits until it answers SQL, stops it by PID.
- * The agent uses it in managed mode; the sandbox and the test bed use it to run nodes.
+ * The agent uses it in managed mode, where Dolt runs under the keeper (agent/keeper/); the
+ * sandbox's and the test bed's plain nodes run it directly.
  *
- * Invariant: the role is only changed while the server is stopped (read-only is a start-up
- * setting in Dolt), so `restartAs(role)` is stop → configure → start.
+ * Invariants: the role is only changed while the server is stopped (read-only is a start-up
+ * setting in Dolt), so `restartAs(role)` is stop → configure → start. Under a keeper, `kill9`
+ * and `stop` resolve only after Dolt itself has exited (the keeper exits after its child), so the
+ * port is free for the next start.
  */
 
 import { writeFile, mkdir } from 'node:fs/promises';
@@ -12,8 +15,9 @@ import { join } from 'node:path';
 import * as net from 'node:net';
 import mysql from 'mysql2/promise';
 import { ManagedChild, type ExitInfo } from '../../common/child-process';
+import { formatKeeperArgs, formatKeeperLine, KEEPER_KILL_SIGNAL } from '../keeper/keeper-protocol';
 import { doltProcessEnv, setGlobalConfig, type DoltEnvironment } from './dolt-command';
-import { renderServerConfigYaml, replicationGlobalsForRole, type DoltServerRole, type DoltServerSettings } from './server-config';
+import { listenerOf, renderServerConfigYaml, replicationGlobalsForRole, type DoltServerRole, type DoltServerSettings } from './server-config';
 
 export class DoltNotReadyError extends Error {
   readonly code = 'DOLT_NOT_READY';
@@ -30,6 +34,11 @@ export interface DoltSqlServerOptions {
    * outlives its agent could keep taking writes with nobody to fence it.
    */
   dieWithParent?: boolean;
+  /**
+   * Run Dolt under the keeper (agent/keeper/keeper-main.ts, this compiled entry): guarded starts
+   * are killed when the deadlines given to `vouchUntil` stop coming. Implies dieWithParent.
+   */
+  keeperEntry?: string;
   /** Directory for the YAML and the log; the databases live in settings.dataDir. */
   nodeDir: string;
   settings: DoltServerSettings;
@@ -49,12 +58,18 @@ export class DoltSqlServer {
     return this.settings.role;
   }
 
+  /** Where the server listens in its current role (the standby's private port, else the public one). */
   get host(): string {
-    return this.settings.host;
+    return listenerOf(this.settings).host;
   }
 
   get port(): number {
-    return this.settings.port;
+    return listenerOf(this.settings).port;
+  }
+
+  /** Sets the standby's private listener port; takes effect at the next configure. */
+  usePrivatePort(port: number | null): void {
+    this.settings = { ...this.settings, privatePort: port };
   }
 
   get pid(): number | undefined {
@@ -81,19 +96,34 @@ export class DoltSqlServer {
     await setGlobalConfig(this.options.env, this.options.nodeDir, replicationGlobalsForRole(role, this.settings.remoteName));
   }
 
-  /** Starts the server with the current configuration and waits until it answers SQL. */
-  async start(readyWithinMs = 30_000): Promise<void> {
+  /**
+   * Starts the server with the current configuration and waits until it answers SQL. `guardUntil`
+   * (fence clock ms; keeper only) makes the keeper kill Dolt at that time unless `vouchUntil`
+   * moves it; without it a keeper runs unguarded.
+   */
+  async start(readyWithinMs = 30_000, guardUntil: number | null = null): Promise<void> {
     const doltArgs = ['sql-server', '--config', this.configFile];
+    const keeper = this.options.keeperEntry;
+    if (guardUntil !== null && keeper === undefined) throw new Error('a guarded start needs the keeper (keeperEntry)');
     const viaSetpriv = this.options.dieWithParent === true;
-    this.child = new ManagedChild({
-      command: viaSetpriv ? 'setpriv' : this.options.env.binary,
-      args: viaSetpriv ? ['--pdeathsig', 'KILL', '--', this.options.env.binary, ...doltArgs] : doltArgs,
-      cwd: this.options.nodeDir,
-      env: doltProcessEnv(this.options.env),
-      logFile: this.logFile,
-    });
+    let command = this.options.env.binary;
+    let args = doltArgs;
+    if (keeper !== undefined) {
+      // The keeper itself dies with the agent, and Dolt with the keeper.
+      command = 'setpriv';
+      args = ['--pdeathsig', 'KILL', '--', process.execPath, keeper, ...formatKeeperArgs({ guarded: guardUntil !== null, until: guardUntil }), '--', this.options.env.binary, ...doltArgs];
+    } else if (viaSetpriv) {
+      command = 'setpriv';
+      args = ['--pdeathsig', 'KILL', '--', this.options.env.binary, ...doltArgs];
+    }
+    this.child = new ManagedChild({ command, args, cwd: this.options.nodeDir, env: doltProcessEnv(this.options.env), logFile: this.logFile, stdinPipe: keeper !== undefined });
     await this.child.start();
     await this.waitReady(readyWithinMs);
+  }
+
+  /** Tells the keeper Dolt may take writes until `until` (fence clock ms); false without a keeper. */
+  vouchUntil(until: number): boolean {
+    return this.options.keeperEntry !== undefined && (this.child?.write(formatKeeperLine(until)) ?? false);
   }
 
   async restartAs(role: DoltServerRole, readyWithinMs = 30_000): Promise<void> {
@@ -143,8 +173,20 @@ export class DoltSqlServer {
     return this.child?.stop(graceMs);
   }
 
+  /** SIGKILL for Dolt now: through the keeper (which exits after Dolt), or directly. */
   async kill9(): Promise<ExitInfo | undefined> {
-    return this.child?.kill9();
+    const child = this.child;
+    if (!child?.running) return child?.lastExit;
+    if (this.options.keeperEntry === undefined) return child.kill9();
+    child.signal('SIGCONT');
+    child.signal(KEEPER_KILL_SIGNAL);
+    // A keeper that cannot answer is killed too; the kernel then kills Dolt (parent-death signal).
+    const timer = setTimeout(() => child.signal('SIGKILL'), 2_000);
+    try {
+      return await child.waitForExit();
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   signal(signal: NodeJS.Signals): void {

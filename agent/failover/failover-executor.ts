@@ -14,7 +14,7 @@ import type { FailoverPlan, FailoverStep } from '../ha';
 import type { ClusterStore } from '../store/cluster-store';
 import type { LocalDolt } from '../dolt/local-dolt';
 import { withSession } from '../dolt/sql-session';
-import { ensureRemoteOnAllDatabases, removeRemoteFromAllDatabases, enablePushOnWrite, pushAllBranches, recoverNewestCommits, type BranchOutcome } from '../dolt/recovery';
+import { ensureRemoteOnAllDatabases, removeRemoteFromAllDatabases, pushAllBranches, recoverNewestCommits, type BranchOutcome } from '../dolt/recovery';
 import { buildTopology } from './topology-builder';
 
 export const backupRemoteName = 'doltgate-backup';
@@ -57,22 +57,6 @@ export class FailoverExecutor {
     }
   }
 
-  /**
-   * Runs local steps (disable-read-only, recover, enable-push-on-write) outside any failover: a
-   * leader whose Dolt is not writable yet (after bootstrap or reclaiming its key). The topology
-   * already names this node, so nothing is published and no history epoch is touched.
-   */
-  async runLocal(steps: readonly FailoverStep[], epoch: number): Promise<void> {
-    const plan: FailoverPlan = { kind: 'failover', epoch, candidate: this.settings.name, fromPrimary: null, handOver: false, opId: null, steps, releaseLeaderAfter: false, takeoverFrom: null };
-    for (const step of steps) {
-      if (step === 'fence' || step === 'reroute') continue;
-      const started = this.now();
-      const detail = await this.executeLocal(plan, step);
-      this.hooks.stepFinished?.(step, this.now() - started, true);
-      this.logger.info('local step done', { step, epoch, tookMs: this.now() - started, detail: detail.text });
-    }
-  }
-
   private async historyFor(plan: FailoverPlan, reason: string): Promise<HistoryRecord> {
     const snapshot = await this.store.snapshot();
     if (snapshot.latestHistory && snapshot.latestHistory.epoch === plan.epoch && snapshot.latestHistory.candidate === plan.candidate) {
@@ -100,7 +84,8 @@ export class FailoverExecutor {
   private async runStep(plan: FailoverPlan, record: HistoryRecord, name: FailoverStep): Promise<HistoryRecord> {
     const started = this.now();
     const running: HistoryStep = { name, state: 'running', startedAt: new Date(started).toISOString(), endedAt: null, durationMs: null, executor: this.settings.name, detail: '' };
-    const steps = record.steps.filter((step) => !(step.name === name && step.state !== 'done'));
+    // A step run again (a resumed plan re-runs local steps) replaces its earlier entry.
+    const steps = record.steps.filter((step) => step.name !== name);
     let current: HistoryRecord = { ...record, steps: [...steps, running] };
     await this.store.putHistory(current);
     this.hooks.historyChanged?.(current);
@@ -179,23 +164,25 @@ export class FailoverExecutor {
     }
   }
 
-  /** The steps that touch only the local Dolt: no topology write, so no history record needed. */
+  /** The steps that touch only the local Dolt: no topology write. */
   private async executeLocal(plan: FailoverPlan, step: 'disable-read-only' | 'recover' | 'enable-push-on-write'): Promise<{ text: string; orphans: string[] }> {
-    const endpoint = this.local.endpoint;
     const timeout = this.settings.sqlTimeoutMs;
     switch (step) {
       case 'disable-read-only': {
-        if (this.local.runningRole === 'primary' || this.local.runningRole === 'standby') return { text: 'already writable', orphans: [] };
+        if (this.local.runningRole === 'standby') return { text: 'already writable on its private listener', orphans: [] };
         await this.local.ensureRole('standby');
-        return { text: 'restarted dolt sql-server writable, replication off', orphans: [] };
+        return { text: `restarted dolt sql-server writable on private port ${this.local.endpoint.port}, replication off`, orphans: [] };
       }
       case 'recover': {
+        // Recovery runs only where no client can write (a resumed plan may find Dolt in another role).
+        await this.local.ensureRole('standby');
+        const endpoint = this.local.endpoint;
         const outcomes = await withSession(endpoint, timeout * 30, async (session) => {
-          if (!this.settings.backupUrl) return recoverNewestCommits(session, { primaryRemote: this.settings.remote, epoch: plan.epoch });
+          if (!this.settings.backupUrl) return recoverNewestCommits(session, { mode: 'promote', primaryRemote: this.settings.remote, epoch: plan.epoch });
           // The backup is fetched as a temporary remote: it may hold commits whose push failed.
           await ensureRemoteOnAllDatabases(session, backupRemoteName, this.settings.backupUrl);
           try {
-            return await recoverNewestCommits(session, { primaryRemote: this.settings.remote, backupRemote: backupRemoteName, epoch: plan.epoch });
+            return await recoverNewestCommits(session, { mode: 'promote', primaryRemote: this.settings.remote, backupRemote: backupRemoteName, epoch: plan.epoch });
           } finally {
             await removeRemoteFromAllDatabases(session, backupRemoteName);
           }
@@ -203,19 +190,16 @@ export class FailoverExecutor {
         return { text: describeOutcomes(outcomes), orphans: outcomes.flatMap((outcome) => (outcome.orphanBranch ? [`${outcome.database}:${outcome.orphanBranch}`] : [])) };
       }
       case 'enable-push-on-write': {
-        await withSession(endpoint, timeout, (session) => enablePushOnWrite(session, this.settings.remote));
-        this.local.adoptRole('primary');
+        await this.local.ensureRole('primary');
         this.hooks.rolePublished?.('primary', plan.epoch);
-        // Commits recovered from a backup are not on the remote yet; push-on-write would only send
-        // them with the next commit. Best effort: an unreachable remote must not stall the failover.
-        // Without a backup in play the remote already has every head: no push, no delay.
-        const pushed = !this.settings.backupUrl
-          ? 'the remote has every head'
-          : await withSession(endpoint, timeout * 10, (session) => pushAllBranches(session, this.settings.remote, { fetch: false })).then(
-              (count) => `pushed ${count} branch(es) the remote lacked`,
-              (error: Error) => `could not push to the remote yet (${error.message}); commits not on the remote are reported by the agent`,
-            );
-        return { text: `SET PERSIST dolt_replicate_to_remote = '${this.settings.remote}'; ${pushed}`, orphans: [] };
+        // Commits kept because they were ahead of the remote, or recovered from a backup, are not on
+        // the remote yet; push-on-write would send them only with the next commit. Best effort: an
+        // unreachable remote must not stall the failover, and the agent reports the gap.
+        const pushed = await withSession(this.local.endpoint, timeout * 10, (session) => pushAllBranches(session, this.settings.remote)).then(
+          (count) => (count === 0 ? 'the remote has every head' : `pushed ${count} branch(es) the remote lacked`),
+          (error: Error) => `could not push to the remote yet (${error.message}); commits not on the remote are reported by the agent`,
+        );
+        return { text: `restarted dolt sql-server on its public listener with dolt_replicate_to_remote = '${this.settings.remote}' under the keeper; ${pushed}`, orphans: [] };
       }
     }
   }

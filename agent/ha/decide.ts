@@ -25,12 +25,12 @@ import type { Topology } from '../../proto';
 import { chooseCandidate, describeCandidate, describeExclusions, describeHealth, memberHealthy } from './candidate';
 import type { HaConfig } from './config';
 import { contextOf, etcdProblem, fenceSelf, opPendingText, planOf, wait, type Context } from './context';
-import type { Decision, ResumeFailover } from './decision';
+import type { Decision, ResumeFailover, StartFailover } from './decision';
 import { automaticFailover, failoverVerdict, followDuringFailover, takeOver, vacancy } from './failover-rules';
 import { countOf, formatDuration } from './format';
 import { describeFlight, failoverInFlight, nextEpoch, type InFlight, type InProgress, type Observation } from './observation';
 import { dryRunOp, opArbiter, type OpExecution } from './ops';
-import { describeSteps, remainingSteps, unfenceSteps } from './steps';
+import { describeSteps, failoverSteps, remainingSteps, resumeSteps } from './steps';
 
 export function decide(obs: Observation, config: HaConfig, now: number): Decision {
   const ctx = contextOf(obs, config, now);
@@ -46,7 +46,7 @@ export function decide(obs: Observation, config: HaConfig, now: number): Decisio
 // This agent holds the leader key.
 
 function decideAsLeader(ctx: Context): Decision {
-  const { obs, config, now, self } = ctx;
+  const { obs, config, self } = ctx;
   if (ctx.selfFailing) {
     const error = obs.self.health.lastError ? `; last error: ${obs.self.health.lastError}` : '';
     return fenceSelf(
@@ -55,10 +55,10 @@ function decideAsLeader(ctx: Context): Decision {
         `(threshold ${config.failureThreshold}${error}): fence it and release the leader key`,
     );
   }
-  if (obs.leaseExpiresAt === null) {
+  if (obs.leaseLeftMs === null) {
     return fenceSelf(false, 'this node holds the leader key but knows no lease deadline: fence until a renewal succeeds');
   }
-  const left = obs.leaseExpiresAt - now;
+  const left = obs.leaseLeftMs;
   if (left <= config.fenceMarginMs) {
     return fenceSelf(
       false,
@@ -107,12 +107,7 @@ function decideAsLeader(ctx: Context): Decision {
           `not unfencing; it releases the key at ${config.failureThreshold} failed checks`,
       );
     }
-    return {
-      action: 'unfence-self',
-      epoch: topology.epoch,
-      steps: unfenceSteps,
-      reason: `this node holds the leader lease and is primary at epoch ${topology.epoch} but its Dolt is read-only: run ${describeSteps(unfenceSteps)}`,
-    };
+    return recoverInPlace(ctx, `this node holds the leader lease and is primary at epoch ${topology.epoch} but its Dolt does not take writes`);
   }
   // Holding the key without being primary: this agent took it to start a failover.
   return automaticFailover(ctx, topology, true, op.blocking);
@@ -133,7 +128,7 @@ function resumeOwn(ctx: Context, flight: InFlight, record: InProgress): ResumeFa
     };
   }
   return {
-    ...planOf(record, remainingSteps(record.completedSteps), false),
+    ...planOf(record, resumeSteps(remainingSteps(record.completedSteps), ctx.obs.self.writable), false),
     action: 'resume-failover',
     completedSteps: record.completedSteps,
     reason: `resume ${describeFlight(flight)}: this node is its candidate`,
@@ -200,12 +195,30 @@ function reclaim(ctx: Context, topology: Topology): Decision {
     }
   }
   const unpushed = obs.members[self]?.commitsNotOnRemote ?? 0;
-  const note = unpushed > 0 ? ` (it holds ${countOf(unpushed, 'commit')} the remote lacks)` : '';
+  const note = unpushed > 0 ? `; it holds ${countOf(unpushed, 'commit')} the remote lacks, which recovery keeps` : '';
+  return recoverInPlace(ctx, `the leader key is vacant and the topology still names this node primary at epoch ${topology.epoch}: reclaim it${note}`);
+}
+
+/**
+ * The primary takes itself back through a failover to itself at a new epoch: the fence makes
+ * every proxy hold writes and drop its connections, so nothing is sent to this node while its
+ * Dolt restarts and recovers, and it takes writes again only at the new epoch (safety 1 and 5).
+ * Reclaiming at the old epoch would leave proxies routing to a node that is not ready.
+ */
+function recoverInPlace(ctx: Context, why: string): StartFailover {
+  const epoch = nextEpoch(ctx.obs);
   return {
-    action: 'acquire-leader',
-    mode: 'reclaim',
-    epoch: topology.epoch,
-    reason: `the leader key is vacant and the topology still names this node primary at epoch ${topology.epoch}: reclaim it${note}`,
+    action: 'start-failover',
+    kind: 'failover',
+    epoch,
+    candidate: ctx.self,
+    fromPrimary: ctx.self,
+    handOver: false,
+    opId: null,
+    steps: [...failoverSteps],
+    releaseLeaderAfter: false,
+    takeoverFrom: null,
+    reason: `${why}: recover in place at epoch ${epoch} (${describeSteps(failoverSteps)})`,
   };
 }
 
@@ -238,7 +251,7 @@ function rejoin(ctx: Context, topology: Topology): Decision {
     action: 'rejoin-as-replica',
     primary: topology.primary,
     epoch: topology.epoch,
-    orphanBranchPrefix: prefix,
+    orphanEpoch: obs.self.epoch,
     reason: `this node was primary at epoch ${obs.self.epoch}; topology epoch ${topology.epoch} names ${names}: rejoin as a replica${saving}`,
   };
 }
@@ -305,5 +318,7 @@ function decideOp(ctx: Context): OpOutcome {
       blocking: null,
     };
   }
-  return { decision: { ...run.plan, action: 'execute-op', op, reason: run.reason }, blocking: null };
+  // Resuming a stalled failover as its candidate: local steps again if this Dolt takes no writes.
+  const steps = run.plan.candidate === self && !run.plan.releaseLeaderAfter ? resumeSteps(run.plan.steps, obs.self.writable) : run.plan.steps;
+  return { decision: { ...run.plan, steps, action: 'execute-op', op, reason: run.reason }, blocking: null };
 }

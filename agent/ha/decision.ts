@@ -98,28 +98,26 @@ export interface ReleaseLeader {
   reason: string;
 }
 
-/** This node holds the leader lease and the topology names it, but its Dolt is read-only: run `steps`. */
-export interface UnfenceSelf {
-  action: 'unfence-self';
+/**
+ * Bootstrap: create the leader key (create-if-absent), then the topology
+ * {epoch, state: failover, primary: null, nodes from the member records} if absent, with a
+ * history record of a bootstrap to this node whose fence is done. The next cycle resumes it like
+ * any failover (disable-read-only ... reroute), so proxies hold writes until this node's Dolt
+ * takes them.
+ */
+export interface AcquireLeader {
+  action: 'acquire-leader';
+  mode: 'bootstrap';
   epoch: number;
-  steps: readonly FailoverStep[];
   reason: string;
 }
 
 /**
- * Create the leader key (create-if-absent). `bootstrap`: then create the topology
- * {epoch, state: stable, primary: this node, nodes from the member records} if absent.
- * `reclaim`: the topology already names this node at `epoch`; nothing else to write.
- * Either way the next cycle answers unfence-self.
+ * Automatic failover: this node is the chosen candidate and the primary's leader key is gone. Also
+ * a primary's recovery in place (candidate === fromPrimary === this node): it reclaims a vacant
+ * key, or holds the key while its Dolt does not take writes. That too moves to a new epoch, so
+ * proxies hold writes while its Dolt restarts and recovers instead of sending them in.
  */
-export interface AcquireLeader {
-  action: 'acquire-leader';
-  mode: 'bootstrap' | 'reclaim';
-  epoch: number;
-  reason: string;
-}
-
-/** Automatic failover: this node is the chosen candidate and the primary's leader key is gone. */
 export interface StartFailover extends FailoverPlan {
   action: 'start-failover';
   reason: string;
@@ -149,7 +147,7 @@ export interface RefuseOp {
 
 /**
  * This node was primary at an older epoch: restart Dolt as a read replica of the remote after
- * pushing every local commit the remote lacks as a branch `<orphanBranchPrefix><branch>`
+ * pushing every local commit the remote lacks as a branch `doltgate/orphaned/<orphanEpoch>/<branch>-<hash>`
  * (nothing acknowledged is dropped silently), then record role replica and `epoch`.
  */
 export interface RejoinAsReplica {
@@ -157,8 +155,8 @@ export interface RejoinAsReplica {
   /** The primary the topology names; null while the failover that replaced this node runs. */
   primary: string | null;
   epoch: number;
-  /** `doltgate/orphaned/<epoch this node was primary at>/`. */
-  orphanBranchPrefix: string;
+  /** The epoch this node was primary at: names its orphan branches. */
+  orphanEpoch: number;
   reason: string;
 }
 
@@ -181,7 +179,6 @@ export type Decision =
   | RenewLease
   | FenceSelf
   | ReleaseLeader
-  | UnfenceSelf
   | AcquireLeader
   | StartFailover
   | ResumeFailover
@@ -194,6 +191,6 @@ export type Decision =
 export type Action = Decision['action'];
 
 export const actions: readonly Action[] = [
-  'renew-lease', 'fence-self', 'release-leader', 'unfence-self', 'acquire-leader', 'start-failover',
+  'renew-lease', 'fence-self', 'release-leader', 'acquire-leader', 'start-failover',
   'resume-failover', 'execute-op', 'refuse-op', 'rejoin-as-replica', 'follow', 'wait',
 ];

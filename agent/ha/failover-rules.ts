@@ -26,7 +26,7 @@ import type { Decision, WaitCode } from './decision';
 import { formatDuration } from './format';
 import { describeFlight, nextEpoch, type InFlight, type Observation } from './observation';
 import type { OpExecution } from './ops';
-import { failoverSteps, remainingSteps } from './steps';
+import { failoverSteps, remainingSteps, resumeSteps } from './steps';
 
 /**
  * A failover is in flight and this node does not hold the leader key. While someone holds it,
@@ -53,7 +53,7 @@ export function followDuringFailover(ctx: Context, flight: InFlight, blocking: O
       return wait('self-unhealthy', `this node is the candidate of ${flightText} but its own Dolt is unhealthy (${describeHealth(obs.self.health)}): not resuming`);
     }
     return {
-      ...planOf(record, remainingSteps(record.completedSteps), false),
+      ...planOf(record, resumeSteps(remainingSteps(record.completedSteps), obs.self.writable), false),
       action: 'resume-failover',
       completedSteps: record.completedSteps,
       reason: `resume ${flightText}: this node is its candidate and the leader key is vacant`,
@@ -185,10 +185,15 @@ export function failoverVerdict(
   if (obs.paused) {
     return { code: 'paused', reason: `cluster is paused: no automatic failover from ${primary} (resume, or run doltgate failover --to <node>)` };
   }
-  if (obs.lastFailoverAt !== null && now - obs.lastFailoverAt < config.minFailoverIntervalMs) {
+  // Anti-flap holds back a failover only while the primary's agent is alive, because that agent
+  // can recover its node in place; a primary with no live agent has nobody to bring it back.
+  const primaryAgentAlive = obs.members[primary] !== undefined;
+  if (primaryAgentAlive && obs.lastFailoverAt !== null && now - obs.lastFailoverAt < config.minFailoverIntervalMs) {
     return {
       code: 'anti-flap',
-      reason: `last failover ${formatDuration(now - obs.lastFailoverAt)} ago; minimum interval ${formatDuration(config.minFailoverIntervalMs)}`,
+      reason:
+        `last failover ${formatDuration(now - obs.lastFailoverAt)} ago; minimum interval ${formatDuration(config.minFailoverIntervalMs)}; ` +
+        `${primary}'s agent is alive and recovers it in place`,
     };
   }
   const choice = chooseCandidate(obs.members, topology, config, { outgoing: primary, outgoingWhy: 'failed' });

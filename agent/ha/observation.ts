@@ -4,8 +4,13 @@
  * Dolt; it is an immutable snapshot, never updated in place. This file also holds the pure
  * readers that several decisions share (the failover in flight, the next epoch).
  *
- * Times are milliseconds on this host's clock, the same clock the loop passes to decide as
- * `now`; decide never reads a clock itself.
+ * Times are milliseconds on this host's wall clock, the same clock the loop passes to decide as
+ * `now` (they are compared with times other hosts wrote); the lease is the exception, given as a
+ * duration measured on a monotonic clock. decide never reads a clock itself.
+ *
+ * When etcd does not answer, the loop passes the last snapshot it read, marked unreachable: a
+ * leader keeps knowing it is the leader (nobody can take the key before its lease lapses), and
+ * the lease duration decides when it must stop.
  */
 
 import type { MemberHealth, MemberRecord, NodeRole, Topology } from '../../proto';
@@ -13,8 +18,11 @@ import { describeSteps, nextStep, type FailoverStep } from './steps';
 
 export type OpKind = 'switchover' | 'failover';
 
-/** A failover is unplanned (the primary is gone or forced out); a switchover is a planned hand-over. */
-export type FailoverKind = OpKind;
+/**
+ * A failover is unplanned (the primary is gone or forced out); a switchover is a planned hand-over;
+ * a bootstrap is the first primary's promotion, which runs the same steps.
+ */
+export type FailoverKind = OpKind | 'bootstrap';
 
 /** An operator request from `ops/<id>` that no agent has claimed yet (status pending). */
 export interface PendingOp {
@@ -78,18 +86,22 @@ export interface Observation {
   /** Value of the `leader` key: the name holding it, or null when absent. */
   leader: string | null;
   /**
-   * When this agent's lease ends if no further renewal succeeds: the SEND time of the last
-   * successful keepalive plus the TTL etcd granted (send time, so the estimate is never later
-   * than etcd's own). Null when the agent has no lease. Read only when `leader` is self.
+   * How long this agent's lease lives if no further renewal succeeds: the SEND time of the last
+   * successful keepalive plus the TTL etcd granted, minus now, on the agent's monotonic fence
+   * clock (common/fence-clock.ts; send time, so the estimate is never later than etcd's own).
+   * Negative once lapsed; null when the agent has no lease. Read only when `leader` is self.
    */
-  leaseExpiresAt: number | null;
+  leaseLeftMs: number | null;
   /** When the loop first saw the leader key absent; null while it is present. */
   leaderVacantSince: number | null;
   topology: Topology | null;
   /** Member records with live leases, keyed by node name; includes this node's own record. */
   members: Readonly<Record<string, MemberRecord>>;
   paused: boolean;
-  /** startedAt of the newest history record, complete or not; null with no history. */
+  /**
+   * startedAt of the newest failover or switchover that moved the primary to another node,
+   * complete or not (not a bootstrap, not a recovery in place); null when there is none.
+   */
   lastFailoverAt: number | null;
   /** The oldest pending op, or null. */
   pendingOp: PendingOp | null;

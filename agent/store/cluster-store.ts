@@ -25,6 +25,12 @@ export interface ClusterSnapshot {
   ops: Array<Versioned<OperationRecord>>;
   /** The history record of the newest epoch, if any. */
   latestHistory: HistoryRecord | null;
+  /**
+   * The newest history record of a failover or switchover from one node to another: what
+   * anti-flap counts. Not a bootstrap, and not a primary's recovery in place (candidate ===
+   * fromPrimary), which moves the epoch but never the primary.
+   */
+  latestFailover: HistoryRecord | null;
 }
 
 export class StoreUnavailableError extends Error {
@@ -51,7 +57,7 @@ export class LeaseExpiredError extends Error {
 export interface LeaseHandle {
   readonly id: string;
   readonly ttlMs: number;
-  /** Wall-clock ms at which our last successful keepalive was *sent*: the lease lives at least TTL past it. */
+  /** Fence-clock ms (common/fence-clock.ts) at which our last successful keepalive was *sent*: the lease lives at least TTL past it. */
   readonly lastRenewSentAt: number;
   /** Renews once; throws StoreUnavailableError when etcd did not confirm. */
   renew(): Promise<void>;

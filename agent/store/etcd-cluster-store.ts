@@ -5,6 +5,7 @@
 
 import { Etcd3, isRecoverableError, Range, type Lease } from 'etcd3';
 import { etcdHostBreaker } from '../../common/etcd-host-breaker';
+import { fenceClockMs } from '../../common/fence-clock';
 import { withTimeout } from '../../common/with-timeout';
 import {
   clusterKeys,
@@ -45,8 +46,9 @@ class EtcdLease implements LeaseHandle {
 
   async renew(): Promise<void> {
     // The earliest send counts: etcd restarts the TTL when it gets a keepalive, never before.
-    const sentAt = Date.now();
-    const deadline = sentAt + this.timeoutMs;
+    const sentAt = fenceClockMs();
+    const callStarted = Date.now();
+    const deadline = callStarted + this.timeoutMs;
     let ttl: number;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -76,6 +78,10 @@ class EtcdLease implements LeaseHandle {
   }
 }
 
+
+function movesThePrimary(record: HistoryRecord): boolean {
+  return record.kind !== 'bootstrap' && record.candidate !== record.fromPrimary;
+}
 
 export class EtcdClusterStore implements ClusterStore {
   private readonly client: Etcd3;
@@ -111,6 +117,7 @@ export class EtcdClusterStore implements ClusterStore {
       paused: null,
       ops: [],
       latestHistory: null,
+      latestFailover: null,
     };
     for (const kv of response.kvs) {
       const key = kv.key.toString();
@@ -128,7 +135,9 @@ export class EtcdClusterStore implements ClusterStore {
           snapshot.ops.push({ value: decodeOperation(kv.value), modRevision: String(kv.mod_revision) });
         } else if (key.startsWith(this.keys.historyPrefix)) {
           // Keys sort by zero-padded epoch, so the last one read is the newest.
-          snapshot.latestHistory = decodeHistory(kv.value);
+          const record = decodeHistory(kv.value);
+          snapshot.latestHistory = record;
+          if (movesThePrimary(record)) snapshot.latestFailover = record;
         }
       } catch {
         // A malformed value from an older or foreign writer is skipped, never fatal to the loop.
@@ -143,7 +152,7 @@ export class EtcdClusterStore implements ClusterStore {
     // etcd3 emits 'lost' on failures we already surface as exceptions; an unhandled 'error'-like
     // emit must not crash the agent.
     lease.on('lost', () => undefined);
-    const sentAt = Date.now();
+    const sentAt = fenceClockMs();
     const id = await this.call('grant a lease', () => lease.grant());
     return new EtcdLease(lease, id, ttlSeconds * 1000, sentAt, this.timeoutMs);
   }

@@ -77,7 +77,7 @@ describe('agent failover (real etcd, Dolt and agent processes)', function () {
     await writeRows(cluster, next, 10, 1);
   });
 
-  it('hung host (SIGSTOP): failover; after SIGCONT the old primary fences, saves its orphaned commit and rejoins', async () => {
+  it('hung host (SIGSTOP of agent, keeper and Dolt): failover; after SIGCONT the keeper kills the stale primary, which saves its orphaned commit and rejoins', async () => {
     const cluster = await startLocalCluster({ agentOverrides: fast });
     const primary = await cluster.waitForStablePrimary(30_000);
     await queryNode(cluster, primary, 'CREATE TABLE t (id INT PRIMARY KEY)');
@@ -92,18 +92,23 @@ describe('agent failover (real etcd, Dolt and agent processes)', function () {
       await rm(remoteDb, { force: true });
       await rename(`${remoteDb}.aside`, remoteDb);
     }
+    // The whole host freezes: agent, keeper and Dolt. On waking, the keeper finds its deadline
+    // passed and kills Dolt before the agent has run a line.
     const agent = cluster.agent(primary);
     const doltPid = (await cluster.doltPid(primary)) as number;
-    process.kill(doltPid, 'SIGSTOP');
+    const keeperPid = (await cluster.keeperPid(primary)) as number;
+    const frozen = [doltPid, keeperPid];
+    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
     agent.process.signal('SIGSTOP');
     let next: string;
     try {
       next = await cluster.waitForStablePrimary(30_000, primary);
       await writeRows(cluster, next, 5, 1);
     } finally {
-      process.kill(doltPid, 'SIGCONT');
+      for (const pid of frozen) if (isProcessAlive(pid)) process.kill(pid, 'SIGCONT');
       agent.process.signal('SIGCONT');
     }
+    await eventually(() => !isProcessAlive(doltPid), { within: 5_000, what: 'the keeper to kill the stale primary on waking' });
     await eventually(async () => {
       const member = (await cluster.snapshot()).members[primary];
       return member?.role === 'replica' && member.epoch > 1;
@@ -118,6 +123,63 @@ describe('agent failover (real etcd, Dolt and agent processes)', function () {
     const saved = await queryNode<{ id: number }>(cluster, next, `SELECT id FROM t AS OF '${orphanHead}' WHERE id = 999`);
     expect(saved.map((row) => row.id), 'the orphaned commit is readable from the remote branch').to.deep.equal([999]);
     await eventually(async () => (await ids(cluster, primary)).includes(5), { within: 10_000, what: 'old primary replicates the new primary' });
+  });
+
+  it('frozen agent (SIGSTOP of the agent alone): its keeper kills the writable Dolt before the lease lapses; never two writable nodes', async () => {
+    const cluster = await startLocalCluster({ agentOverrides: fast });
+    const primary = await cluster.waitForStablePrimary(30_000);
+    await queryNode(cluster, primary, 'CREATE TABLE t (id INT PRIMARY KEY)');
+    await writeRows(cluster, primary, 0, 5);
+    const doltPid = (await cluster.doltPid(primary)) as number;
+    const agent = cluster.agent(primary);
+    const samples: Array<{ at: number; writable: string[] }> = [];
+    agent.process.signal('SIGSTOP');
+    const frozenAt = Date.now();
+    let next: string | undefined;
+    try {
+      // Before the keeper, the old primary stayed writable for as long as its agent was frozen.
+      while (Date.now() - frozenAt < 20_000 && next === undefined) {
+        samples.push({ at: Date.now() - frozenAt, writable: await writableNodes(cluster) });
+        const topology = (await cluster.snapshot()).topology?.value;
+        if (topology?.state === 'stable' && topology.primary !== primary && samples[samples.length - 1].writable.includes(topology.primary ?? '')) next = topology.primary ?? undefined;
+      }
+    } finally {
+      agent.process.signal('SIGCONT');
+    }
+    expect(next, 'a replica took over').to.be.a('string');
+    const dual = samples.filter((sample) => sample.writable.length > 1);
+    expect(dual, 'samples with two writable nodes').to.deep.equal([]);
+    const lastWritableOld = Math.max(...samples.filter((sample) => sample.writable.includes(primary)).map((sample) => sample.at));
+    // The lease is 5 s and the fence margin 2 s: the keeper kills Dolt about 3 s after the last renewal.
+    expect(lastWritableOld, 'the old primary stopped taking writes within the lease').to.be.below(5_000);
+    expect(isProcessAlive(doltPid)).to.equal(false);
+    expect(await ids(cluster, next as string)).to.deep.equal(range(0, 5));
+    await eventually(async () => (await cluster.snapshot()).members[primary]?.role === 'replica', { within: 30_000, what: `${primary} rejoined after SIGCONT` });
+  });
+
+  it('etcd unreachable for less than the lease margin: the primary serves on its lease, no fence, no new epoch', async () => {
+    // A 10 s lease with a 3 s margin: the primary may serve 7 s past its last renewal.
+    const cluster = await startLocalCluster({ agentOverrides: { ha: { min_failover_interval_ms: 1000, lease_ttl_ms: 10_000, fence_margin_ms: 3_000 } } });
+    const primary = await cluster.waitForStablePrimary(30_000);
+    await queryNode(cluster, primary, 'CREATE TABLE t (id INT PRIMARY KEY)');
+    const epoch = (await cluster.snapshot()).topology?.value.epoch;
+    const etcd = cluster.etcd.members[0].process;
+    etcd.signal('SIGSTOP');
+    const outage: string[][] = [];
+    try {
+      const started = Date.now();
+      // Longer than the agent's etcd call timeout (1.5 s), well inside the lease minus margin.
+      while (Date.now() - started < 2_200) {
+        outage.push(await writableNodes(cluster));
+        await sleep(100);
+      }
+    } finally {
+      etcd.signal('SIGCONT');
+    }
+    await sleep(2_000);
+    expect(outage.filter((writable) => writable.join(',') !== primary), 'moments the primary was not writable').to.deep.equal([]);
+    expect((await cluster.snapshot()).topology?.value).to.include({ epoch, primary, state: 'stable' });
+    await writeRows(cluster, primary, 0, 1);
   });
 
   it('the candidate dies mid-failover: the last node takes the failover over and every row survives', async () => {
@@ -166,11 +228,15 @@ describe('agent failover (real etcd, Dolt and agent processes)', function () {
     try {
       await store.setPaused({ by: 'test', at: new Date().toISOString(), reason: 'maintenance' });
       process.kill((await cluster.doltPid(primary)) as number, 'SIGKILL');
-      await sleep(6000);
-      const paused = (await cluster.snapshot()).topology?.value;
-      expect(paused, 'paused: no failover, the topology still names the old primary').to.include({ primary, epoch: 1 });
-      // With no failover allowed, the old primary takes its key back once its Dolt is restarted.
-      for (const node of await writableNodes(cluster)) expect(node).to.equal(primary);
+      // With no failover allowed, the old primary recovers in place (at a new epoch) once its Dolt
+      // is restarted.
+      const paused = await eventually(async () => {
+        const topology = (await cluster.snapshot()).topology?.value;
+        return topology?.state === 'stable' && (await writableNodes(cluster)).join(',') === primary ? topology : null;
+      }, { within: 20_000, what: `${primary} stable and writable again` });
+      expect(paused, 'paused: no failover to another node').to.include({ primary, state: 'stable' });
+      const inPlace = (await cluster.snapshot()).latestHistory;
+      expect(inPlace, 'recovered in place').to.include({ candidate: primary, fromPrimary: primary });
       await store.setPaused(null);
       process.kill((await cluster.doltPid(primary)) as number, 'SIGKILL');
       const next = await cluster.waitForStablePrimary(20_000, primary);
@@ -178,8 +244,10 @@ describe('agent failover (real etcd, Dolt and agent processes)', function () {
       process.kill((await cluster.doltPid(next)) as number, 'SIGKILL');
       await sleep(8000);
       const after = (await cluster.snapshot()).topology?.value;
-      expect(after?.epoch, 'anti-flap: no second failover').to.equal(epoch);
-      expect(after?.primary).to.equal(next);
+      expect(after?.primary, 'anti-flap: no second failover to another node').to.equal(next);
+      expect(after?.state).to.equal('stable');
+      const latest = (await cluster.snapshot()).latestHistory;
+      if ((after?.epoch ?? 0) > epoch) expect(latest, `${next} recovered in place`).to.include({ candidate: next, fromPrimary: next });
     } finally {
       store.close();
     }

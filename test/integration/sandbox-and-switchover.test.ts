@@ -5,6 +5,7 @@
  */
 
 import { expect } from 'chai';
+import { newestDescendant } from '../../sandbox/local-cluster';
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,8 +57,10 @@ describe('sandbox and zero-error switchover (real processes)', function () {
 
     const status = JSON.parse((await doltgate(['status', '--json', '--etcd', state.etcd[0], '--cluster', state.cluster])).stdout);
     const primary = state.nodes.find((node: { name: string }) => node.name === status.primary);
-    const doltPid = Number(readFileSync(`/proc/${primary.agentPid}/task/${primary.agentPid}/children`, 'utf8').trim().split(/\s+/)[0]);
-    process.kill(doltPid, 'SIGKILL');
+    // The agent's Dolt runs under its keeper: find it in the agent's process tree.
+    const doltPid = await newestDescendant(primary.agentPid, (cmdline) => cmdline.includes('sql-server') && !cmdline.some((arg) => arg.endsWith('keeper-main.js')));
+    expect(doltPid, 'the primary agent runs a dolt sql-server').to.be.a('number');
+    process.kill(doltPid as number, 'SIGKILL');
 
     await eventually(async () => {
       const after = JSON.parse((await doltgate(['status', '--json', '--etcd', state.etcd[0], '--cluster', state.cluster])).stdout);

@@ -63,6 +63,7 @@ function snapshot(extra: Partial<ClusterSnapshot> = {}): ClusterSnapshot {
     paused: null,
     ops: [],
     latestHistory: null,
+    latestFailover: null,
     ...extra,
   };
 }

@@ -96,10 +96,11 @@ const primaryRows: Row[] = [
     reason: /^etcd has no quorum: keep serving on the lease/,
   },
   {
-    name: 'holds lease and topology but Dolt is read-only',
+    name: 'holds lease and topology but Dolt takes no writes: recover in place at a new epoch, so proxies hold writes meanwhile',
     scenario: cluster('a', { selfView: { writable: false } }),
-    expect: { action: 'unfence-self', epoch: 7, steps: ['disable-read-only', 'recover', 'enable-push-on-write'] },
-    reason: /^this node holds the leader lease and is primary at epoch 7 but its Dolt is read-only: run disable-read-only, recover, enable-push-on-write$/,
+    expect: { action: 'start-failover', epoch: 8, candidate: 'a', fromPrimary: 'a', steps: all, releaseLeaderAfter: false },
+    reason:
+      /^this node holds the leader lease and is primary at epoch 7 but its Dolt does not take writes: recover in place at epoch 8 \(fence, disable-read-only, recover, enable-push-on-write, reroute\)$/,
   },
   {
     name: 'read-only leader with a failing check does not unfence',
@@ -219,10 +220,16 @@ const failoverRows: Row[] = [
   { name: 'etcd unreachable: no promotion', scenario: cluster('b', { nodes: aDead(), leader: null, etcd: { reachable: false, hasQuorum: false } }), expect: { action: 'wait', code: 'etcd-unreachable' }, reason: /^etcd is unreachable: no promotion$/ },
   { name: 'etcd without quorum: no promotion', scenario: cluster('b', { nodes: aDead(), leader: null, etcd: { reachable: true, hasQuorum: false } }), expect: { action: 'wait', code: 'no-quorum' }, reason: /^etcd has no quorum: no promotion$/ },
   {
-    name: 'second failure inside the anti-flap window',
-    scenario: cluster('b', { nodes: aDead(), leader: null, lastFailoverAgoMs: 12_000 }),
+    name: 'second failure inside the anti-flap window, the primary agent alive: it recovers in place',
+    scenario: cluster('b', { nodes: { a: { role: 'primary', healthy: false }, b: {}, c: {} }, leader: null, lastFailoverAgoMs: 12_000 }),
     expect: { action: 'wait', code: 'anti-flap' },
-    reason: /^last failover 12 s ago; minimum interval 60 s$/,
+    reason: /^last failover 12 s ago; minimum interval 60 s; a's agent is alive and recovers it in place$/,
+  },
+  {
+    name: 'inside the anti-flap window with no live primary agent: fail over (nobody else can bring the primary back)',
+    scenario: cluster('b', { nodes: aDead(), leader: null, lastFailoverAgoMs: 12_000 }),
+    expect: { action: 'start-failover', epoch: 8, candidate: 'b' },
+    reason: /a has no live agent.*fail over at epoch 8$/,
   },
   { name: 'anti-flap window over', scenario: cluster('b', { nodes: aDead(), leader: null, lastFailoverAgoMs: 61_000 }), expect: { action: 'start-failover', epoch: 8 }, reason: /fail over at epoch 8$/ },
   {
@@ -279,8 +286,9 @@ const oldPrimaryRows: Row[] = [
   {
     name: 'fenced primary finds the key vacant and the topology still its own',
     scenario: cluster('a', { leader: null, vacantForMs: 2_000, nodes: { a: { role: 'fenced', notOnRemote: 3 }, b: {}, c: {} } }),
-    expect: { action: 'acquire-leader', mode: 'reclaim', epoch: 7 },
-    reason: /^the leader key is vacant and the topology still names this node primary at epoch 7: reclaim it \(it holds 3 commits the remote lacks\)$/,
+    expect: { action: 'start-failover', epoch: 8, candidate: 'a', fromPrimary: 'a', steps: all },
+    reason:
+      /^the leader key is vacant and the topology still names this node primary at epoch 7: reclaim it; it holds 3 commits the remote lacks, which recovery keeps: recover in place at epoch 8 \(fence, .*reroute\)$/,
   },
   {
     name: 'past the reclaim grace the old primary leaves it to the chosen replica',
@@ -291,20 +299,20 @@ const oldPrimaryRows: Row[] = [
   {
     name: 'past the grace but paused: nobody else will fail over, so reclaim',
     scenario: cluster('a', { leader: null, paused: true, nodes: { a: { role: 'fenced' }, b: {}, c: {} } }),
-    expect: { action: 'acquire-leader', mode: 'reclaim' },
-    reason: /reclaim it$/,
+    expect: { action: 'start-failover', candidate: 'a', fromPrimary: 'a' },
+    reason: /reclaim it: recover in place at epoch 8/,
   },
   {
     name: 'past the grace inside the anti-flap window: reclaim',
     scenario: cluster('a', { leader: null, lastFailoverAgoMs: 20_000, nodes: { a: { role: 'fenced' }, b: {}, c: {} } }),
-    expect: { action: 'acquire-leader', mode: 'reclaim' },
-    reason: /reclaim it$/,
+    expect: { action: 'start-failover', candidate: 'a', fromPrimary: 'a' },
+    reason: /reclaim it: recover in place at epoch 8/,
   },
   {
     name: 'past the grace with no eligible replica: reclaim',
     scenario: cluster('a', { leader: null, nodes: { a: { role: 'fenced' }, b: { healthy: false }, c: { nofailover: true } } }),
-    expect: { action: 'acquire-leader', mode: 'reclaim' },
-    reason: /reclaim it$/,
+    expect: { action: 'start-failover', candidate: 'a', fromPrimary: 'a' },
+    reason: /reclaim it: recover in place at epoch 8/,
   },
   {
     name: 'unhealthy old primary does not reclaim',
@@ -315,7 +323,7 @@ const oldPrimaryRows: Row[] = [
   {
     name: 'returning old primary sees a newer epoch naming b',
     scenario: cluster('a', { nodes: { a: { role: 'fenced', notOnRemote: 3 }, b: { role: 'primary', epoch: 8 }, c: {} }, topology: { epoch: 8, primary: 'b' }, leader: 'b' }),
-    expect: { action: 'rejoin-as-replica', primary: 'b', epoch: 8, orphanBranchPrefix: 'doltgate/orphaned/7/' },
+    expect: { action: 'rejoin-as-replica', primary: 'b', epoch: 8, orphanEpoch: 7 },
     reason: /^this node was primary at epoch 7; topology epoch 8 names b: rejoin as a replica, saving 3 commits the remote lacks under doltgate\/orphaned\/7\/$/,
   },
   {
@@ -380,10 +388,19 @@ const bootstrapRows: Row[] = [
 
 const inFlightRows: Row[] = [
   {
-    name: 'the candidate holding the key resumes at its next step',
+    name: 'the candidate holding the key resumes at its next step, local steps again since its Dolt takes no writes',
     scenario: midFailover('b'),
-    expect: { action: 'resume-failover', candidate: 'b', epoch: 8, steps: ['recover', 'enable-push-on-write', 'reroute'], completedSteps: ['fence', 'disable-read-only'], takeoverFrom: null, releaseLeaderAfter: false },
+    expect: {
+      action: 'resume-failover', candidate: 'b', epoch: 8, steps: ['disable-read-only', 'recover', 'enable-push-on-write', 'reroute'],
+      completedSteps: ['fence', 'disable-read-only'], takeoverFrom: null, releaseLeaderAfter: false,
+    },
     reason: /^resume failover to b at epoch 8 \(done: fence, disable-read-only; next: recover\): this node is its candidate$/,
+  },
+  {
+    name: 'a candidate whose Dolt already takes writes resumes with the remaining steps only',
+    scenario: midFailover('b', { inProgress: { candidate: 'b', epoch: 8, completedSteps: ['fence', 'disable-read-only', 'recover', 'enable-push-on-write'] }, selfView: { writable: true } }),
+    expect: { action: 'resume-failover', candidate: 'b', epoch: 8, steps: ['reroute'] },
+    reason: /^resume failover to b at epoch 8 \(done: .*; next: reroute\): this node is its candidate$/,
   },
   {
     name: 'others wait while the executor is alive',
@@ -395,7 +412,7 @@ const inFlightRows: Row[] = [
   {
     name: 'the candidate restarted (key vacant) and resumes the same epoch',
     scenario: midFailover('b', { leader: null }),
-    expect: { action: 'resume-failover', candidate: 'b', epoch: 8, steps: ['recover', 'enable-push-on-write', 'reroute'] },
+    expect: { action: 'resume-failover', candidate: 'b', epoch: 8, steps: ['disable-read-only', 'recover', 'enable-push-on-write', 'reroute'] },
     reason: /: this node is its candidate and the leader key is vacant$/,
   },
   {
@@ -627,7 +644,7 @@ const opRows: Row[] = [
   {
     name: 'failover op naming the stalled candidate resumes it',
     scenario: midFailover('b', { leader: null, op: { kind: 'failover', target: 'b' } }),
-    expect: { action: 'execute-op', candidate: 'b', epoch: 8, steps: ['recover', 'enable-push-on-write', 'reroute'], opId: 'op-1' },
+    expect: { action: 'execute-op', candidate: 'b', epoch: 8, steps: ['disable-read-only', 'recover', 'enable-push-on-write', 'reroute'], opId: 'op-1' },
     reason: /^failover op-1: b resumes the stalled failover to b at epoch 8/,
   },
   {
@@ -701,7 +718,7 @@ describe('ha decide', () => {
   });
 
   it('on one snapshot, at most one agent campaigns and every waiting agent names the same candidate', () => {
-    const campaigning = new Set(['start-failover', 'resume-failover', 'execute-op', 'acquire-leader', 'unfence-self']);
+    const campaigning = new Set(['start-failover', 'resume-failover', 'execute-op', 'acquire-leader']);
     for (const [, rows] of tables) {
       for (const row of rows) {
         const rowConfig = row.config ? haConfig({ ...config, ...row.config }) : config;

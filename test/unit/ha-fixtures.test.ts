@@ -124,7 +124,7 @@ export function observe(s: Scenario): Observation {
     },
     etcd: s.etcd ?? { reachable: true, hasQuorum: true },
     leader,
-    leaseExpiresAt: leaseLeft === null ? null : now + leaseLeft,
+    leaseLeftMs: leaseLeft,
     leaderVacantSince: leader === null ? now - (s.vacantForMs ?? 60_000) : null,
     topology: topo,
     members,
@@ -153,7 +153,7 @@ describe('ha fixtures', () => {
   it('observe derives self, lease and members from a scenario', () => {
     const obs = observe(cluster('a', { nodes: { a: { role: 'primary' }, b: { live: false }, c: {} } }));
     expect(obs.self).to.deep.include({ name: 'a', role: 'primary', epoch: 7, writable: true });
-    expect(obs.leaseExpiresAt).to.equal(T0 + 10_000);
+    expect(obs.leaseLeftMs).to.equal(10_000);
     expect(Object.keys(obs.members)).to.deep.equal(['a', 'c']);
     expect(obs.leaderVacantSince).to.equal(null);
   });

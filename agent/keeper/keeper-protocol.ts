@@ -1,0 +1,69 @@
+/**
+ * What the agent tells the keeper beside its Dolt (keeper-main.ts), one line per message on the
+ * keeper's stdin. Pure: parsed and formatted here, table-tested in test/unit/keeper-protocol.
+ *
+ *   until <ms>   Dolt may take writes until <ms> on the fence clock (common/fence-clock.ts), an
+ *                absolute time: a line written late by a frozen agent is already in the past.
+ *
+ * A line that cannot be parsed is ignored (it never extends the deadline). The command line says
+ * whether the keeper guards at all: read-only roles run unguarded, since a read-only Dolt takes
+ * no writes whoever holds the lease.
+ */
+
+/** The exit status after the keeper fenced Dolt (EX_TEMPFAIL): the agent's log says why. */
+export const KEEPER_FENCED_EXIT = 75;
+
+/** The signal by which the agent asks for SIGKILL of Dolt, with the keeper outliving it. */
+export const KEEPER_KILL_SIGNAL = 'SIGUSR2';
+
+export interface KeeperArgs {
+  /** Kill Dolt once the deadline passes; false for read-only roles. */
+  guarded: boolean;
+  /** The first deadline (fence clock ms), given at start; required when guarded. */
+  until: number | null;
+  /** The command to run (dolt sql-server ...), and its arguments. */
+  command: string[];
+}
+
+export class KeeperArgsError extends Error {
+  readonly code = 'KEEPER_ARGS';
+}
+
+export const keeperUsage = 'usage: keeper-main (--until <fence-clock-ms> | --unguarded) -- <command> [args...]';
+
+export function parseKeeperArgs(argv: readonly string[]): KeeperArgs {
+  const split = argv.indexOf('--');
+  if (split < 0 || split === argv.length - 1) throw new KeeperArgsError(`no command after --; ${keeperUsage}`);
+  const options = argv.slice(0, split);
+  const command = argv.slice(split + 1);
+  if (options.length === 1 && options[0] === '--unguarded') return { guarded: false, until: null, command };
+  if (options.length === 2 && options[0] === '--until') {
+    const until = Number(options[1]);
+    if (!Number.isSafeInteger(until) || until < 0) throw new KeeperArgsError(`--until must be a non-negative integer of milliseconds, got ${JSON.stringify(options[1])}`);
+    return { guarded: true, until, command };
+  }
+  throw new KeeperArgsError(`expected --until <ms> or --unguarded before --; ${keeperUsage}`);
+}
+
+export function formatKeeperArgs(args: Omit<KeeperArgs, 'command'>): string[] {
+  return args.guarded ? ['--until', String(args.until ?? 0)] : ['--unguarded'];
+}
+
+/** The deadline a line sets, or null when the line is not a deadline. */
+export function parseKeeperLine(line: string): number | null {
+  const match = /^until (\d{1,15})$/.exec(line.trim());
+  return match ? Number(match[1]) : null;
+}
+
+export function formatKeeperLine(until: number): string {
+  return `until ${Math.max(0, Math.floor(until))}\n`;
+}
+
+/**
+ * The keeper's one decision, taken every tick: kill Dolt now? Only a guarded keeper kills, and
+ * only once the fence clock has reached the deadline (a deadline of exactly now has expired: the
+ * lease margin is what gives Dolt its last moment, not the tick).
+ */
+export function mustKill(guarded: boolean, until: number | null, now: number): boolean {
+  return guarded && (until === null || now >= until);
+}
