@@ -45,6 +45,7 @@ export class ProxyMetrics {
   readonly queryLatency: Histogram;
   readonly heldWrites: Gauge;
   readonly holdTimeouts: Counter;
+  readonly primarySuspicions: Counter<'kind'>;
   readonly topologyEpoch: Gauge;
   readonly backendUp: Gauge<'backend' | 'role'>;
   readonly errors: Counter<'kind'>;
@@ -101,6 +102,12 @@ export class ProxyMetrics {
     this.holdTimeouts = new Counter({
       name: 'doltgate_proxy_hold_timeouts_total',
       help: 'Held writes that failed because no primary appeared within the hold timeout (they were not executed)',
+      registers,
+    });
+    this.primarySuspicions = new Counter({
+      name: 'doltgate_proxy_primary_suspicions_total',
+      help: 'Times the proxy began holding writes because it saw the primary fail before a new topology said so (kind: unreachable, read-only, lease-lost)',
+      labelNames: ['kind'],
       registers,
     });
     this.topologyEpoch = new Gauge({

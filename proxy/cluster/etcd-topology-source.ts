@@ -13,6 +13,9 @@
  *   it is false the last topology is kept and a background loop re-reads with capped backoff.
  * - `start()` resolves within about `callTimeoutMs` even if etcd is down (topology null,
  *   etcdReachable false) and the source keeps trying in the background.
+ * - The leader key is watched beside it (a second watch, re-read whenever it connects) and its
+ *   value passed to `onLeaderChange` listeners: the proxy holds writes when the primary's lease is
+ *   gone, before the agents publish a new topology (cluster-view.ts).
  */
 
 import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
@@ -61,6 +64,11 @@ const firstRetryMs = 100;
 export class EtcdTopologySource implements TopologySource {
   private readonly endpoints: string[];
   private readonly key: string;
+  private readonly leaderKey: string;
+  private leaderWatcher: Watcher | null = null;
+  /** The leader key's value as last heard: undefined before the first read, null when vacant. */
+  private leader: string | null | undefined = undefined;
+  private readonly leaderListeners = new Set<(leader: string | null) => void>();
   private readonly logger: Logger;
   private readonly callTimeoutMs: number;
   private readonly maxRetryMs: number;
@@ -87,6 +95,7 @@ export class EtcdTopologySource implements TopologySource {
 
   constructor(options: EtcdTopologySourceOptions) {
     this.key = clusterKeys(options.cluster).topology;
+    this.leaderKey = clusterKeys(options.cluster).leader;
     this.logger = options.logger.child('topology', { cluster: options.cluster });
     this.callTimeoutMs = options.callTimeoutMs ?? 2000;
     this.maxRetryMs = options.maxRetryMs ?? 5000;
@@ -103,6 +112,7 @@ export class EtcdTopologySource implements TopologySource {
       faultHandling: { host: etcdHostBreaker, watchBackoff: new CappedBackoff(firstRetryMs / 2, this.maxRetryMs) },
     });
     const connected = this.openWatcher();
+    this.openLeaderWatcher();
     const [readOk] = await Promise.all([this.refresh('start'), withTimeout(connected, this.callTimeoutMs).catch(() => undefined)]);
     if (!readOk) {
       this.logger.warn('etcd did not answer at start; routing waits for the topology and keeps trying in the background', { endpoints: this.endpoints, key: this.key });
@@ -116,6 +126,9 @@ export class EtcdTopologySource implements TopologySource {
     this.retryTimer = null;
     const watcher = this.watcher;
     this.watcher = null;
+    const leaderWatcher = this.leaderWatcher;
+    this.leaderWatcher = null;
+    if (leaderWatcher) await withTimeout(leaderWatcher.cancel(), this.callTimeoutMs, 'cancel the leader watch').catch(() => undefined);
     // Cancel the watcher before closing the client: a watcher left attached makes etcd3 retry its
     // stream forever on timers of its own.
     if (watcher) await withTimeout(watcher.cancel(), this.callTimeoutMs, 'cancel the topology watch').catch(() => undefined);
@@ -136,6 +149,57 @@ export class EtcdTopologySource implements TopologySource {
 
   onChange(listener: TopologyListener): () => void {
     return this.listeners.add(listener);
+  }
+
+  onLeaderChange(listener: (leader: string | null) => void): () => void {
+    this.leaderListeners.add(listener);
+    if (this.leader !== undefined) listener(this.leader);
+    return () => {
+      this.leaderListeners.delete(listener);
+    };
+  }
+
+  private setLeader(leader: string | null): void {
+    if (leader === this.leader || this.stopped) return;
+    this.leader = leader;
+    for (const listener of [...this.leaderListeners]) {
+      try {
+        listener(leader);
+      } catch (error) {
+        this.logger.error('a leader listener threw; the others were still told', { error });
+      }
+    }
+  }
+
+  /** Watches the leader key; every (re)connect re-reads it, so a change made meanwhile is seen. */
+  private openLeaderWatcher(): void {
+    const client = this.client;
+    if (!client) return;
+    const watcher = client.watch().key(this.leaderKey).watcher();
+    this.leaderWatcher = watcher;
+    const read = (): void => {
+      void withTimeout(client.get(this.leaderKey).string(), this.callTimeoutMs, 'read the leader key').then(
+        (value) => {
+          if (watcher === this.leaderWatcher) this.setLeader(value);
+        },
+        () => undefined,
+      );
+    };
+    watcher.on('connected', read);
+    watcher.on('put', (kv: IKeyValue) => {
+      if (watcher === this.leaderWatcher) this.setLeader(kv.value.toString());
+    });
+    watcher.on('delete', () => {
+      if (watcher === this.leaderWatcher) this.setLeader(null);
+    });
+    watcher.on('error', () => {
+      // Cancelled for good: open a new one later; the last value stays meanwhile.
+      if (watcher !== this.leaderWatcher || this.stopped) return;
+      this.leaderWatcher = null;
+      setTimeout(() => {
+        if (!this.stopped && this.leaderWatcher === null) this.openLeaderWatcher();
+      }, this.maxRetryMs).unref();
+    });
   }
 
   /** Attaches a watcher on the key; resolves on its first 'connected' (never rejects). */

@@ -38,6 +38,11 @@ export interface TopologySource {
   current(): TopologyView;
   /** Returns the unsubscribe function. */
   onChange(listener: (next: Topology, previous: Topology | null) => void): () => void;
+  /**
+   * The leader key's value (null: vacant) whenever it changes, and once when first read; a
+   * source without a leader key (static) has no such method. Returns the unsubscribe function.
+   */
+  onLeaderChange?(listener: (leader: string | null) => void): () => void;
 }
 
 /**

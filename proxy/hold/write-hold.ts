@@ -25,7 +25,9 @@
  *
  * Stats invariant (after every public call returns):
  *   held = released + timedOut + aborted + waiting
- * `rejected` counts refusals (queue full, or already aborted); a refused write was never held.
+ * counting queue entries: a write that waits a second time (with its first deadline) counts twice.
+ * `rejected` counts refusals (queue full, already aborted, its deadline already past); a refused
+ * write was never held.
  */
 
 import { performance } from 'node:perf_hooks';
@@ -182,12 +184,22 @@ export class WriteHold {
     this.drainStep();
   }
 
+  /** The deadline a write arriving now gets: pass it to every `wait` of that write. */
+  deadlineFromNow(): number {
+    return this.now() + this.timeoutMs;
+  }
+
   /**
    * Resolves when the write may run; rejects with HoldQueueFullError, HoldTimeoutError or
    * HoldAbortedError when it must not (it was never executed). `signal` is the client's
    * connection: when it fires the waiter leaves the queue and counts as aborted, not timed out.
+   *
+   * `deadline` (from `deadlineFromNow`) is for a write that waits again after a release (its
+   * primary failed once more): it keeps the budget and the place in line it got on arrival, so
+   * waiting twice never extends its time in the hold nor puts it behind later writes. The queue
+   * stays in deadline order, which is arrival order.
    */
-  wait(signal?: AbortSignal): Promise<void> {
+  wait(signal?: AbortSignal, deadline?: number): Promise<void> {
     if (this.current === 'idle') return passThrough;
     if (signal?.aborted) {
       this.counts.rejected++;
@@ -199,16 +211,19 @@ export class WriteHold {
       this.counts.rejected++;
       return Promise.reject(new HoldQueueFullError(this.maxHeld, this.reason));
     }
+    const now = this.now();
+    if (deadline !== undefined && deadline <= now) {
+      this.counts.rejected++;
+      return Promise.reject(new HoldTimeoutError(Math.round(now - (deadline - this.timeoutMs)), this.reason));
+    }
     return new Promise<void>((resolve, reject) => {
-      const enqueuedAt = this.now();
-      const waiter: Waiter = { enqueuedAt, deadline: enqueuedAt + this.timeoutMs, resolve, reject, signal, onAbort: undefined, prev: this.tail, next: null };
+      const enqueuedAt = deadline === undefined ? now : deadline - this.timeoutMs;
+      const waiter: Waiter = { enqueuedAt, deadline: enqueuedAt + this.timeoutMs, resolve, reject, signal, onAbort: undefined, prev: null, next: null };
       if (signal) {
         waiter.onAbort = () => this.settle(waiter, 'aborted', new HoldAbortedError(Math.round(this.now() - enqueuedAt)));
         signal.addEventListener('abort', waiter.onAbort, { once: true });
       }
-      if (this.tail) this.tail.next = waiter;
-      else this.head = waiter;
-      this.tail = waiter;
+      this.insertInDeadlineOrder(waiter);
       this.waiting++;
       this.counts.held++;
       if (this.timer === null) this.timer = this.scheduler.every(this.tickMs, () => this.tick());
@@ -226,6 +241,18 @@ export class WriteHold {
       const waiter = this.head;
       this.settle(waiter, 'timedOut', new HoldTimeoutError(Math.round(at - waiter.enqueuedAt), this.reason));
     }
+  }
+
+  /** Links `waiter` in after the last waiter whose deadline is not later (usually the tail: O(1)). */
+  private insertInDeadlineOrder(waiter: Waiter): void {
+    let after = this.tail;
+    while (after !== null && after.deadline > waiter.deadline) after = after.prev;
+    waiter.prev = after;
+    waiter.next = after === null ? this.head : after.next;
+    if (waiter.next !== null) waiter.next.prev = waiter;
+    else this.tail = waiter;
+    if (after !== null) after.next = waiter;
+    else this.head = waiter;
   }
 
   /** Releases one batch; schedules the next on a later turn, or ends in idle. */

@@ -46,6 +46,8 @@ import {
   scrambleNativePassword,
   ServerStatus,
   cleartextPasswordPayload,
+  comQueryFrame,
+  PayloadCursor,
 } from '../protocol';
 import { BackendProtocolError, BackendUnavailableError } from './errors';
 import { PacketChannel } from './packet-channel';
@@ -133,6 +135,8 @@ export interface CommandOutcome {
   paramCount: number;
   columnCount: number;
   statusFlags: number;
+  /** `queryScalar` only: the first column of the first row as text; null for NULL or no row. */
+  firstValue: string | null;
 }
 
 let nextConnectionSerial = 1;
@@ -380,13 +384,13 @@ export class BackendConnection {
    * response is not forwarded anywhere. Rejects if the connection breaks (and it is destroyed).
    * The connection must be idle and have no other sink until it settles.
    */
-  runCommand(commandFrame: Buffer): Promise<CommandOutcome> {
+  runCommand(commandFrame: Buffer, captureFirstValue = false): Promise<CommandOutcome> {
     if (this.closed) return Promise.reject(new BackendUnavailableError(this.name, 'connection already closed'));
     if (!this.isIdle) return Promise.reject(new Error(`runCommand on busy backend connection ${this.name}`));
     const command = commandFrame[4];
     return new Promise<CommandOutcome>((resolve, reject) => {
       const previous = this.sink;
-      const job = new InternalCommand(this, previous, resolve, reject);
+      const job = new InternalCommand(this, previous, resolve, reject, captureFirstValue);
       this.internal = job;
       this.sink = job;
       this.reader.resetSequence(1);
@@ -397,6 +401,16 @@ export class BackendConnection {
       }
       this.write(commandFrame);
     });
+  }
+
+  /**
+   * A text query of the proxy's own whose answer is one value (e.g. `SELECT @@global.read_only`):
+   * resolves with the first column of the first row; rejects on an ERR.
+   */
+  async queryScalar(sql: string): Promise<string | null> {
+    const outcome = await this.runCommand(comQueryFrame(sql, this.capabilities), true);
+    if (outcome.errno !== 0) throw new BackendProtocolError(this.name, `answered ${sql} with error ${outcome.errno}: ${outcome.message}`, outcome.errno);
+    return outcome.firstValue;
   }
 
   /** @internal InternalCommand is done with the connection. */
@@ -430,16 +444,20 @@ function tokenFor(plugin: string, password: string, scramble: Buffer, where: str
   throw new BackendProtocolError(where, `asks for auth plugin ${plugin}, which doltgate does not speak (use mysql_native_password or caching_sha2_password)`);
 }
 
-/** Sink that swallows one response and reports its outcome. */
+/** Sink that swallows one response and reports its outcome (and, if asked, its first value). */
 class InternalCommand implements BackendSink {
-  private outcome: CommandOutcome = { errno: 0, sqlState: '', message: '', statementId: 0, paramCount: 0, columnCount: 0, statusFlags: 0 };
+  private outcome: CommandOutcome = { errno: 0, sqlState: '', message: '', statementId: 0, paramCount: 0, columnCount: 0, statusFlags: 0, firstValue: null };
   private settled = false;
+  /** Packets of the response seen so far, and the index of the first row packet once known. */
+  private packets = 0;
+  private firstRowPacket = -1;
 
   constructor(
     private readonly conn: BackendConnection,
     private readonly previous: BackendSink | null,
     private readonly resolve: (outcome: CommandOutcome) => void,
     private readonly reject: (error: Error) => void,
+    private readonly captureFirstValue = false,
   ) {}
 
   beginBatch(): void {}
@@ -452,11 +470,43 @@ class InternalCommand implements BackendSink {
       this.outcome.sqlState = err.sqlState;
       this.outcome.message = err.message;
     }
+    if (this.captureFirstValue && view.startsPacket) this.capture(view);
     if (step === ResponseStep.Done) {
       this.finish();
     } else if (step !== ResponseStep.More) {
       // LOCAL INFILE or an auth exchange in answer to our own command: the state is unknown.
       conn.destroy(new BackendProtocolError(conn.name, `unexpected response step ${step} to an internal command`));
+    }
+  }
+
+  /**
+   * A text result set is: column count, one definition per column, an EOF unless
+   * CLIENT_DEPRECATE_EOF, then rows. A view is one packet or a run of whole row packets.
+   */
+  private capture(view: PacketView): void {
+    const visit = (payload: Buffer): void => {
+      this.packets++;
+      if (this.packets === 1) {
+        if (payload.length === 0 || payload[0] === ResponseHeader.OK || payload[0] === ResponseHeader.ERR) return;
+        const columns = new PayloadCursor(payload).lenencInt();
+        const eof = hasFlag(this.conn.capabilities, Capability.CLIENT_DEPRECATE_EOF) ? 0 : 1;
+        this.firstRowPacket = 1 + columns + eof + 1;
+        return;
+      }
+      if (this.packets !== this.firstRowPacket || payload.length === 0) return;
+      if (payload[0] === ResponseHeader.EOF || payload[0] === ResponseHeader.ERR) return;
+      const cursor = new PayloadCursor(payload);
+      const length = cursor.lenencIntOrNull();
+      this.outcome.firstValue = length === null ? null : cursor.bytes(length).toString('utf8');
+    };
+    if (view.frameCount === 1) {
+      visit(view.payload);
+      return;
+    }
+    for (let at = view.frameStart; at + 4 <= view.frameEnd; ) {
+      const length = view.buffer[at] | (view.buffer[at + 1] << 8) | (view.buffer[at + 2] << 16);
+      visit(view.buffer.subarray(at + 4, at + 4 + length));
+      at += 4 + length;
     }
   }
 

@@ -19,7 +19,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import { COM_RESET_CONNECTION_FRAME } from '../protocol';
 import { BackendConnection, FORWARDED_CAPABILITIES, type BackendLogin, type BackendTarget } from './backend-connection';
-import { BackendProtocolError } from './errors';
+import { BackendProtocolError, BackendReadOnlyError } from './errors';
 
 export interface BackendPoolOptions {
   maxIdlePerBackend: number;
@@ -36,6 +36,32 @@ export interface AcquireRequest {
   clientCapabilities: number;
   charset: number;
   database: string | null;
+  /**
+   * For the primary: a new connection must find Dolt writable (`@@global.read_only` 0), else it
+   * is closed and BackendReadOnlyError thrown. Dolt's read-only mode is fixed at start-up, so a
+   * connection checked once stays writable for its life.
+   */
+  verifyWritable?: boolean;
+  /** Open a new connection even if an idle one is pooled (probes). */
+  fresh?: boolean;
+}
+
+/** utf8mb4_general_ci: any charset serves a probe that reads one integer. */
+const PROBE_CHARSET = 45;
+
+/** Throws BackendReadOnlyError (closing `conn`) when its Dolt does not take writes. */
+export async function verifyWritable(conn: BackendConnection): Promise<void> {
+  let readOnly: string | null;
+  try {
+    readOnly = await conn.queryScalar('SELECT @@global.read_only');
+  } catch (error) {
+    conn.destroy(null);
+    throw error;
+  }
+  if (readOnly !== '0') {
+    conn.destroy(null);
+    throw new BackendReadOnlyError(conn.name);
+  }
 }
 
 const loginIds = new WeakMap<BackendLogin, number>();
@@ -76,7 +102,7 @@ export class BackendPools {
   /** An idle clean connection (same database preferred), or a new one. */
   async acquire(r: AcquireRequest): Promise<BackendConnection> {
     const key = this.key(r);
-    const list = this.idle.get(key);
+    const list = r.fresh === true ? undefined : this.idle.get(key);
     if (list !== undefined && list.length > 0) {
       // Newest first (warm); a connection whose database is another can be moved with COM_INIT_DB,
       // but one with a database cannot serve a session that has none.
@@ -115,9 +141,19 @@ export class BackendPools {
       throw error;
     }
     this.options.onHealth(r.target, true);
+    if (r.verifyWritable === true) await verifyWritable(conn);
     this.poolKeyOf.set(conn, key);
     conn.socket.once('close', () => this.forget(key, conn));
     return conn;
+  }
+
+  /**
+   * A fresh connection to `target` that must find Dolt writable, closed right after: the prober's
+   * question "does the suspect primary take writes again?". Never pooled; reports health.
+   */
+  async probeWritable(target: BackendTarget, login: BackendLogin): Promise<void> {
+    const conn = await this.acquire({ target, login, clientCapabilities: 0, charset: PROBE_CHARSET, database: null, verifyWritable: true, fresh: true });
+    conn.destroy(null);
   }
 
   /**

@@ -19,6 +19,15 @@
  * Hold: no primary (state failover/switchover, or no topology yet) → hold.begin(reason); a stable
  * topology with a primary → hold.end() (held writes go to the new primary, FIFO).
  *
+ * Suspicion: the proxy also holds writes from the moment it SEES the primary fail, before any
+ * agent has published a new topology (design.md safety 5: a write that was never sent is never an
+ * error while the hold lasts). A session that cannot reach the primary, or finds it read-only,
+ * calls `suspectPrimary`; the hold begins, and the proxy's prober (proxy-server.ts) ends it with
+ * `clearSuspicion` once the primary takes writes again. A leader key gone while the topology still
+ * names a primary ('lease-lost') is not the prober's to clear: that primary's lease lapsed, so
+ * only the leader key coming back for it, or a new topology, ends it. Any topology change that
+ * retires the primary's connections drops the suspicion: the new topology decides.
+ *
  * Replica nodes carry a generation too: it rises when a node's address or role changes, so a
  * session's replica connection opened before the change is dropped on next use.
  */
@@ -26,7 +35,7 @@
 import type { Topology } from '../../proto';
 import type { WriteHold } from '../hold/write-hold';
 import type { ReplicaSelector } from '../routing/replica-selector';
-import type { BackendTarget } from './backend-connection';
+import type { BackendLogin, BackendTarget } from './backend-connection';
 
 export type PrimaryAction = 'keep' | 'drain' | 'close' | 'none';
 
@@ -76,6 +85,21 @@ export interface ReplicaNode extends BackendTarget {
   readonly generation: number;
 }
 
+export type SuspicionKind = 'unreachable' | 'read-only' | 'lease-lost';
+
+export interface PrimarySuspicion {
+  /** The primary generation the failure was seen at; a newer one is not suspect. */
+  readonly generation: number;
+  readonly kind: SuspicionKind;
+  readonly reason: string;
+  /** Credentials the prober may log in with (those of the session that saw the failure). */
+  readonly login: BackendLogin | null;
+}
+
+function leaseLostReason(leader: string | null, epoch: number, primary: string): string {
+  return leader === null ? `the leader key is vacant although epoch ${epoch} names ${primary}` : `${leader} holds the leader key although epoch ${epoch} names ${primary}`;
+}
+
 export class ClusterView {
   topology: Topology | null = null;
   /** Rises on every change that retires the primary's connections. */
@@ -85,6 +109,12 @@ export class ClusterView {
   primary: BackendTarget | null = null;
   /** Why writes are failing over, for error messages: "primary changed by failover (epoch 7)". */
   lastChange = '';
+  /** The primary the topology names was seen failing: writes are held (see the file doc). */
+  suspicion: PrimarySuspicion | null = null;
+  /** Told when a suspicion begins (the server starts its prober) or ends. */
+  onSuspicion: ((suspicion: PrimarySuspicion | null) => void) | null = null;
+  /** The leader key's value as last heard (undefined: not known, e.g. a static topology). */
+  private leader: string | null | undefined = undefined;
   private readonly replicas = new Map<string, ReplicaNode>();
   private nodeGeneration = 1;
 
@@ -124,9 +154,59 @@ export class ClusterView {
     for (const name of [...this.replicas.keys()]) if (!seen.has(name)) this.replicas.delete(name);
     this.selector.setReplicas(weights);
 
+    // A suspicion survives only a change that keeps the primary's connections (same primary).
+    if (this.suspicion !== null && plan.primaryAction !== 'keep') this.setSuspicion(null);
     if (plan.hold === 'begin') this.hold.begin(`${next.state} at epoch ${next.epoch}`);
+    else if (this.suspicion !== null) this.hold.begin(this.suspicion.reason);
     else this.hold.end();
     return plan;
+  }
+
+  /**
+   * A session saw the primary of `generation` fail. Begins holding writes unless that generation
+   * is retired already or the cluster has no primary (the topology's own hold covers that).
+   * Returns whether writes are now held for this failure, so the caller should wait and retry.
+   */
+  suspectPrimary(generation: number, kind: Exclude<SuspicionKind, 'lease-lost'>, reason: string, login: BackendLogin | null): boolean {
+    if (generation !== this.primaryGeneration || this.primary === null) return false;
+    if (this.suspicion === null) {
+      this.setSuspicion({ generation, kind, reason: `primary ${this.primary.name} ${reason}`, login });
+      this.hold.begin(this.suspicion!.reason);
+    }
+    return true;
+  }
+
+  /** The prober found the suspect primary taking writes: let held writes go. */
+  clearSuspicion(generation: number): void {
+    const s = this.suspicion;
+    if (s === null || s.generation !== generation || s.kind === 'lease-lost') return;
+    this.setSuspicion(null);
+    if (this.primary !== null && this.topology?.state === 'stable') this.hold.end();
+  }
+
+  /**
+   * The leader key's value changed. Away from the primary the topology names (vacant, or another
+   * node's): that primary's lease lapsed or it gave the key up, so it is fencing itself; hold
+   * writes. Back with that primary's name: release. Only a change away from the primary counts:
+   * a key never seen naming it (a topology written by hand, no agents) holds nothing.
+   */
+  leaderChanged(leader: string | null): void {
+    const previous = this.leader;
+    this.leader = leader;
+    const primary = this.primary;
+    if (primary === null) return;
+    if (previous === primary.name && leader !== primary.name && this.suspicion === null) {
+      this.setSuspicion({ generation: this.primaryGeneration, kind: 'lease-lost', reason: leaseLostReason(leader, this.topology?.epoch ?? 0, primary.name), login: null });
+      this.hold.begin(this.suspicion!.reason);
+    } else if (leader === primary.name && this.suspicion?.kind === 'lease-lost') {
+      this.setSuspicion(null);
+      if (this.topology?.state === 'stable') this.hold.end();
+    }
+  }
+
+  private setSuspicion(next: PrimarySuspicion | null): void {
+    this.suspicion = next;
+    this.onSuspicion?.(next);
   }
 
   /** May a primary connection of `generation` run the next command (`inTransaction`: it has one open)? */

@@ -54,6 +54,7 @@ export type ProxyErrorCode =
   | 'OUTCOME_UNKNOWN'
   | 'READ_INTERRUPTED'
   | 'BACKEND_UNAVAILABLE'
+  | 'BACKEND_READ_ONLY'
   | 'NO_TOPOLOGY'
   | 'STATE_REPLAY_FAILED'
   | 'BACKEND_PROTOCOL'
@@ -194,6 +195,14 @@ export class BackendUnavailableError extends ProxyError {
   readonly code = 'BACKEND_UNAVAILABLE';
   constructor(backend: string, detail: string) {
     super(`doltgate: cannot reach ${backend}: ${detail}`, ErrorCode.ER_UNKNOWN_ERROR);
+  }
+}
+
+/** The primary answered but does not take writes (Dolt started read-only: it is being fenced). */
+export class BackendReadOnlyError extends ProxyError {
+  readonly code = 'BACKEND_READ_ONLY';
+  constructor(backend: string) {
+    super(`doltgate: ${backend} is read-only, so it is not a usable primary (it is fenced or failing over)`, ErrorCode.ER_UNKNOWN_ERROR);
   }
 }
 

@@ -42,6 +42,7 @@ import type { ClientHandshakeSettings } from './client-handshake';
 import { ClientSession } from './client-session';
 import type { SessionContext } from './session-context';
 import { ClusterView } from './cluster-view';
+import { PrimaryProber } from './primary-prober';
 import { errFrameForError, TooManyConnectionsError } from './errors';
 
 /** Server capabilities of Dolt 1.86.4 (its HandshakeV10), the default until told otherwise. */
@@ -96,6 +97,8 @@ export class ProxyServer {
   private authenticator: ClientAuthenticator | null = null;
   private readonly classifier: [ClassifierOptions, ClassifierOptions];
   private readonly context: SessionContext;
+  private readonly prober: PrimaryProber;
+  private unsubscribeLeader: (() => void) | null = null;
 
   constructor(options: ProxyServerOptions) {
     const c = options.config;
@@ -123,6 +126,14 @@ export class ProxyServer {
           },
       onHealth: (target, up, error) => this.onBackendHealth(target, up, error),
     });
+    this.prober = new PrimaryProber(this.view, this.pools, this.logger.child('probe'));
+    this.view.onSuspicion = (suspicion) => {
+      if (suspicion !== null) {
+        this.metrics.primarySuspicions.inc({ kind: suspicion.kind });
+        this.logger.warn('holding writes: the primary was seen failing', { kind: suspicion.kind, reason: suspicion.reason });
+      }
+      this.prober.follow(suspicion);
+    };
     const self = this;
     this.context = {
       config: c,
@@ -164,6 +175,7 @@ export class ProxyServer {
         this.logger.error('applying a topology failed', { error: (error as Error).message, epoch: next.epoch });
       }
     });
+    this.unsubscribeLeader = this.source.onLeaderChange?.((leader) => this.view.leaderChanged(leader)) ?? null;
 
     const server = net.createServer({ pauseOnConnect: false }, (socket) => this.onConnection(socket));
     server.on('error', (error) => this.logger.error('listener error', { error: error.message }));
@@ -201,6 +213,8 @@ export class ProxyServer {
     if (this.stopping) return;
     this.stopping = true;
     this.unsubscribe?.();
+    this.unsubscribeLeader?.();
+    this.prober.stop();
     if (this.timer !== null) clearInterval(this.timer);
     const server = this.server;
     const closed = server === null ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));

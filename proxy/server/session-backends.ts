@@ -31,7 +31,7 @@ import { comInitDbFrame, comQueryFrame, Command, hasFlag, ServerStatus } from '.
 import type { BackendConnection, BackendLogin, BackendSink } from './backend-connection';
 import type { BackendPools } from './backend-pool';
 import type { ClusterView } from './cluster-view';
-import { NoTopologyError, QueryInterruptedError, StateReplayError } from './errors';
+import { BackendReadOnlyError, BackendUnavailableError, NoTopologyError, QueryInterruptedError, StateReplayError } from './errors';
 import type { StatementRegistry } from './prepared-statements';
 import type { SessionState } from './session-state';
 
@@ -49,6 +49,11 @@ export interface SessionIdentity {
 
 /** How many replicas a read tries before it falls back to the primary. */
 const MAX_REPLICA_ATTEMPTS = 3;
+/**
+ * Rounds of acquirePrimary (connect, or wait in the hold) before it gives up; each wait is bounded
+ * by the hold's deadline, so this only stops a primary that flaps between usable and not.
+ */
+const MAX_PRIMARY_ATTEMPTS = 20;
 
 export class SessionBackends {
   primary: BackendConnection | null = null;
@@ -117,13 +122,20 @@ export class SessionBackends {
   }
 
   /**
-   * A synced primary connection: waits in the write hold while the cluster has no primary, opens
-   * a connection at the current generation, replays state. Throws HoldTimeoutError & co., a
-   * BackendUnavailableError, or a StateReplayError.
+   * A synced primary connection: waits in the write hold while the cluster has no usable primary,
+   * opens a connection at the current generation, replays state. Throws HoldTimeoutError & co., a
+   * BackendUnavailableError (hold disabled), or a StateReplayError.
+   *
+   * A primary that cannot be reached or is read-only is not an error for the write: the session
+   * tells the ClusterView (which begins the hold) and waits, then tries again once the hold lets
+   * it go (a new topology, or the prober found the primary writable). Every wait of one write
+   * shares the deadline it got first, so the hold's time limit bounds the whole attempt.
    */
   async acquirePrimary(signal: AbortSignal): Promise<BackendConnection> {
-    let waited = false;
-    for (let attempt = 0; attempt < 5; attempt++) {
+    const hold = this.view.hold;
+    const deadline = hold.deadlineFromNow();
+    let mayWait = true;
+    for (let attempt = 0; attempt < MAX_PRIMARY_ATTEMPTS; attempt++) {
       const p = this.primary;
       if (p !== null && (p.isClosed || !this.view.primaryUsable(p.generation, p.inTransaction))) {
         // Retired by a topology change; the session has already told the client what was lost.
@@ -135,11 +147,11 @@ export class SessionBackends {
         await this.sync(p);
         return p;
       }
-      if (!waited && this.view.hold.state !== 'idle') {
-        // Queue once: after release the hold may still be draining others, and a second wait
-        // would put this write behind writes that came later.
-        await this.view.hold.wait(signal);
-        waited = true;
+      if (mayWait && hold.state !== 'idle') {
+        // Waiting again after a release would put this write behind later ones while the hold
+        // drains: it waits again only after a new failure (mayWait is set back below).
+        await hold.wait(signal, deadline);
+        mayWait = false;
         continue;
       }
       if (p !== null) {
@@ -151,7 +163,19 @@ export class SessionBackends {
         throw new NoTopologyError(this.view.topology === null ? 'the proxy has not received a topology' : `topology epoch ${this.view.topology.epoch} has no primary`);
       }
       const generation = this.view.primaryGeneration;
-      const conn = await this.pools.acquire({ target, login: this.id.login, clientCapabilities: this.id.clientCapabilities, charset: this.id.charset, database: this.id.state.database });
+      let conn: BackendConnection;
+      try {
+        conn = await this.pools.acquire({ target, login: this.id.login, clientCapabilities: this.id.clientCapabilities, charset: this.id.charset, database: this.id.state.database, verifyWritable: true });
+      } catch (error) {
+        const kind = error instanceof BackendReadOnlyError ? 'read-only' : error instanceof BackendUnavailableError ? 'unreachable' : null;
+        if (kind === null || signal.aborted) throw error;
+        const detail = kind === 'read-only' ? 'is read-only' : `cannot be reached (${(error as Error).message.replace(/^doltgate: /, '')})`;
+        // False when the topology moved on meanwhile: the loop then goes by the new topology.
+        const held = this.view.suspectPrimary(generation, kind, detail, this.id.login);
+        if (!held && this.view.primaryGeneration === generation && hold.state === 'idle') throw error;
+        mayWait = true;
+        continue;
+      }
       if (signal.aborted) {
         this.pools.release(conn, false);
         throw new QueryInterruptedError(false);
@@ -168,7 +192,7 @@ export class SessionBackends {
       await this.sync(conn);
       return conn;
     }
-    throw new NoTopologyError('the primary kept changing while connecting');
+    throw new NoTopologyError('the primary kept changing or failing while connecting');
   }
 
   /**

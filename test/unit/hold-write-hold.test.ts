@@ -272,6 +272,55 @@ describe('write hold state machine', () => {
   }
 });
 
+describe('write hold: a write that waits again keeps its first deadline and place', () => {
+  it('re-queued with its deadline, it goes before later writes and times out on its first budget', async () => {
+    let clock = 0;
+    const hold = new WriteHold({ maxHeld: 10, timeoutMs: 1_000, now: () => clock, scheduler: new ManualScheduler() });
+    hold.begin('primary a cannot be reached');
+    const firstDeadline = hold.deadlineFromNow();
+    clock = 300;
+    const later = hold.wait();
+    clock = 400;
+    const order: string[] = [];
+    const again = hold.wait(undefined, firstDeadline).then(() => order.push('first'), (e: Error) => order.push(`first: ${e.message}`));
+    void later.then(() => order.push('later'));
+    clock = 1_000;
+    hold.tick();
+    await again;
+    expect(order[0]).to.match(/^first: doltgate held this write for 1000 ms/);
+    hold.end();
+    await later;
+    expect(order).to.have.length(2);
+    expect(order[1]).to.equal('later');
+    expect(hold.stats).to.include({ held: 2, timedOut: 1, released: 1, waiting: 0 });
+  });
+
+  it('released in arrival order when re-queued behind a later write', async () => {
+    let clock = 0;
+    const hold = new WriteHold({ maxHeld: 10, timeoutMs: 1_000, now: () => clock, scheduler: new ManualScheduler() });
+    hold.begin('x');
+    const early = hold.deadlineFromNow();
+    clock = 50;
+    const order: string[] = [];
+    const b = hold.wait().then(() => order.push('b'));
+    const a = hold.wait(undefined, early).then(() => order.push('a'));
+    hold.end();
+    await Promise.all([a, b]);
+    expect(order).to.deep.equal(['a', 'b']);
+  });
+
+  it('a deadline already past is refused at once, never queued', async () => {
+    let clock = 0;
+    const hold = new WriteHold({ maxHeld: 10, timeoutMs: 1_000, now: () => clock, scheduler: new ManualScheduler() });
+    hold.begin('x');
+    const deadline = hold.deadlineFromNow();
+    clock = 1_500;
+    const error = await hold.wait(undefined, deadline).then(() => null, (e: unknown) => e);
+    expect(error).to.be.instanceOf(HoldTimeoutError);
+    expect(hold.stats).to.include({ held: 0, rejected: 1, waiting: 0 });
+  });
+});
+
 describe('write hold errors and settings', () => {
   it('a timed-out write says how long it was held, why, and that it did not run', async () => {
     let clock = 0;

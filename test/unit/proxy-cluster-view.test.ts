@@ -91,4 +91,100 @@ describe('ClusterView', () => {
     v.apply(t(3, 'stable', 'a', { c: { role: 'down' } }), null);
     expect(v.replica('c')).to.equal(undefined);
   });
+
+  describe('suspicion: writes held from the moment a session sees the primary fail', () => {
+    const login = { user: 'app', password: '' };
+
+    it('an unreachable primary holds writes; the prober clearing it releases them', () => {
+      const v = view();
+      v.apply(t(1, 'stable', 'a'), null);
+      const g = v.primaryGeneration;
+      expect(v.suspectPrimary(g, 'unreachable', 'cannot be reached (ECONNREFUSED)', login)).to.equal(true);
+      expect(v.hold.state).to.equal('holding');
+      expect(v.hold.describe().reason).to.equal('primary a cannot be reached (ECONNREFUSED)');
+      expect(v.suspicion).to.deep.include({ generation: g, kind: 'unreachable', login });
+      v.clearSuspicion(g);
+      expect(v.suspicion).to.equal(null);
+      expect(v.hold.state).to.equal('idle');
+    });
+
+    it('a failure seen at a retired generation holds nothing (the topology moved on already)', () => {
+      const v = view();
+      v.apply(t(1, 'stable', 'a'), null);
+      const old = v.primaryGeneration;
+      v.apply(t(2, 'stable', 'b'), null);
+      expect(v.suspectPrimary(old, 'unreachable', 'x', login)).to.equal(false);
+      expect(v.hold.state).to.equal('idle');
+    });
+
+    it('without a primary there is nothing to suspect; the topology hold already holds', () => {
+      const v = view();
+      v.apply(t(1, 'stable', 'a'), null);
+      v.apply(t(2, 'failover', null), null);
+      expect(v.suspectPrimary(v.primaryGeneration, 'read-only', 'is read-only', login)).to.equal(false);
+      expect(v.hold.state).to.equal('holding');
+    });
+
+    it('a same-primary topology change keeps the suspicion and the hold; a new primary drops both', () => {
+      const v = view();
+      v.apply(t(1, 'stable', 'a'), null);
+      v.suspectPrimary(v.primaryGeneration, 'read-only', 'is read-only', login);
+      v.apply(t(1, 'stable', 'a', { c: { weight: 2 } }), null);
+      expect(v.suspicion?.kind).to.equal('read-only');
+      expect(v.hold.state).to.equal('holding');
+      v.apply(t(2, 'failover', null), null);
+      expect(v.suspicion).to.equal(null);
+      expect(v.hold.state).to.equal('holding');
+      v.apply(t(2, 'stable', 'b'), null);
+      expect(v.hold.state).to.equal('idle');
+    });
+
+    it('the leader key gone (or another node\'s) holds writes; the prober cannot clear it; the key back releases', () => {
+      const v = view();
+      v.apply(t(1, 'stable', 'a'), null);
+      v.leaderChanged('a');
+      expect(v.hold.state).to.equal('idle');
+      v.leaderChanged(null);
+      expect(v.suspicion).to.deep.include({ kind: 'lease-lost', reason: 'the leader key is vacant although epoch 1 names a' });
+      expect(v.hold.state).to.equal('holding');
+      v.clearSuspicion(v.primaryGeneration);
+      expect(v.hold.state, 'a writable answer from a leaseless primary means nothing').to.equal('holding');
+      v.leaderChanged('a');
+      expect(v.suspicion).to.equal(null);
+      expect(v.hold.state).to.equal('idle');
+    });
+
+    it('a leader key never seen naming the primary holds nothing (a topology written without agents)', () => {
+      const v = view();
+      v.leaderChanged(null);
+      v.apply(t(1, 'stable', 'a'), null);
+      v.leaderChanged('b');
+      expect(v.suspicion).to.equal(null);
+      expect(v.hold.state).to.equal('idle');
+    });
+
+    it('the key moving from the primary to another node holds writes until the new topology', () => {
+      const v = view();
+      v.apply(t(1, 'stable', 'a'), null);
+      v.leaderChanged('a');
+      v.leaderChanged('b');
+      expect(v.suspicion?.reason).to.equal('b holds the leader key although epoch 1 names a');
+      expect(v.hold.state).to.equal('holding');
+      v.apply(t(2, 'failover', null), null);
+      v.apply(t(2, 'stable', 'b'), null);
+      expect(v.suspicion).to.equal(null);
+      expect(v.hold.state).to.equal('idle');
+    });
+
+    it('tells its listener when a suspicion begins and ends', () => {
+      const v = view();
+      const heard: Array<string | null> = [];
+      v.onSuspicion = (s) => heard.push(s === null ? null : s.kind);
+      v.apply(t(1, 'stable', 'a'), null);
+      v.suspectPrimary(v.primaryGeneration, 'unreachable', 'x', login);
+      v.suspectPrimary(v.primaryGeneration, 'read-only', 'y', login);
+      v.clearSuspicion(v.primaryGeneration);
+      expect(heard).to.deep.equal(['unreachable', null]);
+    });
+  });
 });
