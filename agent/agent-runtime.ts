@@ -175,6 +175,21 @@ export class AgentRuntime {
     }
   }
 
+  /**
+   * Leadership is the key AND the lease it is bound to. A key with our name on a lease that is no
+   * longer ours (it lapsed by our clock, and the lease keeper took a fresh one, while etcd has not
+   * deleted the key yet) must not make decide believe we lead: our Dolt was fenced when that lease
+   * ran out, and the key is about to vanish. Delete it now and decide as if it were gone; taking
+   * the key again goes through a failover at a new epoch.
+   */
+  private async withoutKeyOfLapsedLease(snapshot: ClusterSnapshot): Promise<ClusterSnapshot> {
+    const id = this.lease.currentId();
+    if (snapshot.leader?.name !== this.config.name || id === null || snapshot.leader.lease === id) return snapshot;
+    this.logger.warn('the leader key names this node but a lapsed lease; deleting it', { keyLease: snapshot.leader.lease, currentLease: id });
+    await this.store.releaseLeader(this.config.name).catch((error: Error) => this.logger.warn('deleting the stale leader key failed', { error: error.message }));
+    return { ...snapshot, leader: null };
+  }
+
   /** Stops the loop; in managed mode stops Dolt before giving up the lease (no writes after). */
   async stop(options: { stopDolt?: boolean } = {}): Promise<void> {
     this.stopped = true;
@@ -220,17 +235,19 @@ export class AgentRuntime {
   private async cycle(): Promise<void> {
     try {
       await this.observeLocal();
-      const snapshot = await this.store.snapshot().catch((error: Error) => {
+      const read = await this.store.snapshot().catch((error: Error) => {
         this.logger.warn('etcd snapshot failed', { error: error.message });
         return null;
       });
-      this.metrics.etcdReachable.set(snapshot ? 1 : 0);
-      if (snapshot) {
+      this.metrics.etcdReachable.set(read ? 1 : 0);
+      let snapshot: ClusterSnapshot | null = null;
+      if (read) {
+        await this.publishMember().catch((error: Error) => this.logger.warn('publishing the member record failed', { error: error.message }));
+        snapshot = await this.withoutKeyOfLapsedLease(read);
         this.lastSnapshot = snapshot;
         this.lastMembers = snapshot.members;
         if (snapshot.leader === null) this.leaderVacantSince ??= this.now();
         else this.leaderVacantSince = null;
-        await this.publishMember().catch((error: Error) => this.logger.warn('publishing the member record failed', { error: error.message }));
       }
       const decision = decide(this.observe(snapshot), this.config.ha, this.now());
       this.record(decision);
@@ -266,13 +283,10 @@ export class AgentRuntime {
     // A primary whose Dolt died is not restarted in place: its failing checks make decide fence
     // it and release the key, so a replica takes over; it comes back read-only after that.
     if (this.state.role !== 'primary' && (await this.local.restartIfCrashed(now))) this.metrics.doltRestarts.inc();
-    let check = await sqlCheck(this.local.endpoint, this.config.checkTimeoutMs, this.now);
-    // A managed server that died after answering counts as a failed check now: otherwise decide
-    // would see "healthy but not writable" and restart it in place instead of failing over.
-    if (check.ok && this.local.mode === 'managed' && this.local.runningRole === null) {
-      check = { ok: false, latencyMs: null, error: 'dolt sql-server exited', at: check.at };
-    }
-    this.tracker.record(check);
+    const check = await sqlCheck(this.local.endpoint, this.config.checkTimeoutMs, this.now);
+    // A managed server whose process exited (even after it answered this check) is down now.
+    if (this.local.mode === 'managed' && this.local.runningRole === null) this.tracker.recordExited({ ...check, error: 'dolt sql-server exited' });
+    else this.tracker.record(check);
     this.metrics.healthy.set(this.tracker.healthy ? 1 : 0);
     if (check.ok && check.latencyMs !== null) this.metrics.healthCheckSeconds.observe(check.latencyMs / 1000);
     else this.metrics.healthCheckFailures.inc();
@@ -323,14 +337,10 @@ export class AgentRuntime {
     const health = this.tracker.snapshot();
     // Writable for decide means "takes client writes": a standby on its private listener does not.
     const writable = this.local.mode === 'managed' ? this.local.runningRole === 'primary' : this.state.role === 'primary';
-    const dead = this.local.mode === 'managed' && this.local.runningRole === null;
     return {
       name: this.config.name,
-      // decide wants the latest check's verdict here; it applies the failure threshold itself. A
-      // managed server found dead since the check is not healthy, whatever the check said.
-      health: dead
-        ? { healthy: false, consecutiveFailures: Math.max(1, health.consecutiveFailures), lastError: 'dolt sql-server exited' }
-        : { healthy: health.consecutiveFailures === 0 && health.lastError === null, consecutiveFailures: health.consecutiveFailures, lastError: health.lastError },
+      // decide wants the latest check's verdict here; it applies the failure threshold itself.
+      health: { healthy: health.consecutiveFailures === 0 && health.lastError === null, consecutiveFailures: health.consecutiveFailures, lastError: health.lastError },
       role: this.state.role,
       epoch: this.state.epoch,
       writable,
@@ -466,7 +476,7 @@ export class AgentRuntime {
 
   private async runPlan(plan: FailoverPlan, reason: string, opId: string | null, snapshot: ClusterSnapshot | null, trigger: 'automatic' | 'resumed' | 'operator'): Promise<void> {
     const lease = await this.lease.current();
-    const holdsKey = snapshot?.leader?.name === this.config.name || (await this.store.acquireLeader(this.config.name, lease));
+    const holdsKey = (snapshot?.leader?.name === this.config.name && snapshot.leader.lease === lease.id) || (await this.store.acquireLeader(this.config.name, lease));
     if (!holdsKey) {
       this.logger.info('another node holds the leader key; observing again', { plan: plan.kind, epoch: plan.epoch });
       return;

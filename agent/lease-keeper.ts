@@ -45,6 +45,11 @@ export class LeaseKeeper {
     return this.expiredAt;
   }
 
+  /** The id of the lease this agent holds now (the one its keys must be bound to), or null. */
+  currentId(): string | null {
+    return this.lease?.id ?? null;
+  }
+
   /** How long the lease lives without another renewal; negative once lapsed, null without a lease. */
   leftMs(): number | null {
     const expiry = this.expiresAt();
