@@ -26,6 +26,15 @@ export class HealthTracker {
     this.consecutiveFailures = result.ok ? 0 : this.consecutiveFailures + 1;
   }
 
+  /**
+   * The server's process is gone: unhealthy at once. The threshold is there so one slow answer
+   * does not fail a node over; an exited process will not answer at all.
+   */
+  recordExited(result: CheckResult): void {
+    this.last = { ...result, ok: false };
+    this.consecutiveFailures = Math.max(this.failureThreshold, this.consecutiveFailures + 1);
+  }
+
   recordHost(reachable: boolean): void {
     this.hostReachable = reachable;
   }

@@ -23,6 +23,18 @@ describe('HealthTracker', () => {
     });
   }
 
+  it('an exited process is unhealthy at once, whatever the threshold; one success after it is healthy again', () => {
+    const tracker = new HealthTracker(3);
+    tracker.record(ok(0));
+    tracker.recordExited({ ...ok(1000), error: 'dolt sql-server exited' });
+    expect(tracker.healthy).to.equal(false);
+    expect(tracker.snapshot()).to.include({ consecutiveFailures: 3, lastError: 'dolt sql-server exited' });
+    tracker.recordExited(fail(2000));
+    expect(tracker.snapshot().consecutiveFailures).to.equal(4);
+    tracker.record(ok(3000));
+    expect(tracker.healthy).to.equal(true);
+  });
+
   it('refuses a threshold that is not a positive integer', () => {
     expect(() => new HealthTracker(0)).to.throw(/positive integer/);
   });
