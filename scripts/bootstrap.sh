@@ -21,7 +21,7 @@ say() { echo "bootstrap: $*"; }
 
 # --- Debian packages ---------------------------------------------------------------------------
 step="debian packages"
-debian_packages=(etcd-server etcd-client gcc g++ make python3 libicu-dev mariadb-client sysbench)
+debian_packages=(etcd-server etcd-client gcc g++ make python3 libicu-dev mariadb-client sysbench iptables)
 missing=()
 for pkg in "${debian_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -40,7 +40,7 @@ else
 fi
 # The Debian etcd package starts a system etcd on 2379; the tests start their own on free ports,
 # so the system one is only in the way of people who expect the default port free. Leave it.
-for tool in etcd etcdctl mysql sysbench gcc g++; do
+for tool in etcd etcdctl mysql sysbench gcc g++ iptables; do
   command -v "$tool" >/dev/null || fail "$tool is not on PATH after installing Debian packages"
 done
 # The deploy/ checks run real tools: systemd-analyze, promtool and prometheus.

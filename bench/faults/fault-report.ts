@@ -1,0 +1,108 @@
+/**
+ * The fault suite's verdict, as numbers: one record per injected fault (what was acknowledged
+ * while it ran and what became of it), folded per fault kind into the table the bench prints and
+ * the test slice asserts on. Pure; table-tested in test/unit/fault-report.test.ts.
+ *
+ * Terms (they match the issue that asked for the suite):
+ * - acknowledged: writes a client got OK for while the fault ran (injection to convergence);
+ * - lost: acknowledged writes not on the primary's `main` afterwards, cumulative over the
+ *   sandbox's life (a write lost later counts against the fault during which it disappeared);
+ *   split into orphaned (found on a doltgate/orphaned/ branch) and gone (on no branch at all);
+ * - dual-writable windows: runs of probe rounds in which two or more nodes accepted a write;
+ * - longest write gap: the longest time one writer went without an acknowledgement.
+ */
+
+export interface FaultRun {
+  kind: string;
+  /** The sandbox this ran in (for the report's footnote). */
+  sandbox: number;
+  acknowledged: number;
+  lost: number;
+  orphaned: number;
+  gone: number;
+  dualWindows: number;
+  longestDualMs: number;
+  longestGapMs: number;
+  converged: boolean;
+  /** From healing to a converged cluster; null when it did not converge. */
+  convergeMs: number | null;
+  /** Client errors by errno (or by error code for errors without one, e.g. ECONNREFUSED). */
+  errors: Record<string, number>;
+  /** Why it did not converge, or other notes a person should read. */
+  notes: string[];
+}
+
+export interface KindSummary {
+  kind: string;
+  runs: number;
+  acknowledged: number;
+  lost: number;
+  orphaned: number;
+  gone: number;
+  dualWindows: number;
+  longestDualMs: number;
+  longestGapMs: number;
+  converged: number;
+  errors: Record<string, number>;
+}
+
+export function summarize(runs: readonly FaultRun[]): KindSummary[] {
+  const byKind = new Map<string, KindSummary>();
+  for (const run of runs) {
+    let s = byKind.get(run.kind);
+    if (s === undefined) {
+      s = { kind: run.kind, runs: 0, acknowledged: 0, lost: 0, orphaned: 0, gone: 0, dualWindows: 0, longestDualMs: 0, longestGapMs: 0, converged: 0, errors: {} };
+      byKind.set(run.kind, s);
+    }
+    s.runs++;
+    s.acknowledged += run.acknowledged;
+    s.lost += run.lost;
+    s.orphaned += run.orphaned;
+    s.gone += run.gone;
+    s.dualWindows += run.dualWindows;
+    s.longestDualMs = Math.max(s.longestDualMs, run.longestDualMs);
+    s.longestGapMs = Math.max(s.longestGapMs, run.longestGapMs);
+    if (run.converged) s.converged++;
+    for (const [code, count] of Object.entries(run.errors)) s.errors[code] = (s.errors[code] ?? 0) + count;
+  }
+  return [...byKind.values()].sort((a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0));
+}
+
+export function totals(summaries: readonly KindSummary[]): KindSummary {
+  const all = summarize(summaries.map((s) => ({ ...s, kind: 'all', sandbox: 0, converged: false, convergeMs: null, notes: [] })));
+  const t = all[0] ?? { kind: 'all', runs: 0, acknowledged: 0, lost: 0, orphaned: 0, gone: 0, dualWindows: 0, longestDualMs: 0, longestGapMs: 0, converged: 0, errors: {} };
+  return { ...t, runs: summaries.reduce((n, s) => n + s.runs, 0), converged: summaries.reduce((n, s) => n + s.converged, 0) };
+}
+
+function formatErrors(errors: Record<string, number>): string {
+  const entries = Object.entries(errors).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  return entries.length === 0 ? '-' : entries.map(([code, count]) => `${code}×${count}`).join(' ');
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** A Markdown table: one row per fault kind, then the totals. */
+export function formatReport(runs: readonly FaultRun[]): string {
+  const summaries = summarize(runs);
+  const header = ['fault', 'runs', 'acknowledged', 'lost', 'orphaned', 'gone', 'dual-writable windows', 'longest dual', 'longest write gap', 'converged', 'client errors by errno'];
+  const row = (s: KindSummary): string[] => [
+    s.kind, String(s.runs), String(s.acknowledged), String(s.lost), String(s.orphaned), String(s.gone), String(s.dualWindows),
+    s.dualWindows === 0 ? '-' : seconds(s.longestDualMs), seconds(s.longestGapMs), `${s.converged}/${s.runs}`, formatErrors(s.errors),
+  ];
+  const lines = [header, header.map(() => '---'), ...summaries.map(row), row(totals(summaries))];
+  return lines.map((cells) => `| ${cells.join(' | ')} |`).join('\n');
+}
+
+/** The suite's pass condition: nothing acknowledged lost, never two writers, always converged. */
+export function verdict(runs: readonly FaultRun[]): { ok: boolean; problems: string[] } {
+  const problems: string[] = [];
+  for (const run of runs) {
+    const where = `${run.kind} (sandbox ${run.sandbox})`;
+    if (run.lost > 0) problems.push(`${where}: ${run.lost} acknowledged write(s) not on main (${run.orphaned} on orphan branches, ${run.gone} on no branch)`);
+    if (run.dualWindows > 0) problems.push(`${where}: ${run.dualWindows} dual-writable window(s), the longest ${run.longestDualMs} ms`);
+    if (!run.converged) problems.push(`${where}: did not converge${run.notes.length > 0 ? ` (${run.notes.join('; ')})` : ''}`);
+  }
+  return { ok: problems.length === 0, problems };
+}
