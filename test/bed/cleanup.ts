@@ -1,7 +1,9 @@
 /**
  * Teardown that runs even when a test fails: everything the test bed starts registers a cleanup
- * here, the mocha root hook runs them after each suite file, and an exit handler SIGKILLs (by PID)
- * any child still alive if mocha exits early.
+ * here. What a test registers is run when that test ends (root afterEach hook), so a cluster
+ * started inside one test never idles on through the rest of the run; what a `before` hook
+ * registers is run at the end of the whole run (root afterAll), after the suite's own `after`;
+ * and an exit handler SIGKILLs (by PID) any child still alive if mocha exits early.
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -17,10 +19,28 @@ export function registerCleanup(cleanup: Cleanup): void {
   cleanups.push(cleanup);
 }
 
-/** Runs registered cleanups newest first; one failing does not stop the others. */
-export async function runCleanups(): Promise<void> {
+/** Where the running test's own cleanups begin in the stack; null outside a test. */
+let testScope: number | null = null;
+
+/** A test starts: what it registers from now on is stopped when it ends (leaveTest). */
+export function enterTest(): void {
+  testScope = cleanups.length;
+}
+
+/**
+ * A test ended: runs the cleanups it registered, newest first. What `before` hooks registered
+ * stays for the suite's later tests (and is run by the suite's `after`, or at the end).
+ */
+export async function leaveTest(): Promise<void> {
+  const from = testScope ?? cleanups.length;
+  testScope = null;
+  await runCleanups(from);
+}
+
+/** Runs registered cleanups (from index `from` on) newest first; one failing does not stop the others. */
+export async function runCleanups(from = 0): Promise<void> {
   const errors: unknown[] = [];
-  while (cleanups.length > 0) {
+  while (cleanups.length > from) {
     const cleanup = cleanups.pop() as Cleanup;
     try {
       await cleanup();
