@@ -15,7 +15,7 @@ export class HoldTimeoutError extends Error {
     readonly heldMs: number,
     readonly reason: string,
   ) {
-    super(`doltgate held this write for ${heldMs} ms while the cluster had no primary (${reason}); it was not executed — retry it once the failover completes`);
+    super(`doltgate held this write for ${heldMs} ms while the cluster had no usable primary (${reason}); it was not executed — retry it once the failover completes`);
     this.name = 'HoldTimeoutError';
   }
 }
@@ -27,7 +27,7 @@ export class HoldQueueFullError extends Error {
     readonly maxHeld: number,
     readonly reason: string,
   ) {
-    super(`doltgate is already holding ${maxHeld} writes while the cluster has no primary (${reason}); this write was not executed — retry it once the failover completes`);
+    super(`doltgate is already holding ${maxHeld} writes while the cluster has no usable primary (${reason}); this write was not executed — retry it once the failover completes`);
     this.name = 'HoldQueueFullError';
   }
 }

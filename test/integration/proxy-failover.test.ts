@@ -142,7 +142,7 @@ describe('proxy following the cluster (real etcd, real Dolt)', function () {
     const started = Date.now();
     const write = (await c.query("INSERT INTO t VALUES (301, 'never')").then(() => ({}), (e: SqlError) => e)) as SqlError;
     expect(write.errno).to.equal(1205);
-    expect(write.message).to.match(/held this write for \d+ ms while the cluster had no primary \(failover at epoch 2\); it was not executed/);
+    expect(write.message).to.match(/held this write for \d+ ms while the cluster had no usable primary \(failover at epoch 2\); it was not executed/);
     expect(Date.now() - started).to.be.at.least(350);
     const begin = (await c.query('BEGIN').then(() => ({}), (e: SqlError) => e)) as SqlError;
     expect(begin.errno).to.equal(1205);
@@ -225,7 +225,7 @@ describe('proxy when a backend dies mid-write', function () {
     const cluster = await TestDoltCluster.start({ nodes: 1 });
     await cluster.query(cluster.primary, 'CREATE TABLE t (id INT PRIMARY KEY, v INT)');
     const proxy = await startProxy(
-      parseProxyConfig({ listen: { port: 0 }, users: [USER], static_topology: { primary: 'n1', nodes: { n1: { host: '127.0.0.1', port: cluster.primary.port } } } }),
+      parseProxyConfig({ listen: { port: 0 }, users: [USER], hold: { timeout_ms: 500 }, static_topology: { primary: 'n1', nodes: { n1: { host: '127.0.0.1', port: cluster.primary.port } } } }),
       silentLogger,
     );
     registerCleanup(() => proxy.stop());
@@ -241,13 +241,104 @@ describe('proxy when a backend dies mid-write', function () {
     const outcome = (await write.result) as SqlError;
     expect(outcome.errno).to.equal(2013);
     expect(outcome.message).to.match(/after the statement was sent .* whether it took effect is unknown/);
+    // With n1 gone the next command waits in the hold (the proxy saw the primary fail), and gives
+    // up after hold.timeout_ms with an error that says why, never having been sent.
     const down = (await c.query('SELECT 1').then(() => ({}), (e: SqlError) => e)) as SqlError;
-    expect(down.message).to.match(/cannot reach n1/);
+    expect(down.errno).to.equal(1205);
+    expect(down.message).to.match(/primary n1 cannot be reached .*it was not executed/);
     await cluster.primary.server.start();
     const [rows] = await c.query<Row[]>('SELECT COUNT(*) AS n FROM t WHERE id = 1');
     expect(Number(rows[0].n)).to.equal(1);
     c.destroy();
     await proxy.stop();
     await cluster.stop();
+  });
+});
+
+describe('proxy holds writes from the moment it sees the primary fail (topology unchanged)', function () {
+  this.timeout(120_000);
+  let cluster: TestDoltCluster;
+  let etcd: EtcdCluster;
+  let client: Etcd3;
+  let proxy: RunningProxy;
+  let writer: mysql.Connection;
+  const name = 'seen';
+
+  async function heldCount(): Promise<number> {
+    return proxy.server.hold.stats.waiting;
+  }
+
+  async function suspicions(kind: string): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${proxy.httpAddress?.port}/metrics`)).text();
+    const match = new RegExp(`doltgate_proxy_primary_suspicions_total\\{[^}]*kind="${kind}"[^}]*\\} (\\d+)`).exec(text);
+    return match ? Number(match[1]) : 0;
+  }
+
+  before(async () => {
+    [cluster, etcd] = await Promise.all([TestDoltCluster.start({ nodes: 2 }), startTestEtcd(1)]);
+    client = etcdClient(etcd);
+    await cluster.query(cluster.primary, 'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(100))');
+    const nodes: Topology['nodes'] = {};
+    for (const n of cluster.nodes) nodes[n.name] = { sql: { host: '127.0.0.1', port: n.port }, role: n.name === 'n1' ? 'primary' : 'replica' };
+    await client.put(clusterKeys(name).topology).value(encodeTopology({ epoch: 1, state: 'stable', primary: 'n1', nodes, reason: 'test', at: new Date().toISOString() }));
+    await client.put(clusterKeys(name).leader).value('n1');
+    proxy = await startProxy(
+      parseProxyConfig({ listen: { port: 0 }, users: [USER], cluster: name, etcd: { endpoints: etcd.endpoints }, hold: { timeout_ms: 30_000, max_held: 100 }, metrics: { port: 0 } }),
+      silentLogger,
+    );
+    registerCleanup(() => proxy.stop());
+    await eventually(() => proxy.server.view.topology?.epoch === 1, { within: 10_000, what: 'the proxy to apply epoch 1' });
+    writer = await mysql.createConnection({ host: '127.0.0.1', port: proxy.server.address.port, user: 'app', password: 'secret', database: 'db' });
+    registerCleanup(() => writer.destroy());
+    await writer.query("INSERT INTO t VALUES (1, 'before')");
+  });
+
+  after(async () => {
+    writer?.destroy();
+    await proxy?.stop();
+    await cluster?.stop();
+  });
+
+  it('the primary unreachable (connection refused): the write waits instead of failing, and goes through once the primary is back', async () => {
+    const before = await suspicions('unreachable');
+    await cluster.primary.server.kill9();
+    // Before, this write answered "cannot reach n1" at once; it was never sent.
+    const held = settle(writer.query("INSERT INTO t VALUES (2, 'held while n1 was down')"));
+    await eventually(async () => (await heldCount()) === 1, { within: 5_000, what: 'the write to be held' });
+    expect(held.done()).to.equal(false);
+    await cluster.primary.server.start();
+    const outcome = await held.result;
+    expect((outcome as SqlError).errno, (outcome as SqlError).message).to.equal(undefined);
+    expect(await cluster.query<Row>(cluster.primary, 'SELECT v FROM t WHERE id = 2')).to.deep.equal([{ v: 'held while n1 was down' }]);
+    expect(await suspicions('unreachable')).to.equal(before + 1);
+  });
+
+  it('the primary restarted read-only (fenced): the write waits, never reaches it, and goes through once it is writable again', async () => {
+    const primary = cluster.primary;
+    await primary.server.kill9();
+    await primary.server.configure('fenced');
+    await primary.server.start();
+    const held = settle(writer.query("INSERT INTO t VALUES (3, 'held while n1 was read-only')"));
+    await eventually(async () => (await heldCount()) === 1, { within: 5_000, what: 'the write to be held' });
+    expect(await suspicions('read-only')).to.be.greaterThan(0);
+    await primary.server.kill9();
+    await primary.server.configure('primary');
+    await primary.server.start();
+    const outcome = await held.result;
+    expect((outcome as SqlError).errno, (outcome as SqlError).message).to.equal(undefined);
+    expect(await cluster.query<Row>(primary, 'SELECT v FROM t WHERE id = 3')).to.deep.equal([{ v: 'held while n1 was read-only' }]);
+  });
+
+  it("the primary's leader key gone: writes wait until it names the primary again (the prober cannot release them)", async () => {
+    await client.delete().key(clusterKeys(name).leader).exec();
+    await eventually(() => proxy.server.view.suspicion?.kind === 'lease-lost', { within: 5_000, what: 'the proxy to see the leader key gone' });
+    const held = settle(writer.query("INSERT INTO t VALUES (4, 'held while the key was gone')"));
+    await eventually(async () => (await heldCount()) === 1, { within: 5_000, what: 'the write to be held' });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(held.done(), 'the primary answers, but without its lease it must not get writes').to.equal(false);
+    await client.put(clusterKeys(name).leader).value('n1');
+    const outcome = await held.result;
+    expect((outcome as SqlError).errno, (outcome as SqlError).message).to.equal(undefined);
+    expect(await cluster.query<Row>(cluster.primary, 'SELECT COUNT(*) AS n FROM t WHERE id = 4')).to.deep.equal([{ n: 1 }]);
   });
 });

@@ -334,7 +334,7 @@ describe('write hold errors and settings', () => {
     expect(error).to.be.instanceOf(HoldTimeoutError);
     expect((error as HoldTimeoutError).code).to.equal('HOLD_TIMEOUT');
     expect((error as Error).message).to.equal(
-      'doltgate held this write for 10000 ms while the cluster had no primary (failover in progress); it was not executed — retry it once the failover completes',
+      'doltgate held this write for 10000 ms while the cluster had no usable primary (failover in progress); it was not executed — retry it once the failover completes',
     );
   });
 
