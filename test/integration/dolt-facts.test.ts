@@ -217,6 +217,34 @@ system_variables: {dolt_read_replica_remote: origin, dolt_replicate_all_heads: 1
     expect(restored[0].v).to.equal('in backup');
   });
 
+  it('kill -9 of a writable server loses no committed row: what the fence (SIGKILL, never a graceful stop) relies on', async () => {
+    const primary = cluster.primary;
+    for (let id = 100; id < 110; id++) await cluster.query(primary, 'INSERT INTO t VALUES (?, ?)', [id, 'before kill -9']);
+    const committed = await head(cluster);
+    await primary.server.kill9();
+    await primary.server.start();
+    expect(await head(cluster)).to.equal(committed);
+    const rows = await cluster.query<Row>(primary, 'SELECT COUNT(*) AS n FROM t WHERE id BETWEEN 100 AND 109');
+    expect(Number(rows[0].n)).to.equal(10);
+  });
+
+  it('@@global.read_only is 1 on a read-only server and 0 on a writable one: what the proxy checks on a new primary connection', async () => {
+    expect((await cluster.query<Row>(cluster.primary, 'SELECT @@global.read_only AS ro'))[0].ro).to.equal(0);
+    expect((await cluster.query<Row>(cluster.nodes[2], 'SELECT @@global.read_only AS ro'))[0].ro).to.equal(1);
+  });
+
+  it('dolt_branch creates a branch at a commit hash and refuses an existing name; -D deletes one (orphan branches)', async () => {
+    const at = await head(cluster);
+    await cluster.query(cluster.primary, "INSERT INTO t VALUES (120, 'after the saved commit')");
+    const name = `doltgate/orphaned/9/main-${at}`;
+    await cluster.query(cluster.primary, 'CALL dolt_branch(?, ?)', [name, at]);
+    expect(await head(cluster, cluster.primary, name)).to.equal(at);
+    const again = await cluster.query(cluster.primary, 'CALL dolt_branch(?, ?)', [name, at]).then(() => null, (error: Error) => error.message);
+    expect(again).to.match(/already exists/);
+    await cluster.query(cluster.primary, "CALL dolt_branch('-D', ?)", [name]);
+    expect(await cluster.query<Row>(cluster.primary, 'SELECT name FROM dolt_branches WHERE name = ?', [name])).to.deep.equal([]);
+  });
+
   it('eventually() fails with the last error when the condition never holds', async () => {
     let message = '';
     try {
