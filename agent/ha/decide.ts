@@ -15,6 +15,10 @@
  *    through holding it, and every agent computes the same candidate, so one campaigns.
  * 4. Operator ops come before automatic failover; finishing a failover in flight comes before
  *    starting one; a returning old primary rejoins before anything else it might do.
+ * 5. A primary never takes itself back at its old epoch: one that finds the key vacant, or holds
+ *    it while its Dolt takes no writes, recovers in place through a failover to itself at a new
+ *    epoch, so proxies hold writes until its Dolt is ready (and its recovery keeps its own
+ *    commits the remote lacks).
  *
  * This file dispatches by role (leader-key holder or not) and holds the per-role rules; the
  * rules for starting, continuing and taking over a failover are in failover-rules.ts, and the
