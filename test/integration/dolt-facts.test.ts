@@ -230,7 +230,12 @@ system_variables: {dolt_read_replica_remote: origin, dolt_replicate_all_heads: 1
 
   it('@@global.read_only is 1 on a read-only server and 0 on a writable one: what the proxy checks on a new primary connection', async () => {
     expect((await cluster.query<Row>(cluster.primary, 'SELECT @@global.read_only AS ro'))[0].ro).to.equal(0);
-    expect((await cluster.query<Row>(cluster.nodes[2], 'SELECT @@global.read_only AS ro'))[0].ro).to.equal(1);
+    // Earlier tests made the other nodes writable: restart one read-only (the fenced role) to ask.
+    const node = cluster.nodes[2];
+    await node.server.stop();
+    await node.server.configure('fenced');
+    await node.server.start();
+    expect((await cluster.query<Row>(node, 'SELECT @@global.read_only AS ro'))[0].ro).to.equal(1);
   });
 
   it('dolt_branch creates a branch at a commit hash and refuses an existing name; -D deletes one (orphan branches)', async () => {
