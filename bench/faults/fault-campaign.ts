@@ -11,6 +11,7 @@
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { prng } from '../../common/prng';
 import { LocalCluster } from '../../sandbox/local-cluster';
 import { queryAsRoot } from '../../sandbox/root-query';
 import { sandboxUser } from '../../sandbox/sandbox-command';
@@ -41,18 +42,6 @@ export interface CampaignOptions {
 export const ackTable = 'fault_acks';
 export const probeTable = 'fault_probe';
 const writerKinds: WriterKind[] = ['autocommit', 'transaction'];
-
-/** Deterministic PRNG (mulberry32), so a campaign can be replayed from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `count` faults in which every kind appears as evenly as possible, shuffled by `rng`. */
 export function planFaults(kinds: readonly string[], count: number, rng: () => number): string[] {

@@ -8,7 +8,8 @@
 
 import { expect } from 'chai';
 import { join } from 'node:path';
-import { planFaults, prng, runCampaign } from '../../bench/faults/fault-campaign';
+import { prng } from '../../common/prng';
+import { planFaults, runCampaign } from '../../bench/faults/fault-campaign';
 import { faultKinds } from '../../bench/faults/fault-menu';
 import { formatReport, verdict } from '../../bench/faults/fault-report';
 import { partitionsSupported } from '../../bench/faults/loopback-partition';

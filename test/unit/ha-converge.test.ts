@@ -18,6 +18,7 @@
  */
 
 import { expect } from 'chai';
+import { prng } from '../../common/prng';
 import type { MemberRecord, NodeRole, Topology } from '../../proto';
 import { decide } from '../../agent/ha/decide';
 import { haConfig, type HaConfig } from '../../agent/ha/config';
@@ -372,18 +373,6 @@ class Sim {
   t(): string {
     return `+${(this.now - T0) / 1000}s`;
   }
-}
-
-/** Deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const config = haConfig({ maxCommitsBehind: 100 });
