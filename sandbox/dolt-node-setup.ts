@@ -21,6 +21,11 @@ export function remoteUrl(remoteDir: string, database: string): string {
   return `file://${join(remoteDir, database)}`;
 }
 
+/** Dolt's remote URL template for databases under `remoteDir` (see agent/dolt/server-config.ts). */
+export function remoteUrlTemplate(remoteDir: string): string {
+  return `file://${join(remoteDir, '{database}')}`;
+}
+
 export function nodeLayout(clusterDir: string, name: string, binary: string): NodeLayout {
   const nodeDir = join(clusterDir, name);
   return { name, nodeDir, dataDir: join(nodeDir, 'data'), env: { binary, rootPath: join(nodeDir, 'home') } };

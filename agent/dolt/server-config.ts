@@ -27,6 +27,13 @@ export interface DoltServerSettings {
   port: number;
   role: DoltServerRole;
   remoteName: string;
+  /**
+   * Dolt's dolt_replication_remote_url_template (`{database}` stands for the name): a database
+   * created at run time on the primary gets its remote from it and is pushed; a replica clones a
+   * database it lacks from it when a query first names it (test/integration/dolt-new-database-facts).
+   * null: databases created at run time are never replicated.
+   */
+  remoteUrlTemplate?: string | null;
   /** The standby's listener port on 127.0.0.1; null: the standby uses host and port (tests). */
   privatePort?: number | null;
   logLevel?: 'trace' | 'debug' | 'info' | 'warning' | 'error';
@@ -66,17 +73,27 @@ export function renderServerConfigYaml(settings: DoltServerSettings): string {
  * The `sqlserver.global.*` entries for a role; null means "unset". Pushes are synchronous
  * (dolt_async_replication 0) so that an acknowledged COMMIT has at least been offered to the remote.
  */
-export function replicationGlobalsForRole(role: DoltServerRole, remoteName: string): Record<string, string | null> {
+export function replicationGlobalsForRole(role: DoltServerRole, remoteName: string, remoteUrlTemplate: string | null = null): Record<string, string | null> {
   const none = {
     'sqlserver.global.dolt_replicate_to_remote': null,
     'sqlserver.global.dolt_read_replica_remote': null,
     'sqlserver.global.dolt_replicate_all_heads': null,
+    'sqlserver.global.dolt_replication_remote_url_template': null,
   };
+  const template = remoteUrlTemplate === null ? {} : { 'sqlserver.global.dolt_replication_remote_url_template': remoteUrlTemplate };
   if (role === 'primary') {
-    return { ...none, 'sqlserver.global.dolt_replicate_to_remote': remoteName, 'sqlserver.global.dolt_async_replication': '0' };
+    return { ...none, ...template, 'sqlserver.global.dolt_replicate_to_remote': remoteName, 'sqlserver.global.dolt_async_replication': '0' };
   }
   if (role === 'replica') {
-    return { ...none, 'sqlserver.global.dolt_read_replica_remote': remoteName, 'sqlserver.global.dolt_replicate_all_heads': '1' };
+    return { ...none, ...template, 'sqlserver.global.dolt_read_replica_remote': remoteName, 'sqlserver.global.dolt_replicate_all_heads': '1' };
   }
   return none;
+}
+
+/** The `{database}` placeholder Dolt fills in a remote URL template. */
+export const DATABASE_PLACEHOLDER = '{database}';
+
+/** The remote URL of `database` under a template. */
+export function remoteUrlFor(template: string, database: string): string {
+  return template.split(DATABASE_PLACEHOLDER).join(database);
 }

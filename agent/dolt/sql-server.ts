@@ -93,7 +93,7 @@ export class DoltSqlServer {
     this.settings = { ...this.settings, role };
     await mkdir(this.options.nodeDir, { recursive: true });
     await writeFile(this.configFile, renderServerConfigYaml(this.settings));
-    await setGlobalConfig(this.options.env, this.options.nodeDir, replicationGlobalsForRole(role, this.settings.remoteName));
+    await setGlobalConfig(this.options.env, this.options.nodeDir, replicationGlobalsForRole(role, this.settings.remoteName, this.settings.remoteUrlTemplate ?? null));
   }
 
   /**

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { DoltSqlServer } from '../../agent/dolt/sql-server';
 import type { DoltServerRole } from '../../agent/dolt/server-config';
-import { cloneNode, initFirstNode, nodeLayout, type NodeLayout } from '../../sandbox/dolt-node-setup';
+import { cloneNode, initFirstNode, nodeLayout, remoteUrlTemplate, type NodeLayout } from '../../sandbox/dolt-node-setup';
 import { freePort } from '../../common/free-port';
 import { registerCleanup, tempDir } from './cleanup';
 import { doltBinary } from './dolt-binary';
@@ -27,6 +27,8 @@ export interface DoltClusterOptions {
   databases?: string[];
   /** Roles at start; default: node 0 primary, the rest replicas. */
   roles?: DoltServerRole[];
+  /** Give every node Dolt's remote URL template for this cluster's remote dir (databases created at run time). */
+  remoteUrlTemplate?: boolean;
   /** Lay out the nodes but start none. */
   startServers?: boolean;
 }
@@ -58,7 +60,7 @@ export class TestDoltCluster {
       const server = new DoltSqlServer({
         env: layout.env,
         nodeDir: layout.nodeDir,
-        settings: { dataDir: layout.dataDir, host: '127.0.0.1', port, role, remoteName: 'origin' },
+        settings: { dataDir: layout.dataDir, host: '127.0.0.1', port, role, remoteName: 'origin', remoteUrlTemplate: options.remoteUrlTemplate ? remoteUrlTemplate(remoteDir) : null },
       });
       await server.configure(role);
       nodes.push({ name, layout, server, port });
