@@ -9,6 +9,7 @@ import { isAbsolute, resolve, dirname } from 'node:path';
 import { parse } from 'yaml';
 import { clusterKeys, isValidNodeName } from '../proto';
 import { haConfig, type HaConfig } from './ha';
+import { DATABASE_PLACEHOLDER } from './dolt/server-config';
 import { DEFAULT_RETENTION, type RetentionPolicy } from './retention';
 
 export type DoltMode = 'managed' | 'external';
@@ -28,6 +29,12 @@ export interface AgentConfig {
     user: string;
     password: string;
     remote: string;
+    /**
+     * Where a database created at run time gets its remote, `{database}` standing for its name
+     * (Dolt's dolt_replication_remote_url_template); the URL of every existing database must follow
+     * it too. null: databases created at run time are not replicated (the status says so).
+     */
+    remoteUrlTemplate: string | null;
     /** What other nodes and proxies use to reach this Dolt (defaults to host:port). */
     advertise: { host: string; port: number };
   };
@@ -193,6 +200,7 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
       user: reader.string(doltRaw, 'user', 'dolt.user', 'root'),
       password: typeof doltRaw.password === 'string' ? doltRaw.password : '',
       remote: reader.string(doltRaw, 'remote', 'dolt.remote', 'origin'),
+      remoteUrlTemplate: remoteUrlTemplate(reader, doltRaw),
       advertise,
     },
     priority: reader.int(raw, 'priority', 'priority', 100, 0),
@@ -229,6 +237,14 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
       return address as { host: string; port: number };
     }),
   };
+}
+
+function remoteUrlTemplate(reader: Reader, doltRaw: Raw): string | null {
+  if (doltRaw.remote_url_template === undefined || doltRaw.remote_url_template === null) return null;
+  const template = reader.string(doltRaw, 'remote_url_template', 'dolt.remote_url_template');
+  if (!template.includes(DATABASE_PLACEHOLDER)) reader.fail('dolt.remote_url_template', `must contain ${DATABASE_PLACEHOLDER}, where each database's name goes (e.g. file:///remotes/${DATABASE_PLACEHOLDER})`);
+  if (!/^[a-z][a-z0-9+.-]*:\/\//.test(template)) reader.fail('dolt.remote_url_template', 'must be a URL (file://, http(s)://, aws://, gs://, ...)');
+  return template;
 }
 
 /** `grpc_token` inline, or `grpc_token_env` naming an environment variable that holds it. */

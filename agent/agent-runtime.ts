@@ -24,7 +24,7 @@ import { ExternalLocalDolt, ManagedLocalDolt, type LocalDolt } from './dolt/loca
 import { DoltSqlServer } from './dolt/sql-server';
 import type { DoltServerRole } from './dolt/server-config';
 import { withSession, type SqlEndpoint } from './dolt/sql-session';
-import { inspectData, type DataInspection } from './dolt/inspector';
+import { inspectData, notOnRemoteByDatabase, type DataInspection } from './dolt/inspector';
 import { recoverNewestCommits } from './dolt/recovery';
 import { HealthTracker } from './health/health-tracker';
 import { sqlCheck } from './health/sql-check';
@@ -91,7 +91,7 @@ export class AgentRuntime {
       const server = new DoltSqlServer({
         env: { binary: config.dolt.binary, rootPath: `${config.dolt.nodeDir}/home` },
         nodeDir: config.dolt.nodeDir,
-        settings: { dataDir: config.dolt.dataDir, host: config.dolt.host, port: config.dolt.port, role: 'replica', remoteName: config.dolt.remote },
+        settings: { dataDir: config.dolt.dataDir, host: config.dolt.host, port: config.dolt.port, role: 'replica', remoteName: config.dolt.remote, remoteUrlTemplate: config.dolt.remoteUrlTemplate },
         user: config.dolt.user,
         password: config.dolt.password,
         dieWithParent: true,
@@ -369,6 +369,8 @@ export class AgentRuntime {
       remoteHeads: inspection?.remoteHeads ?? {},
       commitsNotOnRemote: inspection?.commitsNotOnRemote ?? 0,
       commitsBehindRemote: inspection?.commitsBehindRemote ?? 0,
+      notOnRemoteByDatabase: inspection ? notOnRemoteByDatabase(inspection) : {},
+      databasesWithoutRemote: inspection?.databasesWithoutRemote ?? [],
       priority: this.config.priority,
       nofailover: this.config.nofailover,
       backup: this.backup?.status() ?? null,

@@ -15,7 +15,8 @@
  *               "live": boolean, "healthy": boolean, "consecutiveFailures": number,
  *               "lastError": string | null, "commitsNotOnRemote": number,
  *               "commitsBehindRemote": number, "priority": number, "nofailover": boolean,
- *               "grpc": "host:port" | null, "epoch": number }],
+ *               "grpc": "host:port" | null, "epoch": number,
+ *               "databases": [{ "name": string, "commitsNotOnRemote": number, "hasRemote": boolean }] }],
  *   "operations": [OperationJson]   (newest first; see operation-progress.ts)
  * }
  */
@@ -56,6 +57,7 @@ export interface NodeJson {
   nofailover: boolean;
   grpc: string | null;
   epoch: number;
+  databases: Array<{ name: string; commitsNotOnRemote: number; hasRemote: boolean }>;
 }
 
 export interface StatusJson {
@@ -88,6 +90,7 @@ function nodeJson(node: NodeStatus): NodeJson {
     nofailover: node.nofailover,
     grpc: nullable(node.grpcAddress),
     epoch: node.epoch,
+    databases: (node.databases ?? []).map((db) => ({ name: db.name, commitsNotOnRemote: Number(db.commitsNotOnRemote), hasRemote: db.hasRemote })),
   };
 }
 
@@ -112,6 +115,29 @@ export function statusJson(status: ClusterStatus): StatusJson {
 function healthText(node: NodeStatus): string {
   if (!node.live) return 'no agent';
   return node.healthy ? 'healthy' : 'unhealthy';
+}
+
+/**
+ * One line per database: which nodes hold it and what the remote lacks. A database some live node
+ * lacks, or that has no remote, is what a failover could lose, so it is spelled out.
+ */
+export function databaseLines(nodes: readonly NodeStatus[]): string[] {
+  const live = nodes.filter((node) => node.live);
+  const names = [...new Set(live.flatMap((node) => (node.databases ?? []).map((db) => db.name)))].sort();
+  if (names.length === 0) return [];
+  const lines = ['', 'databases:'];
+  for (const name of names) {
+    const holders = live.filter((node) => (node.databases ?? []).some((db) => db.name === name));
+    const missing = live.filter((node) => !holders.includes(node)).map((node) => node.name);
+    const noRemote = holders.filter((node) => node.databases.some((db) => db.name === name && !db.hasRemote)).map((node) => node.name);
+    const notOnRemote = holders.reduce((sum, node) => sum + Number(node.databases.find((db) => db.name === name)?.commitsNotOnRemote ?? 0), 0);
+    const notes: string[] = [];
+    if (noRemote.length > 0) notes.push(`NO REMOTE on ${noRemote.join(', ')}: not replicated, lost if that node is (set dolt.remote_url_template)`);
+    else if (notOnRemote > 0) notes.push(`${notOnRemote} commit(s) not on the remote yet`);
+    if (missing.length > 0) notes.push(`not yet on ${missing.join(', ')}`);
+    lines.push(`  ${name}: on ${holders.map((node) => node.name).join(', ')}${notes.length > 0 ? ` — ${notes.join('; ')}` : ''}`);
+  }
+  return lines;
 }
 
 /** The human form: a header block, the node table, last errors, then recent ops. */
@@ -148,6 +174,7 @@ export function formatStatus(status: ClusterStatus): string {
     lines.push(formatTable(['NODE', 'ROLE', 'SQL', 'HEALTH', 'FAILS', 'NOT-ON-REMOTE', 'BEHIND', 'PRIORITY', 'FLAGS', 'EPOCH', 'GRPC'], rows));
     const errors = status.nodes.filter((node) => node.lastError !== undefined && node.lastError !== '');
     for (const node of errors) lines.push(`${node.name}: last error: ${node.lastError}`);
+    lines.push(...databaseLines(status.nodes));
   }
   if (status.operations.length > 0) {
     lines.push('');

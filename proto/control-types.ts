@@ -46,6 +46,13 @@ export interface NodeStatus {
   nofailover: boolean;
   grpcAddress?: string;
   epoch: number;
+  databases: DatabaseStatus[];
+}
+
+export interface DatabaseStatus {
+  name: string;
+  commitsNotOnRemote: number;
+  hasRemote: boolean;
 }
 
 export interface ClusterStatus {

@@ -42,6 +42,10 @@ export interface MemberRecord {
   commitsNotOnRemote: number;
   /** How many commits this node's heads are behind the remote's, summed (replicas). */
   commitsBehindRemote: number;
+  /** commitsNotOnRemote per database (absent from agents older than this field). */
+  notOnRemoteByDatabase?: Record<string, number>;
+  /** Databases without the remote (created at run time with no URL template): at risk. */
+  databasesWithoutRemote?: string[];
   priority: number;
   nofailover: boolean;
   backup: BackupStatus | null;

@@ -13,7 +13,7 @@ import { ManagedChild } from '../common/child-process';
 import { EtcdClusterStore } from '../agent/store/etcd-cluster-store';
 import type { ClusterSnapshot } from '../agent/store/cluster-store';
 import { EtcdCluster } from './etcd-cluster';
-import { cloneNode, initFirstNode, nodeLayout } from './dolt-node-setup';
+import { cloneNode, initFirstNode, nodeLayout, remoteUrlTemplate } from './dolt-node-setup';
 import { freePort } from '../common/free-port';
 import { hashProxyPassword } from '../proxy/config';
 
@@ -122,6 +122,7 @@ export class LocalCluster {
         user: 'root',
         password: '',
         remote: 'origin',
+        remote_url_template: remoteUrlTemplate(this.remoteDir),
       },
       priority: 100,
       check_interval_ms: 250,

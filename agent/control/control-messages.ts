@@ -8,7 +8,7 @@
  */
 
 import type { HistoryRecord, HistoryStep, MemberRecord, OperationRecord, OperationStep, SqlAddress } from '../../proto';
-import type { ClusterStatus, Decision, HistoryRecordMessage, NodeStatus, Operation, PauseState, Step } from '../../proto/control-types';
+import type { ClusterStatus, DatabaseStatus, Decision, HistoryRecordMessage, NodeStatus, Operation, PauseState, Step } from '../../proto/control-types';
 import { memberHealthy, type HaConfig } from '../ha';
 import type { ClusterSnapshot } from '../store/cluster-store';
 
@@ -25,6 +25,13 @@ function present<T>(value: T | null | undefined): T | undefined {
 
 export function pauseState(paused: ClusterSnapshot['paused']): PauseState {
   return paused === null ? { paused: false, by: '', at: '', reason: '' } : { paused: true, by: paused.by, at: paused.at, reason: paused.reason };
+}
+
+function databaseStatuses(member: MemberRecord | undefined): DatabaseStatus[] {
+  if (member === undefined) return [];
+  const withoutRemote = new Set(member.databasesWithoutRemote ?? []);
+  const counts = member.notOnRemoteByDatabase ?? {};
+  return Object.keys(member.heads ?? {}).sort().map((name) => ({ name, commitsNotOnRemote: counts[name] ?? 0, hasRemote: !withoutRemote.has(name) }));
 }
 
 /** Every node the topology lists or that has a live member record, in name order. */
@@ -51,6 +58,7 @@ export function nodeStatuses(snapshot: ClusterSnapshot, config: HaConfig): NodeS
       nofailover: member?.nofailover ?? false,
       grpcAddress: present(member?.grpc),
       epoch: member?.epoch ?? 0,
+      databases: databaseStatuses(member),
     };
   });
 }

@@ -16,6 +16,23 @@ export interface DataInspection {
   commitsNotOnRemote: number;
   /** Per database and branch: commits on the remote's branch this node lacks. */
   commitsBehindRemote: number;
+  /**
+   * Databases with no remote of that name (created at run time without a remote URL template):
+   * nothing in them reaches the remote or another node; every branch counts as not on the remote.
+   */
+  databasesWithoutRemote: string[];
+}
+
+/** Commits not on the remote, per database: what `doltgate status` shows for each. */
+export function notOnRemoteByDatabase(inspection: Pick<DataInspection, 'notOnRemote'>): Record<string, number> {
+  const sums: Record<string, number> = {};
+  for (const [database, branches] of Object.entries(inspection.notOnRemote)) sums[database] = Object.values(branches).reduce((a, b) => a + b, 0);
+  return sums;
+}
+
+async function hasRemote(session: SqlSession, database: string, remoteName: string): Promise<boolean> {
+  const rows = await session.query(`SELECT name FROM ${quoteIdentifier(database)}.dolt_remotes WHERE name = ?`, [remoteName]);
+  return rows.length > 0;
 }
 
 export interface InspectOptions {
@@ -50,8 +67,17 @@ export async function countCommitsBetween(session: SqlSession, database: string,
 }
 
 export async function inspectData(session: SqlSession, options: InspectOptions): Promise<DataInspection> {
-  const inspection: DataInspection = { heads: {}, remoteHeads: {}, notOnRemote: {}, commitsNotOnRemote: 0, commitsBehindRemote: 0 };
+  const inspection: DataInspection = { heads: {}, remoteHeads: {}, notOnRemote: {}, commitsNotOnRemote: 0, commitsBehindRemote: 0, databasesWithoutRemote: [] };
   for (const database of await listDatabases(session)) {
+    if (!(await hasRemote(session, database, options.remoteName))) {
+      const heads = await branchHeads(session, database);
+      inspection.databasesWithoutRemote.push(database);
+      inspection.heads[database] = heads;
+      inspection.remoteHeads[database] = {};
+      inspection.notOnRemote[database] = Object.fromEntries(Object.keys(heads).map((branch) => [branch, 1]));
+      inspection.commitsNotOnRemote += Object.keys(heads).length;
+      continue;
+    }
     if (options.fetch) {
       await session.query(`USE ${quoteIdentifier(database)}`);
       await session.query('CALL dolt_fetch(?)', [options.remoteName]);

@@ -14,7 +14,7 @@ import { formatTable, formatTime } from '../../cli/format-table';
 import { formatHistory, historyJson } from '../../cli/history';
 import { exitCodeOfOutcome, formatDryRun, formatEvent, operationJson, ProgressPrinter, requestJson } from '../../cli/operation-progress';
 import { formatPause, pauseJson } from '../../cli/pause';
-import { formatStatus, statusJson } from '../../cli/status';
+import { databaseLines, formatStatus, statusJson } from '../../cli/status';
 
 const T = '2024-05-01T12:00:00.000Z';
 
@@ -32,13 +32,13 @@ function status(overrides: Partial<ClusterStatus> = {}): ClusterStatus {
     nodes: [
       {
         name: 'a', sqlAddress: '10.0.0.1:3306', role: 'primary', live: true, healthy: true, consecutiveFailures: 0,
-        commitsNotOnRemote: 2, commitsBehindRemote: 0, priority: 100, nofailover: false, grpcAddress: '10.0.0.1:7000', epoch: 7,
+        commitsNotOnRemote: 2, commitsBehindRemote: 0, priority: 100, nofailover: false, grpcAddress: '10.0.0.1:7000', epoch: 7, databases: [],
       },
       {
         name: 'b', sqlAddress: '10.0.0.2:3306', role: 'replica', live: true, healthy: false, consecutiveFailures: 3, lastError: 'connection refused',
-        commitsNotOnRemote: 0, commitsBehindRemote: 5, priority: 50, nofailover: true, epoch: 6,
+        commitsNotOnRemote: 0, commitsBehindRemote: 5, priority: 50, nofailover: true, epoch: 6, databases: [],
       },
-      { name: 'c', sqlAddress: '10.0.0.3:3306', role: 'replica', live: false, healthy: false, consecutiveFailures: 0, commitsNotOnRemote: 0, commitsBehindRemote: 0, priority: 0, nofailover: false, epoch: 0 },
+      { name: 'c', sqlAddress: '10.0.0.3:3306', role: 'replica', live: false, healthy: false, consecutiveFailures: 0, commitsNotOnRemote: 0, commitsBehindRemote: 0, priority: 0, nofailover: false, epoch: 0, databases: [] },
     ],
     operations: [],
     ...overrides,
@@ -79,13 +79,33 @@ describe('cli status output', () => {
     expect(json.lastDecision).to.deep.equal({ agent: 'b', action: 'follow', reason: 'following primary a at epoch 7' });
     expect(json.nodes[0]).to.deep.equal({
       name: 'a', sql: '10.0.0.1:3306', role: 'primary', live: true, healthy: true, consecutiveFailures: 0, lastError: null,
-      commitsNotOnRemote: 2, commitsBehindRemote: 0, priority: 100, nofailover: false, grpc: '10.0.0.1:7000', epoch: 7,
+      commitsNotOnRemote: 2, commitsBehindRemote: 0, priority: 100, nofailover: false, grpc: '10.0.0.1:7000', epoch: 7, databases: [],
     });
     expect(json.nodes[1]).to.include({ healthy: false, consecutiveFailures: 3, lastError: 'connection refused', nofailover: true, grpc: null });
     expect(json.operations[0]).to.deep.equal({
       id: 'sw-1', kind: 'switchover', target: 'b', force: false, state: 'running', executor: 'a', epoch: null, requestedAt: T, requestedBy: 'me@h via a', reason: '',
       steps: [{ name: 'fence', state: 'running', startedAt: T, endedAt: null, durationMs: null, executor: null, detail: '' }],
     });
+  });
+
+  it('databases: one line each, naming nodes that lack it, commits not on the remote, and a database with no remote', () => {
+    const base = status();
+    const [a, b, c] = base.nodes;
+    const nodes = [
+      { ...a, databases: [{ name: 'app', commitsNotOnRemote: 0, hasRemote: true }, { name: 'orders', commitsNotOnRemote: 2, hasRemote: true }, { name: 'scratch', commitsNotOnRemote: 1, hasRemote: false }] },
+      { ...b, databases: [{ name: 'app', commitsNotOnRemote: 0, hasRemote: true }] },
+      c,
+    ];
+    expect(databaseLines(nodes)).to.deep.equal([
+      '',
+      'databases:',
+      '  app: on a, b',
+      '  orders: on a — 2 commit(s) not on the remote yet; not yet on b',
+      '  scratch: on a — NO REMOTE on a: not replicated, lost if that node is (set dolt.remote_url_template); not yet on b',
+    ]);
+    const json = statusJson({ ...base, nodes });
+    expect(json.nodes[0].databases[1]).to.deep.equal({ name: 'orders', commitsNotOnRemote: 2, hasRemote: true });
+    expect(formatStatus({ ...base, nodes })).to.contain('  orders: on a — 2 commit(s) not on the remote yet; not yet on b');
   });
 
   it('json: a paused cluster without a primary or a decision', () => {

@@ -101,6 +101,7 @@ describe('deploy/kubernetes manifests', () => {
     DOLTGATE_NODE_DIR: '/var/lib/doltgate/node',
     DOLTGATE_CLUSTER: cluster.cluster,
     DOLTGATE_ETCD_ENDPOINTS: cluster['etcd-endpoints'],
+    DOLTGATE_REMOTE_URL: cluster['remote-url'],
     DOLTGATE_APP_USER: cluster['app-user'],
     PROXY_APP_NATIVE_HASH: secret['proxy-app-native-hash'],
     PROXY_APP_CACHING_SHA2_HASH: secret['proxy-app-caching-sha2-hash'],
