@@ -11,7 +11,7 @@
  */
 
 import type { Logger } from '../common/logger';
-import type { MemberRecord, OperationRecord, Topology } from '../proto';
+import { catalogNames, catalogWith, type MemberRecord, type OperationRecord, type Topology } from '../proto';
 import { decide, type Decision, type FailoverPlan, type SelfObservation } from './ha';
 import type { AgentConfig } from './agent-config';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import { DoltSqlServer } from './dolt/sql-server';
 import type { DoltServerRole } from './dolt/server-config';
 import { withSession, type SqlEndpoint } from './dolt/sql-session';
 import { inspectData, notOnRemoteByDatabase, type DataInspection } from './dolt/inspector';
+import { missingDatabases, NoRemoteTemplateError, touchDatabases } from './dolt/database-sync';
 import { recoverNewestCommits } from './dolt/recovery';
 import { HealthTracker } from './health/health-tracker';
 import { sqlCheck } from './health/sql-check';
@@ -58,6 +59,8 @@ export class AgentRuntime {
   private state: NodeState;
   private inspection: DataInspection | null = null;
   private lastInspectAt = 0;
+  private warnedNoTemplate = false;
+  private syncedInspection: DataInspection | null = null;
   private lastProbeAt = 0;
   /** History below this epoch was deleted already (retention.ts): no range delete every cycle. */
   private historyPrunedBelow = 0;
@@ -110,6 +113,7 @@ export class AgentRuntime {
       name: config.name,
       remote: config.dolt.remote,
       backupUrl: config.backup?.url ?? null,
+      remoteUrlTemplate: config.dolt.remoteUrlTemplate,
       sqlTimeoutMs: Math.max(config.checkTimeoutMs, 2000),
       drainTimeoutMs: 5000,
     };
@@ -254,8 +258,50 @@ export class AgentRuntime {
       if (this.stopped) return;
       await this.act(decision, snapshot);
       if (snapshot?.leader?.name === this.config.name) await this.keepPrefixSmall(snapshot);
+      if (snapshot !== null) await this.syncDatabases(snapshot);
     } catch (error) {
       this.logger.error('agent cycle failed', { error: (error as Error).message });
+    }
+  }
+
+  /**
+   * The primary adds every database it holds with a remote to the catalog (a database created at
+   * run time, through any proxy or directly); a replica names every catalog database it lacks so
+   * that Dolt clones it (database-sync.ts). The catalog only grows here: it is what a node promoted
+   * later clones from, so a name must never vanish because one node missed it.
+   */
+  private async syncDatabases(snapshot: ClusterSnapshot): Promise<void> {
+    const inspection = this.inspection;
+    // Once per inspection: the local database list is only as fresh as it, and a failing clone
+    // is retried at the inspection cadence, not every cycle.
+    if (inspection === null || inspection === this.syncedInspection || this.local.mode !== 'managed') return;
+    this.syncedInspection = inspection;
+    const local = Object.keys(inspection.heads);
+    const catalog = snapshot.databases;
+    try {
+      if (this.local.runningRole === 'primary' && snapshot.leader?.name === this.config.name && snapshot.topology?.value.primary === this.config.name) {
+        const withRemote = local.filter((name) => !inspection.databasesWithoutRemote.includes(name));
+        const next = catalogWith(catalog?.value ?? null, withRemote, this.config.name, this.state.epoch, new Date(this.now()).toISOString());
+        if (next === null) return;
+        await this.store.casDatabases(next, catalog?.modRevision ?? null);
+        this.logger.info('database catalog updated', { databases: catalogNames(next) });
+        return;
+      }
+      if (this.local.runningRole !== 'replica') return;
+      const missing = missingDatabases(catalogNames(catalog?.value ?? null), local);
+      if (missing.length === 0) return;
+      if (this.config.dolt.remoteUrlTemplate === null) {
+        if (!this.warnedNoTemplate) this.logger.warn(new NoRemoteTemplateError(missing).message);
+        this.warnedNoTemplate = true;
+        return;
+      }
+      const present = await withSession(this.local.endpoint, Math.max(5000, this.config.checkTimeoutMs), (session) => touchDatabases(session, missing));
+      if (present.length > 0) {
+        this.logger.info('cloned databases created elsewhere', { databases: present });
+        this.lastInspectAt = 0;
+      }
+    } catch (error) {
+      this.logger.warn('bringing the databases up to the catalog failed; will try again', { error: (error as Error).message });
     }
   }
 

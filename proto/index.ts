@@ -4,3 +4,4 @@ export * from './topology';
 export * from './member';
 export * from './operations';
 export * from './history';
+export * from './database-catalog';

@@ -26,6 +26,8 @@ export interface ClusterKeys {
   readonly leader: string;
   readonly topology: string;
   readonly pause: string;
+  /** The database catalog (database-catalog.ts). */
+  readonly databases: string;
   readonly membersPrefix: string;
   readonly opsPrefix: string;
   readonly historyPrefix: string;
@@ -43,6 +45,7 @@ export function clusterKeys(cluster: string): ClusterKeys {
     leader: `${prefix}leader`,
     topology: `${prefix}topology`,
     pause: `${prefix}pause`,
+    databases: `${prefix}databases`,
     membersPrefix: `${prefix}members/`,
     opsPrefix: `${prefix}ops/`,
     historyPrefix: `${prefix}history/`,

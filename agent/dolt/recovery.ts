@@ -14,13 +14,20 @@
  * | ahead (source is ours) | KEEP: these are acknowledged commits whose push failed; pushed once primary | save, then reset |
  * | diverged               | save, then reset                    | save, then reset                     |
  * | only local             | keep (pushed once primary)          | save, then delete                    |
+ * | deleted on the source  | delete                              | delete                               |
  *
  * "Save" creates `doltgate/orphaned/<epoch>/<branch>-<hash>` AT THE HASH THAT IS ABOUT TO LEAVE
  * the branch, checks that the new branch names exactly that hash, and pushes it, so it survives
  * this node.
  *
+ * "Deleted on the source": the branch is gone from the source, and this node's remote-tracking
+ * ref from before the fetch names exactly its head: the remote had this very commit on that branch
+ * and a primary deleted the branch since (dolt_branch -D pushes the delete; a node that was down or
+ * idle missed it). Keeping it would bring a deleted branch back when this node pushes as primary.
+ * The node holds nothing there the remote did not have, so nothing acknowledged is dropped.
+ *
  * Invariant (design.md safety 2): no commit leaves a branch unless a branch that contains it was
- * created and checked first. "Ahead" is never treated like "diverged" when promoting. Before a
+ * created and checked first, or the branch was deleted on the remote at exactly that commit. "Ahead" is never treated like "diverged" when promoting. Before a
  * branch is moved its head is read again: if it changed since it was judged (someone wrote to
  * this node), the step fails with RecoveryRaceError rather than reset over the new commit. The
  * agent runs recovery on a private listener no client knows (see server-config.ts), so that
@@ -46,7 +53,9 @@ export type BranchAction =
   /** promote: a branch the source never had; kept. */
   | 'kept-local-only'
   /** rejoin: a branch the source never had; saved as an orphan branch, then deleted. */
-  | 'deleted-after-saving-orphans';
+  | 'deleted-after-saving-orphans'
+  /** The source deleted the branch at exactly this node's head (see the file doc); deleted here too. */
+  | 'deleted-upstream';
 
 export interface BranchOutcome {
   database: string;
@@ -201,7 +210,10 @@ export async function recoverNewestCommits(session: SqlSession, options: Recover
   const outcomes: BranchOutcome[] = [];
   for (const database of await listDatabases(session)) {
     await session.query(`USE ${quoteIdentifier(database)}`);
-    await session.query('CALL dolt_fetch(?)', [options.primaryRemote]);
+    // What the remote held when this node last heard from it, before the fetch prunes the
+    // tracking refs of branches deleted since.
+    const lastKnown = await remoteBranchHeads(session, database, options.primaryRemote);
+    await session.query("CALL dolt_fetch('--prune', ?)", [options.primaryRemote]);
     let backupHeads: Record<string, string> = {};
     if (options.backupRemote) {
       await session.query('CALL dolt_fetch(?)', [options.backupRemote]);
@@ -227,6 +239,13 @@ export async function recoverNewestCommits(session: SqlSession, options: Recover
     for (const branch of Object.keys(local).sort()) {
       if (branches.has(branch) || isOrphanBranch(branch)) continue;
       const hash = local[branch];
+      if (lastKnown[branch] === hash && branch !== r.current) {
+        const now = await headOf(session, database, branch);
+        if (now !== hash) throw new RecoveryRaceError(database, branch, hash, now ?? 'deleted');
+        await session.query("CALL dolt_branch('-D', ?)", [branch]);
+        outcomes.push({ database, branch, action: 'deleted-upstream', from: hash, to: hash, source: options.primaryRemote });
+        continue;
+      }
       if (options.mode === 'promote' || branch === r.current) {
         // Work created on this node only: a promoted node pushes it once it is primary. A rejoining
         // node cannot delete the branch its session stands on; it stays, reported.

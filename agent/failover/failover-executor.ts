@@ -9,11 +9,12 @@
  */
 
 import type { Logger } from '../../common/logger';
-import type { HistoryRecord, HistoryStep, Topology } from '../../proto';
+import { catalogNames, type HistoryRecord, type HistoryStep, type Topology } from '../../proto';
 import type { FailoverPlan, FailoverStep } from '../ha';
 import type { ClusterStore } from '../store/cluster-store';
 import type { LocalDolt } from '../dolt/local-dolt';
-import { withSession } from '../dolt/sql-session';
+import { listDatabases, withSession } from '../dolt/sql-session';
+import { cloneDatabases, missingDatabases } from '../dolt/database-sync';
 import { ensureRemoteOnAllDatabases, removeRemoteFromAllDatabases, pushAllBranches, recoverNewestCommits, type BranchOutcome } from '../dolt/recovery';
 import { buildTopology } from './topology-builder';
 
@@ -24,6 +25,8 @@ export interface ExecutorSettings {
   remote: string;
   /** Backup URL template with `{database}`, or null. */
   backupUrl: string | null;
+  /** The remote URL template (agent config dolt.remote_url_template), or null. */
+  remoteUrlTemplate: string | null;
   sqlTimeoutMs: number;
   drainTimeoutMs: number;
 }
@@ -177,7 +180,12 @@ export class FailoverExecutor {
         // Recovery runs only where no client can write (a resumed plan may find Dolt in another role).
         await this.local.ensureRole('standby');
         const endpoint = this.local.endpoint;
+        // A database the cluster holds but this node never got (created at run time, no replica
+        // asked for it yet) is cloned first, so that recovery and the new primary cover it too.
+        const catalog = catalogNames((await this.store.snapshot()).databases?.value ?? null);
+        let cloned: string[] = [];
         const outcomes = await withSession(endpoint, timeout * 30, async (session) => {
+          cloned = await cloneDatabases(session, missingDatabases(catalog, await listDatabases(session)), this.settings.remoteUrlTemplate, this.settings.remote);
           if (!this.settings.backupUrl) return recoverNewestCommits(session, { mode: 'promote', primaryRemote: this.settings.remote, epoch: plan.epoch });
           // The backup is fetched as a temporary remote: it may hold commits whose push failed.
           await ensureRemoteOnAllDatabases(session, backupRemoteName, this.settings.backupUrl);
@@ -187,7 +195,8 @@ export class FailoverExecutor {
             await removeRemoteFromAllDatabases(session, backupRemoteName);
           }
         });
-        return { text: describeOutcomes(outcomes), orphans: outcomes.flatMap((outcome) => (outcome.orphanBranch ? [`${outcome.database}:${outcome.orphanBranch}`] : [])) };
+        const clonedText = cloned.length > 0 ? `cloned ${cloned.join(', ')} from the remote; ` : '';
+        return { text: clonedText + describeOutcomes(outcomes), orphans: outcomes.flatMap((outcome) => (outcome.orphanBranch ? [`${outcome.database}:${outcome.orphanBranch}`] : [])) };
       }
       case 'enable-push-on-write': {
         await this.local.ensureRole('primary');

@@ -8,7 +8,7 @@
  * can never both publish the same next epoch.
  */
 
-import type { HistoryRecord, MemberRecord, OperationRecord, Topology } from '../../proto';
+import type { DatabaseCatalog, HistoryRecord, MemberRecord, OperationRecord, Topology } from '../../proto';
 
 export interface Versioned<T> {
   value: T;
@@ -31,6 +31,8 @@ export interface ClusterSnapshot {
    * fromPrimary), which moves the epoch but never the primary.
    */
   latestFailover: HistoryRecord | null;
+  /** Every database the cluster holds (proto/database-catalog.ts); null before a primary wrote it. */
+  databases: Versioned<DatabaseCatalog> | null;
 }
 
 export class StoreUnavailableError extends Error {
@@ -80,6 +82,8 @@ export interface ClusterStore {
    */
   casTopology(next: Topology, expectedModRevision: string | null, history?: HistoryRecord): Promise<string>;
   putHistory(record: HistoryRecord): Promise<void>;
+  /** Writes the database catalog if its mod revision is still `expected` (null: must not exist). */
+  casDatabases(next: DatabaseCatalog, expectedModRevision: string | null): Promise<string>;
   listHistory(limit: number): Promise<HistoryRecord[]>;
   putOperation(op: OperationRecord, expectedModRevision: string | null): Promise<string>;
   setPaused(paused: { by: string; at: string; reason: string } | null): Promise<void>;

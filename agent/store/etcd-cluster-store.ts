@@ -9,14 +9,17 @@ import { fenceClockMs } from '../../common/fence-clock';
 import { withTimeout } from '../../common/with-timeout';
 import {
   clusterKeys,
+  decodeCatalog,
   decodeHistory,
   decodeMember,
   decodeOperation,
   decodeTopology,
+  encodeCatalog,
   encodeMember,
   encodeTopology,
   memberNameOfKey,
   type ClusterKeys,
+  type DatabaseCatalog,
   type HistoryRecord,
   type MemberRecord,
   type OperationRecord,
@@ -118,6 +121,7 @@ export class EtcdClusterStore implements ClusterStore {
       ops: [],
       latestHistory: null,
       latestFailover: null,
+      databases: null,
     };
     for (const kv of response.kvs) {
       const key = kv.key.toString();
@@ -126,6 +130,8 @@ export class EtcdClusterStore implements ClusterStore {
           snapshot.leader = { name: kv.value.toString(), lease: String(kv.lease) };
         } else if (key === this.keys.topology) {
           snapshot.topology = { value: decodeTopology(kv.value), modRevision: String(kv.mod_revision) };
+        } else if (key === this.keys.databases) {
+          snapshot.databases = { value: decodeCatalog(kv.value), modRevision: String(kv.mod_revision) };
         } else if (key === this.keys.pause) {
           snapshot.paused = JSON.parse(kv.value.toString()) as ClusterSnapshot['paused'];
         } else if (key.startsWith(this.keys.membersPrefix)) {
@@ -187,6 +193,16 @@ export class EtcdClusterStore implements ClusterStore {
         .commit(),
     );
     if (!result.succeeded) throw new CompareFailedError(`publishing topology epoch ${next.epoch}`);
+    return String(result.header.revision);
+  }
+
+  async casDatabases(next: DatabaseCatalog, expectedModRevision: string | null): Promise<string> {
+    const result = await this.call('publish the database catalog', () =>
+      (expectedModRevision === null ? this.client.if(this.keys.databases, 'Create', '==', 0) : this.client.if(this.keys.databases, 'Mod', '==', expectedModRevision))
+        .then(this.client.put(this.keys.databases).value(encodeCatalog(next)))
+        .commit(),
+    );
+    if (!result.succeeded) throw new CompareFailedError('publishing the database catalog');
     return String(result.header.revision);
   }
 

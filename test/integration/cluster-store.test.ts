@@ -98,6 +98,23 @@ describe('ClusterStore contract (real etcd)', function () {
     expect((await a.snapshot()).leader?.name).to.equal('a');
   });
 
+  it('publishes the database catalog by compare-and-swap, outside any lease, and the snapshot carries it', async () => {
+    const a = store();
+    const b = store();
+    expect((await a.snapshot()).databases).to.equal(null);
+    const entry = { addedAt: '2026-12-02T00:00:00.000Z', addedBy: 'a', epoch: 1 };
+    const first = await a.casDatabases({ databases: { app: entry } }, null);
+    const lost = await b.casDatabases({ databases: { other: entry } }, null).then(() => null, (error: unknown) => error);
+    expect(lost).to.be.instanceOf(CompareFailedError);
+    const snapshot = await b.snapshot();
+    expect(snapshot.databases?.value).to.deep.equal({ databases: { app: entry } });
+    expect(snapshot.databases?.modRevision).to.equal(first);
+    await b.casDatabases({ databases: { app: entry, orders: { ...entry, addedBy: 'b' } } }, first);
+    const stale = await a.casDatabases({ databases: {} }, first).then(() => null, (error: unknown) => error);
+    expect(stale, 'a writer holding an old revision must lose').to.be.instanceOf(CompareFailedError);
+    expect(Object.keys((await a.snapshot()).databases?.value.databases ?? {})).to.deep.equal(['app', 'orders']);
+  });
+
   it('publishes the topology by compare-and-swap on its mod revision', async () => {
     const a = store();
     const b = store();

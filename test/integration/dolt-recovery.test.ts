@@ -14,6 +14,10 @@ import { withSession, type SqlSession } from '../../agent/dolt/sql-session';
 import { inspectData } from '../../agent/dolt/inspector';
 import { ensureRemoteOnAllDatabases, orphanBranchName, pushAllBranches, recoverNewestCommits } from '../../agent/dolt/recovery';
 import { setGlobalConfig } from '../../agent/dolt/dolt-command';
+import { cloneDatabases, missingDatabases, NoRemoteTemplateError } from '../../agent/dolt/database-sync';
+import { listDatabases } from '../../agent/dolt/sql-session';
+import { remoteUrlTemplate } from '../../sandbox/dolt-node-setup';
+import { queryAsRoot } from '../../sandbox/root-query';
 
 function on<T>(node: TestDoltNode, run: (session: SqlSession) => Promise<T>): Promise<T> {
   return withSession({ host: '127.0.0.1', port: node.port, user: 'root', password: '' }, 10_000, run, 'db');
@@ -212,5 +216,72 @@ describe('agent Dolt operations (real dolt sql-server)', function () {
     expect(main?.source).to.equal('doltgate-backup');
     const rows = await cluster.query<{ v: string }>(standby, 'SELECT v FROM t WHERE id = 6');
     expect(rows.map((row) => row.v)).to.deep.equal(['only in the backup']);
+  });
+});
+
+describe('recovery and branches deleted on the primary (real dolt sql-server)', function () {
+  this.timeout(120_000);
+  let cluster: TestDoltCluster;
+  let standby: TestDoltNode;
+  const branches = async (node: TestDoltNode): Promise<string[]> => (await on(node, (session) => session.query('SELECT name FROM dolt_branches'))).map((row) => String(row.name));
+
+  before(async () => {
+    cluster = await TestDoltCluster.start({ nodes: 2 });
+    await cluster.query(cluster.primary, 'CREATE TABLE t (id INT PRIMARY KEY)');
+    standby = cluster.nodes[1];
+    await makeWritableStandby(standby);
+  });
+  after(async () => cluster?.stop());
+
+  for (const mode of ['promote', 'rejoin'] as const) {
+    it(`${mode}: a branch the primary deleted while this node was away is deleted here too (a deleted branch stays deleted)`, async () => {
+      const branch = `doomed-${mode}`;
+      await cluster.query(cluster.primary, 'CALL dolt_branch(?)', [branch]);
+      await on(standby, (session) => recoverNewestCommits(session, { mode, primaryRemote: 'origin', epoch: 20 }));
+      expect(await branches(standby)).to.include(branch);
+      await cluster.query(cluster.primary, "CALL dolt_branch('-D', ?)", [branch]);
+      const outcomes = await on(standby, (session) => recoverNewestCommits(session, { mode, primaryRemote: 'origin', epoch: 21 }));
+      expect(outcomes.find((outcome) => outcome.branch === branch)?.action).to.equal('deleted-upstream');
+      expect(await branches(standby)).to.not.include(branch);
+      expect(await on(standby, (session) => pushAllBranches(session, 'origin'))).to.equal(0);
+      const onRemote = await remoteBranchHead(standby.layout.env, cluster.remoteDir, 'db', branch).then(() => true, () => false);
+      expect(onRemote, 'the deleted branch is not pushed back').to.equal(false);
+    });
+  }
+
+  it('promote: a branch deleted on the remote that holds a commit the remote never had is kept (nothing unpublished is dropped)', async () => {
+    await cluster.query(cluster.primary, "CALL dolt_branch('worked-on')");
+    await on(standby, (session) => recoverNewestCommits(session, { mode: 'promote', primaryRemote: 'origin', epoch: 22 }));
+    const connection = await cluster.connect(standby);
+    await connection.query("CALL dolt_checkout('worked-on')");
+    await connection.query('INSERT INTO t VALUES (1)');
+    connection.destroy();
+    await cluster.query(cluster.primary, "CALL dolt_branch('-D', 'worked-on')");
+    const outcomes = await on(standby, (session) => recoverNewestCommits(session, { mode: 'promote', primaryRemote: 'origin', epoch: 23 }));
+    expect(outcomes.find((outcome) => outcome.branch === 'worked-on')?.action).to.equal('kept-local-only');
+    expect(await branches(standby)).to.include('worked-on');
+  });
+});
+
+describe('recovery and databases created at run time (real dolt sql-server)', function () {
+  this.timeout(120_000);
+
+  it('a standby that never got a database the catalog lists clones it from the remote, and recovery then covers it', async () => {
+    const cluster = await TestDoltCluster.start({ nodes: 2, remoteUrlTemplate: true });
+    const [primary, standby] = cluster.nodes;
+    await queryAsRoot(primary.port, 'CREATE DATABASE orders');
+    await queryAsRoot(primary.port, 'CREATE TABLE t (id INT PRIMARY KEY)', [], { database: 'orders' });
+    await queryAsRoot(primary.port, 'INSERT INTO t VALUES (1), (2)', [], { database: 'orders' });
+    await makeWritableStandby(standby);
+    const template = remoteUrlTemplate(cluster.remoteDir);
+    const cloned = await on(standby, async (session) => cloneDatabases(session, missingDatabases(['db', 'orders'], await listDatabases(session)), template, 'origin'));
+    expect(cloned).to.deep.equal(['orders']);
+    const outcomes = await on(standby, (session) => recoverNewestCommits(session, { mode: 'promote', primaryRemote: 'origin', epoch: 30 }));
+    expect(outcomes.filter((outcome) => outcome.database === 'orders').map((outcome) => outcome.action)).to.deep.equal(['up-to-date']);
+    const rows = await queryAsRoot<{ id: number }>(standby.port, 'SELECT id FROM t ORDER BY id', [], { database: 'orders' });
+    expect(rows.map((row) => row.id)).to.deep.equal([1, 2]);
+    expect(await on(standby, async (session) => cloneDatabases(session, [], null, 'origin'))).to.deep.equal([]);
+    const refused = await on(standby, (session) => cloneDatabases(session, ['other'], null, 'origin')).then(() => null, (error: Error) => error);
+    expect(refused).to.be.instanceOf(NoRemoteTemplateError);
   });
 });

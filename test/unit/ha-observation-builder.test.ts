@@ -21,6 +21,7 @@ function snapshot(extra: Partial<ClusterSnapshot> = {}): ClusterSnapshot {
     ops: [],
     latestHistory: null,
     latestFailover: null,
+    databases: null,
     ...extra,
   };
 }

@@ -1,0 +1,115 @@
+/**
+ * Issue 11, through the proxy of a real cluster (etcd, agents, Dolt): a database created at run
+ * time by a client is replicated like one the deployment made — on the remote, on every replica
+ * without a restart, in the catalog and the status — and every acknowledged row in it survives
+ * kill -9 of the primary's Dolt and then a switchover.
+ */
+
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import { memoryIo } from '../../cli/cli-io';
+import * as switchoverCli from '../../cli/switchover';
+import type { LocalCluster } from '../../sandbox/local-cluster';
+import { registerCleanup } from '../bed/cleanup';
+import { repoRoot } from '../bed/dolt-binary';
+import { eventually } from '../bed/eventually';
+import { queryNode, startLocalCluster } from '../bed/local-cluster';
+
+const ER_DUP_ENTRY = 1062;
+
+function statusJson(cluster: LocalCluster): Promise<{ primary: string; nodes: Array<{ name: string; databases: Array<{ name: string; hasRemote: boolean }> }> }> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [join(repoRoot, 'dist', 'bin', 'doltgate.js'), 'status', '--json', '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], { timeout: 20_000 }, (error, stdout) => {
+      if (error) reject(error);
+      else resolve(JSON.parse(stdout));
+    });
+  });
+}
+
+async function idsOn(cluster: LocalCluster, node: string): Promise<number[]> {
+  const rows = await queryNode<{ id: number }>(cluster, node, 'SELECT id FROM t ORDER BY id', [], 'orders');
+  return rows.map((row) => row.id);
+}
+
+describe('databases created at run time through the proxy (real processes)', function () {
+  this.timeout(240_000);
+
+  it('CREATE DATABASE through the proxy: on every node and in the status, and every acknowledged row survives kill -9 of the primary and a switchover', async () => {
+    const cluster = await startLocalCluster({ agentOverrides: { ha: { min_failover_interval_ms: 1000 } } });
+    const first = await cluster.waitForStablePrimary(30_000);
+    const proxy = await cluster.startProxy({ name: 'app', password: 'pw' });
+    const connect = (database?: string) => mysql.createConnection({ host: '127.0.0.1', port: proxy.port, user: 'app', password: 'pw', database });
+
+    // A tool that connects without a database and creates its own, as sysbench's users and
+    // migration tools do.
+    const admin = await connect();
+    registerCleanup(() => admin.destroy());
+    await admin.query('CREATE DATABASE orders');
+    admin.destroy();
+    const client = await connect('orders');
+    registerCleanup(() => client.destroy());
+    await client.query('CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))');
+    const acknowledged: number[] = [];
+    for (let id = 1; id <= 10; id++) {
+      await client.query('INSERT INTO t VALUES (?, ?)', [id, 'auto']);
+      acknowledged.push(id);
+    }
+    await client.query('BEGIN');
+    await client.query("INSERT INTO t VALUES (11, 'tx'), (12, 'tx')");
+    await client.query('COMMIT');
+    acknowledged.push(11, 12);
+    client.destroy();
+
+    const names = cluster.agents.map((agent) => agent.name);
+    // No query names orders on a replica before this: the replicas' agents must fetch it
+    // themselves, from the catalog the primary's agent keeps.
+    await eventually(async () => {
+      const catalog = (await cluster.snapshot()).databases?.value.databases ?? {};
+      expect(Object.keys(catalog).sort()).to.deep.equal(['app', 'orders']);
+      const status = await statusJson(cluster);
+      for (const node of status.nodes) expect(node.databases.find((db) => db.name === 'orders'), `orders in the status of ${node.name}`).to.deep.include({ hasRemote: true });
+      return true;
+    }, { within: 20_000, what: 'orders in the catalog and in every node\'s status' });
+    await eventually(async () => {
+      for (const name of names) expect(await idsOn(cluster, name), `rows of orders on ${name}`).to.deep.equal(acknowledged);
+      return true;
+    }, { within: 30_000, what: 'orders with every row on every node' });
+
+    const doltPid = await cluster.doltPid(first);
+    expect(doltPid, 'the primary runs a dolt sql-server').to.be.a('number');
+    process.kill(doltPid as number, 'SIGKILL');
+    const second = await cluster.waitForStablePrimary(30_000, first);
+    expect(second).to.not.equal(first);
+
+    // An insert cut off by the failover may have landed: a duplicate key on retry means it did.
+    const writeThroughProxy = async (id: number): Promise<void> => {
+      await eventually(async () => {
+        const again = await connect('orders');
+        try {
+          await again.query('INSERT INTO t VALUES (?, ?)', [id, 'after']);
+        } catch (error) {
+          if ((error as { errno?: number }).errno !== ER_DUP_ENTRY) throw error;
+        } finally {
+          again.destroy();
+        }
+        return true;
+      }, { within: 30_000, what: `row ${id} written through the proxy` });
+      acknowledged.push(id);
+    };
+    await writeThroughProxy(13);
+    expect(await idsOn(cluster, second), 'every acknowledged row on the new primary').to.deep.equal(acknowledged);
+
+    const third = names.find((name) => name !== first && name !== second) as string;
+    const io = memoryIo();
+    const code = await switchoverCli.runCli(['--to', third, '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], io, {});
+    expect(code, io.text()).to.equal(0);
+    await writeThroughProxy(14);
+    expect(await idsOn(cluster, third), 'every acknowledged row after the switchover').to.deep.equal(acknowledged);
+    await eventually(async () => {
+      for (const name of names) expect(await idsOn(cluster, name), `rows of orders on ${name}`).to.deep.equal(acknowledged);
+      return true;
+    }, { within: 45_000, what: 'every node, the old primary rejoined too, with every row' });
+  });
+});
