@@ -11,7 +11,7 @@
  */
 
 import type { Logger } from '../common/logger';
-import { catalogNames, catalogWith, type MemberRecord, type OperationRecord, type Topology } from '../proto';
+import type { MemberRecord, OperationRecord, Topology } from '../proto';
 import { decide, type Decision, type FailoverPlan, type SelfObservation } from './ha';
 import type { AgentConfig } from './agent-config';
 import { join } from 'node:path';
@@ -25,7 +25,8 @@ import { DoltSqlServer } from './dolt/sql-server';
 import type { DoltServerRole } from './dolt/server-config';
 import { withSession, type SqlEndpoint } from './dolt/sql-session';
 import { inspectData, notOnRemoteByDatabase, type DataInspection } from './dolt/inspector';
-import { missingDatabases, NoRemoteTemplateError, touchDatabases } from './dolt/database-sync';
+import { DatabaseCatalogSync, type TaggedInspection } from './database-catalog-sync';
+import { alignWithCatalog, describeAlignment } from './dolt/database-sync';
 import { recoverNewestCommits } from './dolt/recovery';
 import { HealthTracker } from './health/health-tracker';
 import { sqlCheck } from './health/sql-check';
@@ -59,8 +60,8 @@ export class AgentRuntime {
   private state: NodeState;
   private inspection: DataInspection | null = null;
   private lastInspectAt = 0;
-  private warnedNoTemplate = false;
-  private syncedInspection: DataInspection | null = null;
+  private taggedInspection: TaggedInspection | null = null;
+  private readonly catalogSync: DatabaseCatalogSync;
   private lastProbeAt = 0;
   /** History below this epoch was deleted already (retention.ts): no range delete every cycle. */
   private historyPrunedBelow = 0;
@@ -118,6 +119,13 @@ export class AgentRuntime {
       drainTimeoutMs: 5000,
     };
     this.executor = this.executorWith({});
+    this.catalogSync = new DatabaseCatalogSync(
+      { name: config.name, remoteUrlTemplate: config.dolt.remoteUrlTemplate, sqlTimeoutMs: Math.max(5000, config.checkTimeoutMs) },
+      store,
+      this.local,
+      logger.child('catalog'),
+      now,
+    );
     // Backups run only on a primary, which listens on the public endpoint.
     this.backup = config.backup ? new BackupScheduler(config.backup, this.publicEndpoint, this.metrics, logger.child('backup'), now) : null;
   }
@@ -258,50 +266,9 @@ export class AgentRuntime {
       if (this.stopped) return;
       await this.act(decision, snapshot);
       if (snapshot?.leader?.name === this.config.name) await this.keepPrefixSmall(snapshot);
-      if (snapshot !== null) await this.syncDatabases(snapshot);
+      if (snapshot !== null && (await this.catalogSync.sync(snapshot, this.taggedInspection, this.state.epoch))) this.lastInspectAt = 0;
     } catch (error) {
       this.logger.error('agent cycle failed', { error: (error as Error).message });
-    }
-  }
-
-  /**
-   * The primary adds every database it holds with a remote to the catalog (a database created at
-   * run time, through any proxy or directly); a replica names every catalog database it lacks so
-   * that Dolt clones it (database-sync.ts). The catalog only grows here: it is what a node promoted
-   * later clones from, so a name must never vanish because one node missed it.
-   */
-  private async syncDatabases(snapshot: ClusterSnapshot): Promise<void> {
-    const inspection = this.inspection;
-    // Once per inspection: the local database list is only as fresh as it, and a failing clone
-    // is retried at the inspection cadence, not every cycle.
-    if (inspection === null || inspection === this.syncedInspection || this.local.mode !== 'managed') return;
-    this.syncedInspection = inspection;
-    const local = Object.keys(inspection.heads);
-    const catalog = snapshot.databases;
-    try {
-      if (this.local.runningRole === 'primary' && snapshot.leader?.name === this.config.name && snapshot.topology?.value.primary === this.config.name) {
-        const withRemote = local.filter((name) => !inspection.databasesWithoutRemote.includes(name));
-        const next = catalogWith(catalog?.value ?? null, withRemote, this.config.name, this.state.epoch, new Date(this.now()).toISOString());
-        if (next === null) return;
-        await this.store.casDatabases(next, catalog?.modRevision ?? null);
-        this.logger.info('database catalog updated', { databases: catalogNames(next) });
-        return;
-      }
-      if (this.local.runningRole !== 'replica') return;
-      const missing = missingDatabases(catalogNames(catalog?.value ?? null), local);
-      if (missing.length === 0) return;
-      if (this.config.dolt.remoteUrlTemplate === null) {
-        if (!this.warnedNoTemplate) this.logger.warn(new NoRemoteTemplateError(missing).message);
-        this.warnedNoTemplate = true;
-        return;
-      }
-      const present = await withSession(this.local.endpoint, Math.max(5000, this.config.checkTimeoutMs), (session) => touchDatabases(session, missing));
-      if (present.length > 0) {
-        this.logger.info('cloned databases created elsewhere', { databases: present });
-        this.lastInspectAt = 0;
-      }
-    } catch (error) {
-      this.logger.warn('bringing the databases up to the catalog failed; will try again', { error: (error as Error).message });
     }
   }
 
@@ -352,7 +319,9 @@ export class AgentRuntime {
       this.lastInspectAt = now;
       const writable = this.local.runningRole === 'primary';
       try {
+        const role = this.local.runningRole;
         this.inspection = await withSession(this.local.endpoint, Math.max(2000, this.config.checkTimeoutMs), (session) => inspectData(session, { remoteName: this.config.dolt.remote, fetch: writable }));
+        this.taggedInspection = { inspection: this.inspection, role: role === this.local.runningRole ? role : null };
         this.metrics.commitsNotOnRemote.set(this.inspection.commitsNotOnRemote);
         this.metrics.commitsBehindRemote.set(this.inspection.commitsBehindRemote);
       } catch (error) {
@@ -572,7 +541,12 @@ export class AgentRuntime {
     }
     // Recovery runs on the standby's private listener: no client writes while it saves and resets.
     await this.local.ensureRole('standby');
-    const outcomes = await withSession(this.local.endpoint, 60_000, (session) => recoverNewestCommits(session, { mode: 'rejoin', primaryRemote: this.config.dolt.remote, epoch: orphanEpoch }));
+    const catalog = (await this.store.snapshot()).databases?.value ?? null;
+    const outcomes = await withSession(this.local.endpoint, 60_000, async (session) => {
+      const alignment = await alignWithCatalog(session, catalog, this.config.dolt.remoteUrlTemplate, this.config.dolt.remote);
+      if (alignment.cloned.length + alignment.dropped.length > 0) this.logger.info(`rejoining: ${describeAlignment(alignment)}`.replace(/; $/, ''));
+      return recoverNewestCommits(session, { mode: 'rejoin', primaryRemote: this.config.dolt.remote, epoch: orphanEpoch });
+    });
     const orphans = outcomes.filter((outcome) => outcome.orphanBranch).map((outcome) => `${outcome.database}:${outcome.orphanBranch}`);
     if (orphans.length > 0) {
       this.metrics.orphanedBranches.inc(orphans.length);

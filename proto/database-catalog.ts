@@ -4,8 +4,14 @@
  * promoted after the primary's host is lost clones from it what it lacks (a database created at
  * run time that no replica was asked for yet).
  *
- * Only a primary's agent adds to it, by compare-and-swap, and only databases it holds with a
- * remote: a name here can always be cloned from the remote URL template.
+ * Only a primary's agent writes it, by compare-and-swap, and only about databases it holds with a
+ * remote: a live name here can always be cloned from the remote URL template. A dropped database
+ * stays as a tombstone, so that a node that still holds it (a replica, an old primary rejoining)
+ * drops it too instead of bringing it back.
+ *
+ * Invariant: a primary marks a database dropped only after it has itself held it during its
+ * current tenure (catalogAfterObservation's `seenThisTenure`): a promoted node that lacks a
+ * database for any other reason never turns that into a drop.
  */
 
 export interface CatalogEntry {
@@ -13,6 +19,8 @@ export interface CatalogEntry {
   addedAt: string;
   addedBy: string;
   epoch: number;
+  /** Set when a primary dropped it; cleared when one creates it again. */
+  dropped?: { at: string; by: string; epoch: number };
 }
 
 export interface DatabaseCatalog {
@@ -42,19 +50,42 @@ export function encodeCatalog(catalog: DatabaseCatalog): string {
   return JSON.stringify(catalog);
 }
 
-/** The names in the catalog, sorted; none for no catalog. */
+/** The live (not dropped) names in the catalog, sorted; none for no catalog. */
 export function catalogNames(catalog: DatabaseCatalog | null): string[] {
-  return Object.keys(catalog?.databases ?? {}).sort();
+  return Object.entries(catalog?.databases ?? {}).filter(([, entry]) => entry.dropped === undefined).map(([name]) => name).sort();
 }
 
-/** The catalog with `names` added (existing entries untouched); null when none is new. */
-export function catalogWith(catalog: DatabaseCatalog | null, names: readonly string[], by: string, epoch: number, now: string): DatabaseCatalog | null {
+/** The dropped names (tombstones), sorted. */
+export function droppedNames(catalog: DatabaseCatalog | null): string[] {
+  return Object.entries(catalog?.databases ?? {}).filter(([, entry]) => entry.dropped !== undefined).map(([name]) => name).sort();
+}
+
+export interface PrimaryObservation {
+  /** The databases the primary holds with a remote now. */
+  present: readonly string[];
+  /** Every database it has held during its current tenure, `present` included. */
+  seenThisTenure: ReadonlySet<string>;
+}
+
+/**
+ * What the primary's observation changes: a new database is added, one created again after a
+ * drop is live again, and a live one it held this tenure and holds no longer is dropped. Null
+ * when nothing changes.
+ */
+export function catalogAfterObservation(catalog: DatabaseCatalog | null, observed: PrimaryObservation, by: string, epoch: number, now: string): DatabaseCatalog | null {
   const databases = { ...(catalog?.databases ?? {}) };
-  let added = false;
-  for (const name of names) {
-    if (databases[name] !== undefined) continue;
+  const present = new Set(observed.present);
+  let changed = false;
+  for (const name of present) {
+    const entry = databases[name];
+    if (entry !== undefined && entry.dropped === undefined) continue;
     databases[name] = { addedAt: now, addedBy: by, epoch };
-    added = true;
+    changed = true;
   }
-  return added ? { databases } : null;
+  for (const [name, entry] of Object.entries(databases)) {
+    if (entry.dropped !== undefined || present.has(name) || !observed.seenThisTenure.has(name)) continue;
+    databases[name] = { ...entry, dropped: { at: now, by, epoch } };
+    changed = true;
+  }
+  return changed ? { databases } : null;
 }

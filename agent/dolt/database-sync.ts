@@ -11,6 +11,7 @@
  *   another name gets it re-added under that name.
  */
 
+import { catalogNames, droppedNames, type DatabaseCatalog } from '../../proto';
 import { remoteUrlFor } from './server-config';
 import { listDatabases, quoteIdentifier, type SqlSession } from './sql-session';
 
@@ -51,4 +52,39 @@ export async function cloneDatabases(session: SqlSession, names: readonly string
     cloned.push(name);
   }
   return cloned;
+}
+
+/** On a writable server: drops each database present here; returns the names dropped. */
+export async function dropDatabases(session: SqlSession, names: readonly string[]): Promise<string[]> {
+  const present = new Set(await listDatabases(session));
+  const dropped: string[] = [];
+  for (const name of names) {
+    if (!present.has(name)) continue;
+    await session.query(`DROP DATABASE ${quoteIdentifier(name)}`);
+    dropped.push(name);
+  }
+  return dropped;
+}
+
+export interface Alignment {
+  cloned: string[];
+  dropped: string[];
+}
+
+/**
+ * On a writable standby, before recovery: the databases the catalog lists as live and this node
+ * lacks are cloned, the ones it lists as dropped and this node holds are dropped, so that neither
+ * a promoted node nor a rejoining old primary brings a dropped database back or misses a new one.
+ */
+export async function alignWithCatalog(session: SqlSession, catalog: DatabaseCatalog | null, template: string | null, remoteName: string): Promise<Alignment> {
+  const dropped = await dropDatabases(session, droppedNames(catalog));
+  const cloned = await cloneDatabases(session, missingDatabases(catalogNames(catalog), await listDatabases(session)), template, remoteName);
+  return { cloned, dropped };
+}
+
+export function describeAlignment(alignment: Alignment): string {
+  const parts: string[] = [];
+  if (alignment.cloned.length > 0) parts.push(`cloned ${alignment.cloned.join(', ')} from the remote`);
+  if (alignment.dropped.length > 0) parts.push(`dropped ${alignment.dropped.join(', ')} (dropped on the primary)`);
+  return parts.length > 0 ? `${parts.join('; ')}; ` : '';
 }

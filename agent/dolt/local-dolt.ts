@@ -16,6 +16,8 @@
  *   endpoint changes with the role: callers read `endpoint` when they connect.
  */
 
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '../../common/logger';
 import { bindEphemeral } from '../../common/free-port';
 import { fenceClockMs } from '../../common/fence-clock';
@@ -66,6 +68,11 @@ export interface LocalDolt {
   fence(options?: { restart?: boolean }): Promise<void>;
   /** After a crash: restart in the last role if the backoff allows; true if restarted. */
   restartIfCrashed(now: number): Promise<boolean>;
+  /**
+   * A read-only server (replica, fenced) restarted without these databases: read-only Dolt
+   * refuses DROP DATABASE. Writable roles drop through SQL instead.
+   */
+  removeDatabases(names: readonly string[]): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -174,6 +181,18 @@ export class ManagedLocalDolt implements LocalDolt {
     }
   }
 
+  async removeDatabases(names: readonly string[]): Promise<void> {
+    if (this.role !== 'replica' && this.role !== 'fenced') throw new Error(`removing databases by restart is for read-only roles; this server runs as ${this.role ?? 'nothing'}`);
+    for (const name of names) {
+      // Names come from etcd: only a plain directory name under the data dir is ever removed.
+      if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\\')) throw new Error(`refusing to remove database ${JSON.stringify(name)}: not a plain name`);
+    }
+    await this.server.stop(5_000);
+    for (const name of names) await rm(join(this.server.dataDir, name), { recursive: true, force: true });
+    await this.server.start(30_000);
+    this.logger.info('dolt sql-server restarted without dropped databases', { databases: names, role: this.role, pid: this.server.pid });
+  }
+
   async stop(): Promise<void> {
     this.stopVouching();
     // A primary is not drained gracefully here either: the lease is about to be revoked.
@@ -199,6 +218,10 @@ export class ExternalLocalDolt implements LocalDolt {
 
   async restartIfCrashed(): Promise<boolean> {
     return false;
+  }
+
+  async removeDatabases(): Promise<void> {
+    throw new ExternalModeError('remove dropped databases');
   }
 
   async stop(): Promise<void> {

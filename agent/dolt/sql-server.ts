@@ -84,6 +84,11 @@ export class DoltSqlServer {
     return join(this.options.nodeDir, 'sql-server.log');
   }
 
+  /** Where the databases live, one directory each. */
+  get dataDir(): string {
+    return this.settings.dataDir;
+  }
+
   get configFile(): string {
     return join(this.options.nodeDir, 'sql-server.yaml');
   }

@@ -9,12 +9,12 @@
  */
 
 import type { Logger } from '../../common/logger';
-import { catalogNames, type HistoryRecord, type HistoryStep, type Topology } from '../../proto';
+import type { HistoryRecord, HistoryStep, Topology } from '../../proto';
 import type { FailoverPlan, FailoverStep } from '../ha';
 import type { ClusterStore } from '../store/cluster-store';
 import type { LocalDolt } from '../dolt/local-dolt';
-import { listDatabases, withSession } from '../dolt/sql-session';
-import { cloneDatabases, missingDatabases } from '../dolt/database-sync';
+import { withSession } from '../dolt/sql-session';
+import { alignWithCatalog, describeAlignment, type Alignment } from '../dolt/database-sync';
 import { ensureRemoteOnAllDatabases, removeRemoteFromAllDatabases, pushAllBranches, recoverNewestCommits, type BranchOutcome } from '../dolt/recovery';
 import { buildTopology } from './topology-builder';
 
@@ -182,10 +182,11 @@ export class FailoverExecutor {
         const endpoint = this.local.endpoint;
         // A database the cluster holds but this node never got (created at run time, no replica
         // asked for it yet) is cloned first, so that recovery and the new primary cover it too.
-        const catalog = catalogNames((await this.store.snapshot()).databases?.value ?? null);
-        let cloned: string[] = [];
+        // One dropped there and still held here is dropped, so it does not come back.
+        const catalog = (await this.store.snapshot()).databases?.value ?? null;
+        let alignment: Alignment = { cloned: [], dropped: [] };
         const outcomes = await withSession(endpoint, timeout * 30, async (session) => {
-          cloned = await cloneDatabases(session, missingDatabases(catalog, await listDatabases(session)), this.settings.remoteUrlTemplate, this.settings.remote);
+          alignment = await alignWithCatalog(session, catalog, this.settings.remoteUrlTemplate, this.settings.remote);
           if (!this.settings.backupUrl) return recoverNewestCommits(session, { mode: 'promote', primaryRemote: this.settings.remote, epoch: plan.epoch });
           // The backup is fetched as a temporary remote: it may hold commits whose push failed.
           await ensureRemoteOnAllDatabases(session, backupRemoteName, this.settings.backupUrl);
@@ -195,8 +196,7 @@ export class FailoverExecutor {
             await removeRemoteFromAllDatabases(session, backupRemoteName);
           }
         });
-        const clonedText = cloned.length > 0 ? `cloned ${cloned.join(', ')} from the remote; ` : '';
-        return { text: clonedText + describeOutcomes(outcomes), orphans: outcomes.flatMap((outcome) => (outcome.orphanBranch ? [`${outcome.database}:${outcome.orphanBranch}`] : [])) };
+        return { text: describeAlignment(alignment) + describeOutcomes(outcomes), orphans: outcomes.flatMap((outcome) => (outcome.orphanBranch ? [`${outcome.database}:${outcome.orphanBranch}`] : [])) };
       }
       case 'enable-push-on-write': {
         await this.local.ensureRole('primary');

@@ -82,8 +82,12 @@ export interface ClusterStore {
    */
   casTopology(next: Topology, expectedModRevision: string | null, history?: HistoryRecord): Promise<string>;
   putHistory(record: HistoryRecord): Promise<void>;
-  /** Writes the database catalog if its mod revision is still `expected` (null: must not exist). */
-  casDatabases(next: DatabaseCatalog, expectedModRevision: string | null): Promise<string>;
+  /**
+   * Writes the database catalog if its mod revision is still `expected` (null: must not exist)
+   * and the topology's is still `topologyModRevision`: a primary writes it only under the topology
+   * that made it primary, so an agent that froze and woke after a failover cannot write it.
+   */
+  casDatabases(next: DatabaseCatalog, expectedModRevision: string | null, topologyModRevision: string): Promise<string>;
   listHistory(limit: number): Promise<HistoryRecord[]>;
   putOperation(op: OperationRecord, expectedModRevision: string | null): Promise<string>;
   setPaused(paused: { by: string; at: string; reason: string } | null): Promise<void>;

@@ -196,9 +196,10 @@ export class EtcdClusterStore implements ClusterStore {
     return String(result.header.revision);
   }
 
-  async casDatabases(next: DatabaseCatalog, expectedModRevision: string | null): Promise<string> {
+  async casDatabases(next: DatabaseCatalog, expectedModRevision: string | null, topologyModRevision: string): Promise<string> {
     const result = await this.call('publish the database catalog', () =>
       (expectedModRevision === null ? this.client.if(this.keys.databases, 'Create', '==', 0) : this.client.if(this.keys.databases, 'Mod', '==', expectedModRevision))
+        .and(this.keys.topology, 'Mod', '==', topologyModRevision)
         .then(this.client.put(this.keys.databases).value(encodeCatalog(next)))
         .commit(),
     );

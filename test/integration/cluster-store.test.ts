@@ -98,20 +98,24 @@ describe('ClusterStore contract (real etcd)', function () {
     expect((await a.snapshot()).leader?.name).to.equal('a');
   });
 
-  it('publishes the database catalog by compare-and-swap, outside any lease, and the snapshot carries it', async () => {
+  it('publishes the database catalog by compare-and-swap, outside any lease, only under the topology it was read with', async () => {
     const a = store();
     const b = store();
     expect((await a.snapshot()).databases).to.equal(null);
+    const topologyRevision = await a.casTopology(topology(1, 'a'), null);
     const entry = { addedAt: '2026-12-02T00:00:00.000Z', addedBy: 'a', epoch: 1 };
-    const first = await a.casDatabases({ databases: { app: entry } }, null);
-    const lost = await b.casDatabases({ databases: { other: entry } }, null).then(() => null, (error: unknown) => error);
+    const first = await a.casDatabases({ databases: { app: entry } }, null, topologyRevision);
+    const lost = await b.casDatabases({ databases: { other: entry } }, null, topologyRevision).then(() => null, (error: unknown) => error);
     expect(lost).to.be.instanceOf(CompareFailedError);
     const snapshot = await b.snapshot();
     expect(snapshot.databases?.value).to.deep.equal({ databases: { app: entry } });
     expect(snapshot.databases?.modRevision).to.equal(first);
-    await b.casDatabases({ databases: { app: entry, orders: { ...entry, addedBy: 'b' } } }, first);
-    const stale = await a.casDatabases({ databases: {} }, first).then(() => null, (error: unknown) => error);
-    expect(stale, 'a writer holding an old revision must lose').to.be.instanceOf(CompareFailedError);
+    const second = await b.casDatabases({ databases: { app: entry, orders: { ...entry, addedBy: 'b' } } }, first, topologyRevision);
+    const stale = await a.casDatabases({ databases: {} }, first, topologyRevision).then(() => null, (error: unknown) => error);
+    expect(stale, 'a writer holding an old catalog revision must lose').to.be.instanceOf(CompareFailedError);
+    await b.casTopology(topology(2, 'b'), topologyRevision);
+    const deposed = await a.casDatabases({ databases: {} }, second, topologyRevision).then(() => null, (error: unknown) => error);
+    expect(deposed, 'a writer that read an older topology (a failover since) must lose').to.be.instanceOf(CompareFailedError);
     expect(Object.keys((await a.snapshot()).databases?.value.databases ?? {})).to.deep.equal(['app', 'orders']);
   });
 

@@ -112,4 +112,51 @@ describe('databases created at run time through the proxy (real processes)', fun
       return true;
     }, { within: 45_000, what: 'every node, the old primary rejoined too, with every row' });
   });
+
+  it('DROP DATABASE through the proxy reaches every replica, and stays dropped when the old primary, frozen through the drop, rejoins', async () => {
+    const cluster = await startLocalCluster({ agentOverrides: { ha: { min_failover_interval_ms: 1000 } } });
+    const first = await cluster.waitForStablePrimary(30_000);
+    const proxy = await cluster.startProxy({ name: 'app', password: 'pw' });
+    const client = await mysql.createConnection({ host: '127.0.0.1', port: proxy.port, user: 'app', password: 'pw' });
+    registerCleanup(() => client.destroy());
+    await client.query('CREATE DATABASE scratch');
+    await client.query('CREATE TABLE scratch.t (id INT PRIMARY KEY)').catch(() => undefined);
+    const names = cluster.agents.map((agent) => agent.name);
+    // SHOW DATABASES only: naming scratch in a query would make a replica clone it.
+    const databasesOn = async (node: string): Promise<string[]> => (await queryNode<Record<string, string>>(cluster, node, 'SHOW DATABASES')).map((row) => Object.values(row)[0]);
+    await eventually(async () => {
+      const status = await statusJson(cluster);
+      for (const node of status.nodes) expect(node.databases.map((db) => db.name), `databases of ${node.name}`).to.include('scratch');
+      return true;
+    }, { within: 20_000, what: 'scratch on every node' });
+
+    // Freeze the primary's agent: its keeper kills its Dolt when the heartbeats stop, a replica
+    // takes over, and the frozen node keeps its copy of scratch through the drop.
+    const frozen = cluster.agent(first).process.pid as number;
+    process.kill(frozen, 'SIGSTOP');
+    registerCleanup(() => {
+      try {
+        process.kill(frozen, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+    });
+    const second = await cluster.waitForStablePrimary(30_000, first);
+    await eventually(async () => {
+      await client.query('DROP DATABASE scratch');
+      return true;
+    }, { within: 20_000, what: 'DROP DATABASE through the proxy on the new primary' });
+    process.kill(frozen, 'SIGCONT');
+
+    await eventually(async () => {
+      const catalog = (await cluster.snapshot()).databases?.value.databases ?? {};
+      expect(catalog.scratch?.dropped, 'scratch is a tombstone in the catalog').to.include({ by: second });
+      for (const name of names) expect(await databasesOn(name), `databases on ${name}`).to.not.include('scratch');
+      const status = await statusJson(cluster);
+      expect(status.nodes.find((node) => node.name === first)?.databases.map((db) => db.name), 'the old primary rejoined without scratch').to.deep.equal(['app']);
+      return true;
+    }, { within: 60_000, what: 'scratch gone from every node, the rejoined old primary too' });
+    const still = await databasesOn(second);
+    expect(still).to.include('app');
+  });
 });

@@ -1,24 +1,30 @@
 import { expect } from 'chai';
-import { catalogNames, catalogWith, CatalogFormatError, decodeCatalog, encodeCatalog, type DatabaseCatalog } from '../../proto';
+import { catalogAfterObservation, catalogNames, CatalogFormatError, decodeCatalog, droppedNames, encodeCatalog, type DatabaseCatalog } from '../../proto';
 import { missingDatabases } from '../../agent/dolt/database-sync';
 
 const at = '2026-12-02T00:00:00.000Z';
 const app: DatabaseCatalog = { databases: { app: { addedAt: at, addedBy: 'n1', epoch: 1 } } };
 
 describe('database catalog', () => {
-  const rows: Array<{ name: string; catalog: DatabaseCatalog | null; names: string[]; expected: string[] | null }> = [
-    { name: 'no catalog yet: every name is added', catalog: null, names: ['app', 'orders'], expected: ['app', 'orders'] },
-    { name: 'nothing new: null (no write)', catalog: app, names: ['app'], expected: null },
-    { name: 'a new database is added, the old entry kept', catalog: app, names: ['app', 'orders'], expected: ['app', 'orders'] },
-    { name: 'a database the primary no longer lists is kept (the catalog only grows)', catalog: app, names: ['orders'], expected: ['app', 'orders'] },
-    { name: 'no names, no catalog: null', catalog: null, names: [], expected: null },
+  const dropped = (catalog: DatabaseCatalog | null): string[] => droppedNames(catalog);
+  const rows: Array<{ name: string; catalog: DatabaseCatalog | null; present: string[]; seen?: string[]; live: string[] | null; dropped?: string[] }> = [
+    { name: 'no catalog yet: every database present is added', catalog: null, present: ['app', 'orders'], live: ['app', 'orders'], dropped: [] },
+    { name: 'nothing new: null (no write)', catalog: app, present: ['app'], live: null },
+    { name: 'a new database is added, the old entry kept', catalog: app, present: ['app', 'orders'], live: ['app', 'orders'], dropped: [] },
+    { name: 'a database this primary never held is not dropped (a promoted node lacking it is no DROP)', catalog: app, present: ['orders'], live: ['app', 'orders'], dropped: [] },
+    { name: 'a database this primary held this tenure and holds no longer is dropped', catalog: app, present: [], seen: ['app'], live: [], dropped: ['app'] },
+    { name: 'a dropped database created again is live again', catalog: { databases: { app: { ...app.databases.app, dropped: { at, by: 'n1', epoch: 2 } } } }, present: ['app'], live: ['app'], dropped: [] },
+    { name: 'a tombstone stays while the database is absent', catalog: { databases: { app: { ...app.databases.app, dropped: { at, by: 'n1', epoch: 2 } } } }, present: [], seen: ['app'], live: null },
+    { name: 'no names, no catalog: null', catalog: null, present: [], live: null },
   ];
   for (const row of rows) {
     it(row.name, () => {
-      const next = catalogWith(row.catalog, row.names, 'n2', 5, at);
-      expect(next === null ? null : catalogNames(next)).to.deep.equal(row.expected);
-      if (next !== null && row.catalog !== null) expect(next.databases.app).to.deep.equal(row.catalog.databases.app);
+      const seenThisTenure = new Set([...(row.seen ?? []), ...row.present]);
+      const next = catalogAfterObservation(row.catalog, { present: row.present, seenThisTenure }, 'n2', 5, at);
+      expect(next === null ? null : catalogNames(next)).to.deep.equal(row.live);
+      if (next !== null) expect(dropped(next)).to.deep.equal(row.dropped);
       if (next?.databases.orders) expect(next.databases.orders).to.deep.equal({ addedAt: at, addedBy: 'n2', epoch: 5 });
+      if (next?.databases.app.dropped) expect(next.databases.app.dropped).to.deep.equal({ at, by: 'n2', epoch: 5 });
     });
   }
 
