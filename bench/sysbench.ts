@@ -9,12 +9,13 @@
 
 import { execFile, type ChildProcess } from 'node:child_process';
 
-export type SysbenchTest = 'oltp_point_select' | 'oltp_read_only';
+export type SysbenchTest = 'oltp_point_select' | 'oltp_read_only' | 'oltp_read_write';
 
 export interface SysbenchTarget {
   host: string;
   port: number;
   user: string;
+  password?: string;
   database: string;
 }
 
@@ -50,7 +51,8 @@ export class SysbenchOutputError extends Error {
 }
 
 function connectionArgs(target: SysbenchTarget): string[] {
-  return [`--mysql-host=${target.host}`, `--mysql-port=${target.port}`, `--mysql-user=${target.user}`, `--mysql-db=${target.database}`, '--db-driver=mysql'];
+  const password = target.password === undefined ? [] : [`--mysql-password=${target.password}`];
+  return [`--mysql-host=${target.host}`, `--mysql-port=${target.port}`, `--mysql-user=${target.user}`, ...password, `--mysql-db=${target.database}`, '--db-driver=mysql'];
 }
 
 const running = new Set<ChildProcess>();

@@ -30,6 +30,8 @@ export type Reason =
   | 'read' | 'read-only-procedure'
   // primary: the statement changes data, schema or server state
   | 'write' | 'ddl' | 'temporary-table' | 'call' | 'dolt-write-function' | 'write-function' | 'admin'
+  // primary, but the proxy refuses it: users and grants are per node (client-session.ts)
+  | 'account-management'
   // primary: a read whose meaning is bound to the primary or to this session
   | 'locking-read' | 'select-into' | 'lock-function' | 'last-insert-id' | 'session-function'
   | 'diagnostics' | 'user-variable-assignment'

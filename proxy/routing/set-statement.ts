@@ -130,7 +130,8 @@ export class SetStatementReader {
     if (!recognised) this.unknown = true; // `SET` alone, or nothing this reader knows
     if (this.autocommitSet) facts.setsAutocommit = this.autocommit;
     if (this.write) {
-      facts.reason = 'write';
+      // SET PASSWORD, SET DEFAULT ROLE: account changes, which the proxy refuses (users are per node).
+      facts.reason = 'account-management';
       return;
     }
     if (this.global) {

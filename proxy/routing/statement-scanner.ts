@@ -245,7 +245,12 @@ export class StatementScanner {
         }
         return;
       }
-      case 'grant': case 'revoke': case 'flush': case 'kill': case 'reset': case 'purge':
+      case 'grant': case 'revoke':
+        f.set('admin', 'primary', 'account-management');
+        this.effects = false;
+        this.advance();
+        return;
+      case 'flush': case 'kill': case 'reset': case 'purge':
       case 'change': case 'stop': case 'install': case 'uninstall': case 'shutdown': case 'restart':
       case 'clone': case 'optimize': case 'repair': case 'check': case 'checksum': case 'analyze':
       case 'cache': case 'binlog':
@@ -284,6 +289,7 @@ export class StatementScanner {
     const lx = this.lx;
     f.set('ddl', 'primary', 'ddl');
     let t = this.advance();
+    if (kw === 'rename' && t === Tok.Word && lx.keyword === 'user') f.reason = 'account-management';
     if (kw === 'rename' || kw === 'truncate') return;
     // Modifiers (OR REPLACE, TEMPORARY, DEFINER = .., ALGORITHM = .., UNIQUE) precede the type.
     let temporary = false;
@@ -298,6 +304,7 @@ export class StatementScanner {
       }
       t = this.advance();
     }
+    if (objectType === 'user' || objectType === 'role') f.reason = 'account-management';
     if (objectType === 'table' && temporary) {
       f.reason = 'temporary-table';
       if (kw === 'create') f.pins |= pinBit('temporary-table');

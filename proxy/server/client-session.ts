@@ -48,7 +48,7 @@ import { classifyQuery, type Classification } from '../routing/classifier';
 import { ChangeUserExchange } from './change-user';
 import { acceptClient } from './client-handshake';
 import { CommandForwarder, type ForwardingHost } from './command-forwarder';
-import { isLocalInfile, jobFields, mayWrite, READ_CLASSIFICATION as READ } from './command-job';
+import { isAccountStatement, isLocalInfile, jobFields, mayWrite, READ_CLASSIFICATION as READ } from './command-job';
 import {
   BackendErrorReply,
   describeForClient,
@@ -56,6 +56,7 @@ import {
   HandshakeTimeoutError,
   IdleTimeoutError,
   LocalInfileRefusedError,
+  AccountStatementRefusedError,
   MalformedCommandError,
   ShuttingDownError,
   TransactionLostError,
@@ -374,6 +375,12 @@ export class ClientSession {
     const c = classifyQuery(sql, this.ctx.classifierOptions(noBackslashEscapes));
     if (isLocalInfile(c, sql)) {
       this.refuse(view, new LocalInfileRefusedError());
+      return;
+    }
+    if (isAccountStatement(c)) {
+      const refusal = new AccountStatementRefusedError();
+      this.countError(refusal);
+      this.refuse(view, refusal);
       return;
     }
     const kill = parseKill(c, sql, noBackslashEscapes);

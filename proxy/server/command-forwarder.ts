@@ -18,11 +18,12 @@
 
 import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { Command, comStmtPrepareFrame, ResponseStep, ServerStatus, type PacketView } from '../protocol';
+import { Command, comStmtPrepareFrame, errFrame, isErrPacket, parseErr, ResponseStep, ServerStatus, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
 import type { BackendConnection, BackendSink } from './backend-connection';
 import { commandLabel, jobFields, lostCommandErrors, mayWrite, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
 import { BackendErrorReply, LocalInfileRefusedError, OutcomeUnknownError, QueryInterruptedError, QueryTimeoutError, ReadInterruptedError, SessionStateLostError, TransactionLostError, errFrameForError } from './errors';
+import { doltErrorAdvice } from './dolt-error-advice';
 import type { FlowControl } from './flow-control';
 import { placementOn, placeStatement, writeStatementId, type PreparedStatement, type StatementPlacement } from './prepared-statements';
 import { ResponseBatch } from './response-batch';
@@ -269,6 +270,17 @@ export class CommandForwarder implements BackendSink {
     if (f.job.prepare !== null && f.lastForwardedSeq < 0 && view.startsPacket && view.firstByte === 0) {
       writeStatementId(view.payloadBuffer, view.payloadStart, f.job.prepare.clientId);
     }
+    if (step === ResponseStep.Done && f.lastForwardedSeq < 0 && view.frameCount === 1 && isErrPacket(view.firstByte)) {
+      const err = parseErr(view.payload);
+      const advice = doltErrorAdvice(err.errno, err.message);
+      if (advice !== null) {
+        this.out.flush();
+        this.client.write(errFrame(view.sequenceId, advice.errno, advice.sqlState, advice.message));
+        f.lastForwardedSeq = view.lastSequenceId;
+        this.responseDone(f, true);
+        return;
+      }
+    }
     if (step === ResponseStep.More || step === ResponseStep.Done) {
       this.out.add(conn, view);
       f.lastForwardedSeq = view.lastSequenceId;
@@ -284,7 +296,8 @@ export class CommandForwarder implements BackendSink {
     conn.destroy(f.failure);
   }
 
-  private responseDone(f: Inflight): void {
+  /** `wedged`: Dolt left the backend session failing every statement (dolt-error-advice.ts): close it. */
+  private responseDone(f: Inflight, wedged = false): void {
     const conn = f.conn;
     const job = f.job;
     const ctx = this.host.ctx;
@@ -316,7 +329,29 @@ export class CommandForwarder implements BackendSink {
       this.backends.drop(conn);
       this.primaryCloseCause = null;
     }
+    if (wedged) this.closeWedged(conn);
     this.host.commandDone();
+  }
+
+  /**
+   * After Dolt's failed commit the backend session fails every statement until a ROLLBACK (pinned
+   * in test/integration/dolt-new-database-facts.test.ts), so the session gets a fresh connection
+   * for its next command. What lived only on this one is reported, as for any lost connection.
+   */
+  private closeWedged(conn: BackendConnection): void {
+    const wasPrimary = conn === this.backends.primary;
+    const inTransaction = conn.inTransaction || !this.backends.autocommit;
+    const state = this.identity.state;
+    const cause = 'Dolt refused the commit and doltgate replaced the backend connection';
+    this.backends.drop(conn);
+    if (!wasPrimary) return;
+    if (inTransaction) {
+      this.host.owe(new TransactionLostError(cause));
+      this.backends.autocommit = true;
+    } else if (state.pinned) {
+      this.host.owe(new SessionStateLostError(cause, [...state.pins]));
+    }
+    state.pins.clear();
   }
 
   onBackendClose(conn: BackendConnection, error: Error | null): void {

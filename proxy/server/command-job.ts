@@ -87,6 +87,12 @@ export function isLocalInfile(c: Classification, sql: Buffer): boolean {
   return c.kind === 'load' && LOCAL_INFILE.test(sql.toString('latin1', 0, Math.min(sql.length, 512)));
 }
 
+/** CREATE/ALTER/DROP/RENAME USER or ROLE, GRANT, REVOKE, SET PASSWORD — alone or in a multi-statement query. */
+export function isAccountStatement(c: Classification): boolean {
+  if (c.statementReason === 'account-management') return true;
+  return c.parts.some((part) => part.statementReason === 'account-management');
+}
+
 const COMMAND_LABELS: Readonly<Record<number, string>> = {
   [Command.COM_QUERY]: 'query',
   [Command.COM_STMT_PREPARE]: 'prepare',

@@ -22,6 +22,8 @@
  * - 1105 ER_UNKNOWN_ERROR (HY000): no backend reachable, no topology yet, session state could not
  *   be restored on a new backend connection.
  * - 3948 ER_CLIENT_LOCAL_FILES_DISABLED (42000): LOAD DATA LOCAL INFILE is refused.
+ * - 1227 ER_SPECIFIC_ACCESS_DENIED_ERROR (42000): CREATE USER, GRANT and the other account
+ *   statements are refused: users live per node and would silently diverge.
  * - 1047 ER_UNKNOWN_COM_ERROR (08S01): a command byte the proxy does not forward.
  * - 1243 ER_UNKNOWN_STMT_HANDLER: a statement id the session never prepared (or closed).
  * - 4031 ER_CLIENT_INTERACTION_TIMEOUT: idle_timeout_ms passed with no command.
@@ -49,6 +51,7 @@ export type ProxyErrorCode =
   | 'UNKNOWN_COMMAND'
   | 'UNKNOWN_STATEMENT'
   | 'LOCAL_INFILE_REFUSED'
+  | 'ACCOUNT_STATEMENT_REFUSED'
   | 'TRANSACTION_LOST'
   | 'SESSION_STATE_LOST'
   | 'OUTCOME_UNKNOWN'
@@ -151,6 +154,24 @@ export class LocalInfileRefusedError extends ProxyError {
     super(
       'doltgate: LOAD DATA LOCAL INFILE is not supported through the proxy; load the file on the server with LOAD DATA INFILE, or send the rows as INSERT batches',
       ErrorCode.ER_CLIENT_LOCAL_FILES_DISABLED,
+    );
+  }
+}
+
+/**
+ * Users and grants live outside the databases, per Dolt node: remote-based replication does not
+ * carry them (test/integration/dolt-new-database-facts.test.ts), so one made through the proxy
+ * would exist on the primary only and be gone after the next failover. Refused, never forwarded.
+ */
+export class AccountStatementRefusedError extends ProxyError {
+  readonly code = 'ACCOUNT_STATEMENT_REFUSED';
+  constructor() {
+    super(
+      'doltgate: CREATE/ALTER/DROP USER, GRANT, REVOKE and SET PASSWORD are refused through the proxy: Dolt keeps users per node and ' +
+        'replication does not carry them, so they would vanish at the next failover. Create Dolt users on every node (deploy/OPERATIONS.md, ' +
+        'create-users) and proxy users in proxy.yaml (users).',
+      1227,
+      '42000',
     );
   }
 }

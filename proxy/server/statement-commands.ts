@@ -20,7 +20,8 @@ import { Command, statementIdOf, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
 import type { BackendConnection } from './backend-connection';
 import { READ_CLASSIFICATION, type JobFields } from './command-job';
-import { BackendErrorReply, MalformedCommandError, UnknownStatementError } from './errors';
+import { AccountStatementRefusedError, BackendErrorReply, MalformedCommandError, UnknownStatementError } from './errors';
+import { isAccountStatement } from './command-job';
 import { KILL_NOT_PREPARED, parseKill } from './kill-command';
 import { executeLayoutAt, keepParameterTypes, placementOn, type ExecuteLayout, type PreparedStatement, type StatementRegistry } from './prepared-statements';
 
@@ -54,6 +55,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
     if ((c.kind === 'admin' || c.kind === 'multi') && parseKill(c, buf.subarray(start + 1, start + length)) !== null) {
       return { action: 'refuse', error: new BackendErrorReply(1064, '42000', KILL_NOT_PREPARED) };
     }
+    if (isAccountStatement(c)) return { action: 'refuse', error: new AccountStatementRefusedError() };
     return { action: 'route', routing: c, mayWrite: false, job: { effects: null, prepare: { clientId: statements.reserveId(), sql, classification: c }, stmt: null, layout: null, initDb: null, fixedConn: null } };
   }
 

@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RowDataPacket } from 'mysql2/promise';
+import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { TestDoltCluster } from '../bed/dolt-cluster';
 import { remoteBranchHead } from '../bed/remote-inspect';
 import { remoteUrl } from '../../sandbox/dolt-node-setup';
@@ -144,10 +144,21 @@ describe('Dolt facts: databases created at run time (real dolt sql-server)', fun
     });
     after(async () => cluster?.stop());
 
-    it('a qualified write with no database selected fails with 1105 "cannot dolt_commit with no database selected"', async () => {
-      const refused = await failure(() => queryAsRoot(cluster.primary.port, 'CREATE TABLE app.w (id INT PRIMARY KEY)', [], { database: undefined }));
-      expect(refused.errno).to.equal(1105);
-      expect(refused.message).to.match(/no database selected/);
+    it('a qualified write with no database selected fails with 1105 "cannot dolt_commit with no database selected", and the session then fails every statement until ROLLBACK', async () => {
+      const session = await mysql.createConnection({ host: '127.0.0.1', port: cluster.primary.port, user: 'root', password: '' });
+      try {
+        const refused = await failure(() => session.query('CREATE TABLE app.w (id INT PRIMARY KEY)'));
+        expect(refused.errno).to.equal(1105);
+        expect(refused.message).to.match(/cannot dolt_commit with no database selected/);
+        const wedged = await failure(() => session.query('SELECT 1'));
+        expect(wedged.message, 'even SELECT 1 fails').to.match(/cannot dolt_commit with no database selected/);
+        expect(await queryAsRoot(cluster.primary.port, 'SHOW TABLES', [], { database: 'app' }), 'other sessions see nothing').to.deep.equal([]);
+        await session.query('ROLLBACK');
+        const [rows] = await session.query<Row[]>('SELECT 1 AS one');
+        expect(rows.map((row) => row.one)).to.deep.equal([1]);
+      } finally {
+        session.destroy();
+      }
     });
 
     it('the same write succeeds and is committed once the session selects the database it writes', async () => {
@@ -159,9 +170,13 @@ describe('Dolt facts: databases created at run time (real dolt sql-server)', fun
 
     it('a write to another database than the selected one fails (1105 "no changes to dolt_commit on database <selected>") and leaves nothing behind', async () => {
       const before = await queryAsRoot<Row>(cluster.primary.port, "SELECT dolt_hashof('main') AS h", [], { database: 'app' });
-      const refused = await failure(() => queryAsRoot(cluster.primary.port, 'INSERT INTO app.w VALUES (1)', [], { database: 'other' }));
+      const session = await cluster.connect(cluster.primary, 'other');
+      const refused = await failure(() => session.query('INSERT INTO app.w VALUES (1)'));
       expect(refused.errno).to.equal(1105);
       expect(refused.message).to.match(/no changes to dolt_commit on database other/);
+      const wedged = await failure(() => session.query('SELECT 1'));
+      expect(wedged.message, 'this session is stuck too').to.match(/no changes to dolt_commit on database other/);
+      session.destroy();
       const after = await queryAsRoot<Row>(cluster.primary.port, "SELECT dolt_hashof('main') AS h", [], { database: 'app' });
       expect(after[0].h).to.equal(before[0].h);
       expect(await queryAsRoot(cluster.primary.port, 'SELECT * FROM w', [], { database: 'app' })).to.deep.equal([]);

@@ -1,0 +1,46 @@
+/**
+ * Dolt errors that are true but leave a user stuck, rewritten by the proxy into ones that say what
+ * to do. Only errors after which nothing was written are rewritten (pinned in
+ * test/integration/dolt-new-database-facts.test.ts): with dolt_transaction_commit on, which every
+ * doltgate primary runs, Dolt commits a write to the session's current database, and
+ * - a session with no current database gets 1105 "cannot dolt_commit with no database selected"
+ *   even for a qualified name (`CREATE TABLE app.t ...`);
+ * - a session whose current database is another one gets 1105 "no changes to dolt_commit on
+ *   database <current>".
+ * The first becomes 1046 ER_NO_DB_ERROR (3D000), the error every MySQL tool already knows as
+ * "select a database first". Every other error passes through untouched.
+ */
+
+export interface ErrorReply {
+  errno: number;
+  sqlState: string;
+  message: string;
+}
+
+const ER_UNKNOWN_ERROR = 1105;
+const ER_NO_DB_ERROR = 1046;
+
+export function doltErrorAdvice(errno: number, message: string): ErrorReply | null {
+  if (errno !== ER_UNKNOWN_ERROR) return null;
+  if (/cannot dolt_commit with no database selected/i.test(message)) {
+    return {
+      errno: ER_NO_DB_ERROR,
+      sqlState: '3D000',
+      message:
+        'No database selected (doltgate: Dolt commits each write to the session\'s current database and this session has none, ' +
+        'so a qualified name like app.t is not enough; connect with a database — mysql -D app, database: \'app\' in the driver — ' +
+        'or run USE app first. Nothing was written.)',
+    };
+  }
+  const other = /no changes to dolt_commit on database (\S+)/i.exec(message);
+  if (other !== null) {
+    return {
+      errno: ER_UNKNOWN_ERROR,
+      sqlState: 'HY000',
+      message:
+        `doltgate: this statement writes another database than the session's current one (${other[1]}); Dolt commits each write ` +
+        'to the current database only: run USE <the database it writes> first. Nothing was written.',
+    };
+  }
+  return null;
+}
