@@ -6,6 +6,8 @@
  *  - crash: kill -9 the primary's dolt sql-server;
  *  - host: kill -9 the primary's agent (its Dolt dies with it: a whole host lost);
  *  - switchover: a planned switchover to a replica through etcd `ops/` (zero errors expected).
+ * The client's database is created through the proxy at run time (CREATE DATABASE), as an
+ * application or sysbench would: it must fail over like one the deployment made.
  * It records the time from the fault to the first acknowledged write through the proxy, the
  * longest write pause, client errors, and acknowledged writes missing afterwards.
  * BENCH_RUNS (default 3) runs per scenario, BENCH_SCENARIOS (default crash,host,switchover).
@@ -32,6 +34,8 @@ interface RunResult {
 }
 
 const user = { name: 'bench', password: 'bench' };
+/** Created through the proxy in every run; no node has it before. */
+const benchDatabase = 'bench_orders';
 
 class Writer {
   acknowledged = new Set<number>();
@@ -48,7 +52,7 @@ class Writer {
   async run(): Promise<void> {
     while (!this.stopped && Date.now() < this.deadline) {
       try {
-        this.connection ??= await mysql.createConnection({ host: '127.0.0.1', port: this.port, user: user.name, password: user.password, database: 'app', connectTimeout: 5000 });
+        this.connection ??= await mysql.createConnection({ host: '127.0.0.1', port: this.port, user: user.name, password: user.password, database: benchDatabase, connectTimeout: 5000 });
         const id = this.next++;
         const sentAt = Date.now();
         await this.connection.query({ sql: 'INSERT INTO bench VALUES (?, NOW())', timeout: 15_000 }, [id]);
@@ -84,7 +88,9 @@ async function oneRun(scenario: Scenario): Promise<RunResult> {
   try {
     const primary = await cluster.waitForStablePrimary(30_000);
     const proxy = await cluster.startProxy(user);
-    const admin = await mysql.createConnection({ host: '127.0.0.1', port: cluster.agent(primary).sqlPort, user: 'root', database: 'app' });
+    const admin = await mysql.createConnection({ host: '127.0.0.1', port: proxy.port, user: user.name, password: user.password });
+    await admin.query(`CREATE DATABASE ${benchDatabase}`);
+    await admin.query(`USE ${benchDatabase}`);
     await admin.query('CREATE TABLE bench (id INT PRIMARY KEY, at DATETIME)');
     admin.destroy();
     await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -106,7 +112,7 @@ async function oneRun(scenario: Scenario): Promise<RunResult> {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     writer.stop();
     await writing;
-    const check = await mysql.createConnection({ host: '127.0.0.1', port: cluster.agent(next).sqlPort, user: 'root', database: 'app' });
+    const check = await mysql.createConnection({ host: '127.0.0.1', port: cluster.agent(next).sqlPort, user: 'root', database: benchDatabase });
     const [rows] = await check.query('SELECT id FROM bench');
     check.destroy();
     const present = new Set((rows as Array<{ id: number }>).map((row) => row.id));

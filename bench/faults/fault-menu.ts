@@ -104,15 +104,19 @@ const primaryDoltStop: FaultKind = {
   },
 };
 
+/** kill -9 of a node's agent (its Dolt dies with it), restarted 2-5 s later. */
+async function killAgentForAWhile(ctx: FaultContext, name: string): Promise<void> {
+  ctx.say(`kill -9 ${name}'s agent`);
+  await ctx.cluster.agent(name).process.kill9();
+  await sleep(between(ctx, 2_000, 5_000));
+  await restartAgent(ctx, name);
+}
+
 const primaryAgentKill: FaultKind = {
   name: 'primary-agent-kill',
   what: "kill -9 of the primary's agent (its Dolt dies with it: a lost host), restarted after 2-5 s",
   async run(ctx) {
-    const primary = await stablePrimary(ctx);
-    ctx.say(`kill -9 ${primary}'s agent`);
-    await ctx.cluster.agent(primary).process.kill9();
-    await sleep(between(ctx, 2_000, 5_000));
-    await restartAgent(ctx, primary);
+    await killAgentForAWhile(ctx, await stablePrimary(ctx));
   },
 };
 
@@ -129,11 +133,7 @@ const replicaKill: FaultKind = {
   name: 'replica-kill',
   what: "kill -9 of a replica's agent and Dolt, restarted after 2-5 s",
   async run(ctx) {
-    const replica = replicaOf(ctx, await stablePrimary(ctx));
-    ctx.say(`kill -9 ${replica}'s agent`);
-    await ctx.cluster.agent(replica).process.kill9();
-    await sleep(between(ctx, 2_000, 5_000));
-    await restartAgent(ctx, replica);
+    await killAgentForAWhile(ctx, replicaOf(ctx, await stablePrimary(ctx)));
   },
 };
 

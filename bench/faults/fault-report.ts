@@ -12,10 +12,9 @@
  * - longest write gap: the longest time one writer went without an acknowledgement.
  */
 
-export interface FaultRun {
+/** What a fault run and a kind's summary both count. */
+interface Tally {
   kind: string;
-  /** The sandbox this ran in (for the report's footnote). */
-  sandbox: number;
   acknowledged: number;
   lost: number;
   orphaned: number;
@@ -23,27 +22,24 @@ export interface FaultRun {
   dualWindows: number;
   longestDualMs: number;
   longestGapMs: number;
+  /** Client errors by errno (or by error code for errors without one, e.g. ECONNREFUSED). */
+  errors: Record<string, number>;
+}
+
+export interface FaultRun extends Tally {
+  /** The sandbox this ran in (for the report's footnote). */
+  sandbox: number;
   converged: boolean;
   /** From healing to a converged cluster; null when it did not converge. */
   convergeMs: number | null;
-  /** Client errors by errno (or by error code for errors without one, e.g. ECONNREFUSED). */
-  errors: Record<string, number>;
   /** Why it did not converge, or other notes a person should read. */
   notes: string[];
 }
 
-export interface KindSummary {
-  kind: string;
+export interface KindSummary extends Tally {
   runs: number;
-  acknowledged: number;
-  lost: number;
-  orphaned: number;
-  gone: number;
-  dualWindows: number;
-  longestDualMs: number;
-  longestGapMs: number;
+  /** How many of the runs converged. */
   converged: number;
-  errors: Record<string, number>;
 }
 
 export function summarize(runs: readonly FaultRun[]): KindSummary[] {

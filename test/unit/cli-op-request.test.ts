@@ -15,6 +15,7 @@ import { haConfig } from '../../agent/ha/config';
 import { StoreUnavailableError, type ClusterSnapshot, type ClusterStore } from '../../agent/store/cluster-store';
 import type { MemberRecord, OperationRecord, Topology } from '../../proto';
 import type { OperationEvent } from '../../proto/control-types';
+import { snapshotOf } from './ha-fixtures.test';
 
 const T0 = Date.parse('2024-05-01T12:00:00.000Z');
 const config = haConfig();
@@ -50,7 +51,7 @@ function opRecord(extra: Partial<OperationRecord> = {}): OperationRecord {
 function snapshot(extra: Partial<ClusterSnapshot> = {}): ClusterSnapshot {
   const nodes: Topology['nodes'] = {};
   for (const name of ['a', 'b', 'c', 'd', 'e']) nodes[name] = { sql: { host: '127.0.0.1', port: 3300 + name.charCodeAt(0) - 96 }, role: name === 'a' ? 'primary' : 'replica' };
-  return {
+  return snapshotOf({
     revision: '10',
     leader: { name: 'a', lease: '1' },
     topology: { value: { epoch: 7, state: 'stable', primary: 'a', nodes, reason: 'bootstrap', at: new Date(T0).toISOString() }, modRevision: '5' },
@@ -60,13 +61,8 @@ function snapshot(extra: Partial<ClusterSnapshot> = {}): ClusterSnapshot {
       c: member('c', { nofailover: true }),
       d: member('d', {}, { healthy: false, consecutiveFailures: 3, lastError: 'connection refused' }),
     },
-    paused: null,
-    ops: [],
-    latestHistory: null,
-    latestFailover: null,
-    databases: null,
     ...extra,
-  };
+  });
 }
 
 const context: JudgeContext = { cluster: 'prod', agentName: 'b', config, now: T0, newOpId: (kind) => `${kind}-new` };

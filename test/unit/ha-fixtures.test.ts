@@ -13,6 +13,7 @@ import { decodeMember, encodeMember, parseTopology, type ClusterState, type Memb
 import { haConfig, type HaConfig } from '../../agent/ha/config';
 import type { InProgress, Observation, PendingOp } from '../../agent/ha/observation';
 import type { FailoverStep } from '../../agent/ha/steps';
+import type { ClusterSnapshot } from '../../agent/store/cluster-store';
 
 export const T0 = 1_700_000_000_000;
 
@@ -50,6 +51,11 @@ export interface Scenario {
   /** Overrides of self's own view; default derived from its node spec. */
   selfView?: Partial<{ role: NodeRole; epoch: number; writable: boolean; healthy: boolean; failures: number; lastError: string | null }>;
   now?: number;
+}
+
+/** A snapshot with nothing paused, pending or recorded beyond the fields given. */
+export function snapshotOf(fields: Pick<ClusterSnapshot, 'revision' | 'leader' | 'topology' | 'members'> & Partial<ClusterSnapshot>): ClusterSnapshot {
+  return { paused: null, ops: [], latestHistory: null, latestFailover: null, databases: null, ...fields };
 }
 
 export function member(name: string, spec: NodeSpec = {}, now = T0): MemberRecord {

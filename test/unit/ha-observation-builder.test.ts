@@ -9,21 +9,16 @@ import { decide } from '../../agent/ha/decide';
 import { buildObservation, inProgressOf } from '../../agent/observation-builder';
 import type { ClusterSnapshot } from '../../agent/store/cluster-store';
 import type { HistoryRecord } from '../../proto';
-import { config, member, T0, topology } from './ha-fixtures.test';
+import { config, member, snapshotOf, T0, topology } from './ha-fixtures.test';
 
 function snapshot(extra: Partial<ClusterSnapshot> = {}): ClusterSnapshot {
-  return {
+  return snapshotOf({
     revision: '10',
     leader: { name: 'a', lease: '77' },
     topology: { value: topology(7, 'a', ['a', 'b', 'c']), modRevision: '5' },
     members: { a: member('a', { role: 'primary' }), b: member('b'), c: member('c') },
-    paused: null,
-    ops: [],
-    latestHistory: null,
-    latestFailover: null,
-    databases: null,
     ...extra,
-  };
+  });
 }
 
 const self = { name: 'a', health: { healthy: true, consecutiveFailures: 0, lastError: null }, role: 'primary' as const, epoch: 7, writable: true };
