@@ -110,7 +110,10 @@ describe('control plane: gRPC API and CLI (real etcd)', function () {
     base = ['--etcd', etcd.endpoints.join(','), '--cluster', cluster];
 
     lease = await store.grantLease(600_000);
-    await store.putMember(member('a', addressA, { role: 'primary', commitsNotOnRemote: 2 }), lease);
+    await store.putMember(member('a', addressA, {
+      role: 'primary', commitsNotOnRemote: 2,
+      heads: { app: { main: 'h1' }, orders: { main: 'h2' } }, notOnRemoteByDatabase: { app: 0, orders: 2 }, databasesWithoutRemote: [],
+    }), lease);
     await store.putMember(member('b', addressB, { priority: 90, commitsBehindRemote: 1 }), lease);
     await store.putMember(member('c', null, { nofailover: true }), lease);
     await store.putMember(member('d', null, {}, { healthy: false, consecutiveFailures: 4, lastError: 'connection refused' }), lease);
@@ -130,13 +133,14 @@ describe('control plane: gRPC API and CLI (real etcd)', function () {
     expect(json.nodes[0]).to.deep.equal({
       name: 'a', sql: '127.0.0.1:3301', role: 'primary', live: true, healthy: true, consecutiveFailures: 0, lastError: null,
       commitsNotOnRemote: 2, commitsBehindRemote: 0, priority: 100, nofailover: false, grpc: addressA, epoch: 7,
+      databases: [{ name: 'app', commitsNotOnRemote: 0, hasRemote: true }, { name: 'orders', commitsNotOnRemote: 2, hasRemote: true }],
     });
     expect(json.nodes[1]).to.include({ role: 'replica', healthy: true, priority: 90, commitsBehindRemote: 1, grpc: addressB });
     expect(json.nodes[2]).to.include({ nofailover: true, grpc: null });
     expect(json.nodes[3]).to.include({ healthy: false, consecutiveFailures: 4, lastError: 'connection refused' });
     expect(json.nodes[4]).to.deep.equal({
       name: 'e', sql: '127.0.0.1:3305', role: 'replica', live: false, healthy: false, consecutiveFailures: 0, lastError: null,
-      commitsNotOnRemote: 0, commitsBehindRemote: 0, priority: 0, nofailover: false, grpc: null, epoch: 0,
+      commitsNotOnRemote: 0, commitsBehindRemote: 0, priority: 0, nofailover: false, grpc: null, epoch: 0, databases: [],
     });
     expect(json.operations).to.deep.equal([]);
   });

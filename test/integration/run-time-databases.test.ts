@@ -113,14 +113,15 @@ describe('databases created at run time through the proxy (real processes)', fun
     }, { within: 45_000, what: 'every node, the old primary rejoined too, with every row' });
   });
 
-  it('DROP DATABASE through the proxy reaches every replica, and stays dropped when the old primary, frozen through the drop, rejoins', async () => {
+  it('DROP DATABASE and a branch delete through the proxy reach every replica, and stay so when the old primary, frozen through them, rejoins', async () => {
     const cluster = await startLocalCluster({ agentOverrides: { ha: { min_failover_interval_ms: 1000 } } });
     const first = await cluster.waitForStablePrimary(30_000);
     const proxy = await cluster.startProxy({ name: 'app', password: 'pw' });
     const client = await mysql.createConnection({ host: '127.0.0.1', port: proxy.port, user: 'app', password: 'pw' });
     registerCleanup(() => client.destroy());
     await client.query('CREATE DATABASE scratch');
-    await client.query('CREATE TABLE scratch.t (id INT PRIMARY KEY)').catch(() => undefined);
+    await client.query('USE app');
+    await client.query("CALL dolt_branch('short_lived')");
     const names = cluster.agents.map((agent) => agent.name);
     // SHOW DATABASES only: naming scratch in a query would make a replica clone it.
     const databasesOn = async (node: string): Promise<string[]> => (await queryNode<Record<string, string>>(cluster, node, 'SHOW DATABASES')).map((row) => Object.values(row)[0]);
@@ -146,6 +147,7 @@ describe('databases created at run time through the proxy (real processes)', fun
       await client.query('DROP DATABASE scratch');
       return true;
     }, { within: 20_000, what: 'DROP DATABASE through the proxy on the new primary' });
+    await client.query("CALL dolt_branch('-D', 'short_lived')");
     process.kill(frozen, 'SIGCONT');
 
     await eventually(async () => {
@@ -154,8 +156,12 @@ describe('databases created at run time through the proxy (real processes)', fun
       for (const name of names) expect(await databasesOn(name), `databases on ${name}`).to.not.include('scratch');
       const status = await statusJson(cluster);
       expect(status.nodes.find((node) => node.name === first)?.databases.map((db) => db.name), 'the old primary rejoined without scratch').to.deep.equal(['app']);
+      for (const name of names) {
+        const branches = (await queryNode<{ name: string }>(cluster, name, 'SELECT name FROM dolt_branches')).map((row) => row.name);
+        expect(branches, `branches on ${name}`).to.not.include('short_lived');
+      }
       return true;
-    }, { within: 60_000, what: 'scratch gone from every node, the rejoined old primary too' });
+    }, { within: 60_000, what: 'scratch and the deleted branch gone from every node, the rejoined old primary too' });
     const still = await databasesOn(second);
     expect(still).to.include('app');
   });
