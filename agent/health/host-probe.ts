@@ -60,21 +60,32 @@ export class HostProbe {
   async probe(target: ProbeTarget): Promise<ProbeResult> {
     const session = this.icmpSession();
     if (session) {
+      let why = 'ICMP send not permitted';
       const result = await new Promise<ProbeResult | null>((resolve) => {
         const started = Date.now();
+        // net-ping's own timeout should answer; if its callback never comes, the agent's loop
+        // must not wait on it: fall back to TCP instead (seen once under load in CI).
+        const stuck = setTimeout(() => {
+          why = `no ICMP callback within ${2 * this.timeoutMs} ms`;
+          resolve(null);
+        }, 2 * this.timeoutMs);
+        const settle = (value: ProbeResult | null): void => {
+          clearTimeout(stuck);
+          resolve(value);
+        };
         try {
           session.pingHost(target.host, (error) => {
-            if (!error) resolve({ reachable: true, method: 'icmp', latencyMs: Date.now() - started, error: null });
-            else if (/Operation not permitted|EPERM|EACCES/i.test(error.message)) resolve(null);
-            else resolve({ reachable: false, method: 'icmp', latencyMs: null, error: error.message });
+            if (!error) settle({ reachable: true, method: 'icmp', latencyMs: Date.now() - started, error: null });
+            else if (/Operation not permitted|EPERM|EACCES/i.test(error.message)) settle(null);
+            else settle({ reachable: false, method: 'icmp', latencyMs: null, error: error.message });
           });
         } catch (error) {
-          this.disableIcmp((error as Error).message);
-          resolve(null);
+          why = (error as Error).message;
+          settle(null);
         }
       });
       if (result) return result;
-      this.disableIcmp('ICMP send not permitted');
+      this.disableIcmp(why);
     }
     return tcpProbe(target, this.timeoutMs);
   }

@@ -45,6 +45,7 @@ import {
   ServerStatus,
 } from '../protocol';
 import { classifyQuery, type Classification } from '../routing/classifier';
+import { writeTargetDatabase } from '../routing/write-target';
 import { ChangeUserExchange } from './change-user';
 import { acceptClient } from './client-handshake';
 import { CommandForwarder, type ForwardingHost } from './command-forwarder';
@@ -388,7 +389,9 @@ export class ClientSession {
       this.onKill(view, kill);
       return;
     }
-    this.fwd.forward(this.fwd.job(Command.COM_QUERY, view, c, mayWrite(c), jobFields({ effects: c })));
+    const writes = mayWrite(c);
+    const selectDatabase = writes && this.fwd.identity.state.database === null ? writeTargetDatabase(sql, noBackslashEscapes) : null;
+    this.fwd.forward(this.fwd.job(Command.COM_QUERY, view, c, writes, jobFields({ effects: c, selectDatabase })));
   }
 
   /** KILL [QUERY|CONNECTION] and COM_PROCESS_KILL, planned by kill-command.ts. */

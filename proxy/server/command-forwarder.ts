@@ -18,7 +18,7 @@
 
 import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { Command, comStmtPrepareFrame, errFrame, isErrPacket, parseErr, ResponseStep, ServerStatus, type PacketView } from '../protocol';
+import { Command, comInitDbFrame, comStmtPrepareFrame, errFrame, isErrPacket, parseErr, ResponseStep, ServerStatus, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
 import type { BackendConnection, BackendSink } from './backend-connection';
 import { commandLabel, jobFields, lostCommandErrors, mayWrite, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
@@ -98,6 +98,7 @@ export class CommandForwarder implements BackendSink {
       stmt: fields.stmt,
       layout: fields.layout,
       initDb: fields.initDb,
+      selectDatabase: fields.selectDatabase,
       fixedConn: fields.fixedConn,
       frame: this.host.stableFrame(view),
       endsPacket: view.endsPacket,
@@ -173,6 +174,7 @@ export class CommandForwarder implements BackendSink {
       conn = await this.backends.acquirePrimary(signal);
     }
     if (!this.host.isClosed() && job.stmt !== null) await this.ensurePrepared(job.stmt, conn);
+    if (!this.host.isClosed() && job.selectDatabase !== null) await this.selectDatabase(job.selectDatabase, conn);
     if (this.host.isClosed()) {
       // The client left while we connected: whatever was opened goes back (or away).
       this.backends.releaseAll();
@@ -183,6 +185,19 @@ export class CommandForwarder implements BackendSink {
     this.send(conn, job, this.commandAt);
     // Frames that arrived meanwhile (the rest of a large command, or the next command) are waiting.
     this.host.pump();
+  }
+
+  /**
+   * For a session without a current database: its backend connection gets the write's target
+   * database first (Dolt commits a write to the current database). The client's session still
+   * has none; like a pooled connection another session left in a database, the backend's
+   * choice shows only to unqualified names, which a session without a database cannot use anyway.
+   */
+  private async selectDatabase(database: string, conn: BackendConnection): Promise<void> {
+    if (conn.database === database) return;
+    const o = await conn.runCommand(comInitDbFrame(database));
+    if (o.errno !== 0) throw new BackendErrorReply(o.errno, o.sqlState, o.message);
+    conn.database = database;
   }
 
   private async ensurePrepared(stmt: PreparedStatement, conn: BackendConnection): Promise<void> {

@@ -36,6 +36,11 @@ export interface Job {
   stmt: PreparedStatement | null;
   layout: ExecuteLayout | null;
   initDb: string | null;
+  /**
+   * The session has no current database and this write names its target's (write-target.ts):
+   * selected on the backend connection before the write, so Dolt can commit it.
+   */
+  selectDatabase: string | null;
   /** Must run on exactly this connection (statement long data, reset, fetch). */
   fixedConn: BackendConnection | null;
   /** The first frame, stable beyond the reader's next read (see ClientSession.stableFrame). */
@@ -46,14 +51,14 @@ export interface Job {
 }
 
 /** The fields of a Job that depend on the command; see `jobFields`. */
-export type JobFields = Pick<Job, 'effects' | 'prepare' | 'stmt' | 'layout' | 'initDb' | 'fixedConn'>;
+export type JobFields = Pick<Job, 'effects' | 'prepare' | 'stmt' | 'layout' | 'initDb' | 'selectDatabase' | 'fixedConn'>;
 
 /**
  * JobFields with every field present (null when unused), so that every such object has one
  * shape and the session reads them without megamorphic property loads.
  */
 export function jobFields(f: Partial<JobFields>): JobFields {
-  return { effects: f.effects ?? null, prepare: f.prepare ?? null, stmt: f.stmt ?? null, layout: f.layout ?? null, initDb: f.initDb ?? null, fixedConn: f.fixedConn ?? null };
+  return { effects: f.effects ?? null, prepare: f.prepare ?? null, stmt: f.stmt ?? null, layout: f.layout ?? null, initDb: f.initDb ?? null, selectDatabase: f.selectDatabase ?? null, fixedConn: f.fixedConn ?? null };
 }
 
 export interface Inflight {

@@ -8,7 +8,8 @@
  * - a session whose current database is another one gets 1105 "no changes to dolt_commit on
  *   database <current>".
  * The first becomes 1046 ER_NO_DB_ERROR (3D000), the error every MySQL tool already knows as
- * "select a database first". Every other error passes through untouched.
+ * "select a database first"; the proxy meets it only for writes whose target database it cannot
+ * tell (write-target.ts selects the others' database first). Every other error passes through.
  */
 
 export interface ErrorReply {

@@ -56,7 +56,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
       return { action: 'refuse', error: new BackendErrorReply(1064, '42000', KILL_NOT_PREPARED) };
     }
     if (isAccountStatement(c)) return { action: 'refuse', error: new AccountStatementRefusedError() };
-    return { action: 'route', routing: c, mayWrite: false, job: { effects: null, prepare: { clientId: statements.reserveId(), sql, classification: c }, stmt: null, layout: null, initDb: null, fixedConn: null } };
+    return { action: 'route', routing: c, mayWrite: false, job: { effects: null, prepare: { clientId: statements.reserveId(), sql, classification: c }, stmt: null, layout: null, initDb: null, selectDatabase: null, fixedConn: null } };
   }
 
   if (command === Command.COM_STMT_CLOSE) {
@@ -78,7 +78,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
 
   if (command === Command.COM_STMT_SEND_LONG_DATA) {
     if (stmt === undefined) return NOTHING;
-    return { action: 'route', routing: stmt.classification, mayWrite: false, job: { effects: null, prepare: null, stmt, layout: null, initDb: null, fixedConn: usable(stmt.longDataConn) } };
+    return { action: 'route', routing: stmt.classification, mayWrite: false, job: { effects: null, prepare: null, stmt, layout: null, initDb: null, selectDatabase: null, fixedConn: usable(stmt.longDataConn) } };
   }
 
   if (command === Command.COM_STMT_EXECUTE) {
@@ -91,7 +91,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
     }
     if (layout.bound) keepParameterTypes(stmt, buf, start + layout.typesStart, start + layout.typesEnd);
     const c = stmt.classification;
-    return { action: 'route', routing: c, mayWrite: stmt.mayWrite, job: { effects: c, prepare: null, stmt, layout, initDb: null, fixedConn: usable(stmt.longDataConn) } };
+    return { action: 'route', routing: c, mayWrite: stmt.mayWrite, job: { effects: c, prepare: null, stmt, layout, initDb: null, selectDatabase: null, fixedConn: usable(stmt.longDataConn) } };
   }
 
   // COM_STMT_RESET, COM_STMT_FETCH
@@ -104,5 +104,5 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
   if (conn === null || placementOn(stmt, conn) === null) {
     return reset ? { action: 'ok' } : { action: 'refuse', error: new BackendErrorReply(1421, 'HY000', 'The statement has no open cursor') };
   }
-  return { action: 'route', routing: READ_CLASSIFICATION, mayWrite: false, job: { effects: null, prepare: null, stmt, layout: null, initDb: null, fixedConn: conn } };
+  return { action: 'route', routing: READ_CLASSIFICATION, mayWrite: false, job: { effects: null, prepare: null, stmt, layout: null, initDb: null, selectDatabase: null, fixedConn: conn } };
 }

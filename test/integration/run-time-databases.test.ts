@@ -36,7 +36,7 @@ async function idsOn(cluster: LocalCluster, node: string): Promise<number[]> {
 describe('databases created at run time through the proxy (real processes)', function () {
   this.timeout(240_000);
 
-  it('CREATE DATABASE through the proxy: on every node and in the status, and every acknowledged row survives kill -9 of the primary and a switchover', async () => {
+  it('CREATE DATABASE through the proxy, rows with and without a default database: on every node and in the status, and every acknowledged row survives kill -9 of the primary and a switchover', async () => {
     const cluster = await startLocalCluster({ agentOverrides: { ha: { min_failover_interval_ms: 1000 } } });
     const first = await cluster.waitForStablePrimary(30_000);
     const proxy = await cluster.startProxy({ name: 'app', password: 'pw' });
@@ -61,6 +61,14 @@ describe('databases created at run time through the proxy (real processes)', fun
     await client.query('COMMIT');
     acknowledged.push(11, 12);
     client.destroy();
+    // And from a session with no database at all, by qualified name.
+    const bare = await connect();
+    registerCleanup(() => bare.destroy());
+    for (let id = 13; id <= 17; id++) {
+      await bare.query('INSERT INTO orders.t VALUES (?, ?)', [id, 'no default database']);
+      acknowledged.push(id);
+    }
+    bare.destroy();
 
     const names = cluster.agents.map((agent) => agent.name);
     // No query names orders on a replica before this: the replicas' agents must fetch it
@@ -98,14 +106,14 @@ describe('databases created at run time through the proxy (real processes)', fun
       }, { within: 30_000, what: `row ${id} written through the proxy` });
       acknowledged.push(id);
     };
-    await writeThroughProxy(13);
+    await writeThroughProxy(18);
     expect(await idsOn(cluster, second), 'every acknowledged row on the new primary').to.deep.equal(acknowledged);
 
     const third = names.find((name) => name !== first && name !== second) as string;
     const io = memoryIo();
     const code = await switchoverCli.runCli(['--to', third, '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], io, {});
     expect(code, io.text()).to.equal(0);
-    await writeThroughProxy(14);
+    await writeThroughProxy(19);
     expect(await idsOn(cluster, third), 'every acknowledged row after the switchover').to.deep.equal(acknowledged);
     await eventually(async () => {
       for (const name of names) expect(await idsOn(cluster, name), `rows of orders on ${name}`).to.deep.equal(acknowledged);

@@ -42,30 +42,43 @@ describe('tools through the proxy (real processes)', function () {
 
   const connect = (database?: string) => mysql.createConnection({ host: '127.0.0.1', port: proxy.port, user: 'app', password: 'pw', database });
 
-  it('mysql2 with no default database: a qualified write gets 1046 saying to select the database, writes nothing; with the database it works', async () => {
+  it('mysql2 with no default database: qualified writes work (the proxy selects their database on its backend connection)', async () => {
     const bare = await connect();
     registerCleanup(() => bare.destroy());
-    const refused = await bare.query('CREATE TABLE app.w (id INT PRIMARY KEY)').then(() => null, (error: Error & { errno?: number; sqlState?: string }) => error);
+    await bare.query('CREATE TABLE app.w (id INT PRIMARY KEY)');
+    await bare.query('INSERT INTO app.w VALUES (1)');
+    await bare.query('BEGIN');
+    await bare.query('INSERT INTO app.w VALUES (2)');
+    await bare.query('UPDATE app.w SET id = 3 WHERE id = 2');
+    await bare.query('COMMIT');
+    bare.destroy();
+    const rows = await queryNode<{ id: number }>(cluster, primary, 'SELECT id FROM w ORDER BY id');
+    expect(rows.map((row) => row.id)).to.deep.equal([1, 3]);
+  });
+
+  it('a write whose database the proxy cannot tell gets 1046 saying to select one, writes nothing, and the session goes on', async () => {
+    const bare = await connect();
+    registerCleanup(() => bare.destroy());
+    const refused = await bare.query('DELETE w FROM app.w WHERE id = 1').then(() => null, (error: Error & { errno?: number; sqlState?: string }) => error);
     expect(refused?.errno).to.equal(1046);
     expect(refused?.sqlState).to.equal('3D000');
     expect(refused?.message).to.match(/No database selected \(doltgate: .*USE app first\. Nothing was written\.\)/);
-    const tables = await queryNode<Record<string, string>>(cluster, primary, 'SHOW TABLES');
-    expect(tables.map((row) => Object.values(row)[0])).to.not.include('w');
-    await bare.query('USE app');
-    await bare.query('CREATE TABLE app.w (id INT PRIMARY KEY)');
-    await bare.query('INSERT INTO app.w VALUES (1)');
+    const [after] = await bare.query('SELECT COUNT(*) AS n FROM app.w');
+    expect((after as Array<{ n: number }>)[0].n, 'the next statement works; nothing was deleted').to.equal(2);
     bare.destroy();
-    const rows = await queryNode<{ id: number }>(cluster, primary, 'SELECT id FROM w');
-    expect(rows.map((row) => row.id)).to.deep.equal([1]);
   });
 
-  it('the mysql CLI with no database: the same clear error (exit 1); with -D it writes', async () => {
-    const refused = await mysqlCli(proxy, ['-e', 'INSERT INTO app.w VALUES (2)']);
-    expect(refused.code).to.equal(1);
-    expect(refused.stderr).to.match(/ERROR 1046 \(3D000\).*No database selected \(doltgate:.*USE app first/);
-    const ok = await mysqlCli(proxy, ['-D', 'app', '-e', 'INSERT INTO app.w VALUES (2); SELECT COUNT(*) AS n FROM w']);
+  it('the mysql CLI with no database: a qualified write works; one to another database than the current gets the clear error', async () => {
+    const ok = await mysqlCli(proxy, ['-e', 'INSERT INTO app.w VALUES (4)']);
     expect(ok.code, ok.stderr).to.equal(0);
-    expect(ok.stdout.trim().split('\n')).to.deep.equal(['n', '2']);
+    const admin = await connect();
+    await admin.query('CREATE DATABASE other');
+    admin.destroy();
+    const refused = await mysqlCli(proxy, ['-D', 'other', '-e', 'INSERT INTO app.w VALUES (5)']);
+    expect(refused.code).to.equal(1);
+    expect(refused.stderr).to.match(/ERROR 1105 \(HY000\).*doltgate: this statement writes another database than the session's current one/);
+    const count = await mysqlCli(proxy, ['-D', 'app', '-e', 'SELECT COUNT(*) AS n FROM w']);
+    expect(count.stdout.trim().split('\n')).to.deep.equal(['n', '3']);
   });
 
   it('CREATE USER and GRANT are refused with 1227 saying how users are managed; nothing reaches Dolt', async () => {
