@@ -11,7 +11,7 @@
  */
 
 import type { Logger } from '../common/logger';
-import type { MemberRecord, OperationRecord, Topology } from '../proto';
+import { catalogNames, type MemberRecord, type OperationRecord, type Topology } from '../proto';
 import { decide, type Decision, type FailoverPlan, type SelfObservation } from './ha';
 import type { AgentConfig } from './agent-config';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ import type { ClusterSnapshot, ClusterStore } from './store/cluster-store';
 import { ExternalLocalDolt, ManagedLocalDolt, type LocalDolt } from './dolt/local-dolt';
 import { DoltSqlServer } from './dolt/sql-server';
 import type { DoltServerRole } from './dolt/server-config';
-import { withSession, type SqlEndpoint } from './dolt/sql-session';
+import { listDatabases, withSession, type SqlEndpoint } from './dolt/sql-session';
 import { inspectData, notOnRemoteByDatabase, type DataInspection } from './dolt/inspector';
 import { DatabaseCatalogSync, type TaggedInspection } from './database-catalog-sync';
 import { alignWithCatalog, describeAlignment } from './dolt/database-sync';
@@ -315,7 +315,11 @@ export class AgentRuntime {
     this.tracker.recordHost(this.hostReachable);
     const reacting = this.woken;
     this.woken = false;
-    if (check.ok && !reacting && now - this.lastInspectAt >= this.config.inspectIntervalMs) {
+    const sinceInspect = now - this.lastInspectAt;
+    // A new database on the primary is inspected soon, but at most once a second: an inspection
+    // fetches, and a remote that does not answer must not slow every cycle.
+    const urgent = sinceInspect >= Math.min(1_000, this.config.inspectIntervalMs) && (await this.primaryHasNewDatabase());
+    if (check.ok && !reacting && (sinceInspect >= this.config.inspectIntervalMs || urgent)) {
       this.lastInspectAt = now;
       const writable = this.local.runningRole === 'primary';
       try {
@@ -329,6 +333,26 @@ export class AgentRuntime {
       }
     }
     if (this.backup && this.local.runningRole === 'primary' && check.ok) await this.backup.maybeSync(now);
+  }
+
+  /**
+   * On the primary, every cycle: a database the last inspection did not list (CREATE DATABASE a
+   * moment ago) is inspected, and so recorded in the catalog, now rather than at the next
+   * inspection: until it is in the catalog, a node promoted after this host is lost would not
+   * clone it.
+   */
+  private async primaryHasNewDatabase(): Promise<boolean> {
+    if (this.local.mode !== 'managed' || this.local.runningRole !== 'primary') return false;
+    // The first inspection of a tenure is taken at once: the catalog sync needs one taken as primary.
+    const tagged = this.taggedInspection;
+    if (tagged === null || tagged.role !== 'primary') return true;
+    const known = new Set([...Object.keys(tagged.inspection.heads), ...catalogNames(this.lastSnapshot?.databases?.value ?? null)]);
+    try {
+      const names = await withSession(this.local.endpoint, this.config.checkTimeoutMs, (session) => listDatabases(session));
+      return names.some((name) => !known.has(name));
+    } catch {
+      return false;
+    }
   }
 
   /**

@@ -148,15 +148,18 @@ export class LocalCluster {
     }
   }
 
-  /** Resolves with the primary's name once the topology is stable and its node is writable. */
-  async waitForStablePrimary(withinMs: number, notPrimary?: string): Promise<string> {
+  /**
+   * Resolves with the primary's name once the topology is stable and its node is writable; with
+   * `notPrimary`, another node than that one; with `afterEpoch`, at a newer epoch (any node).
+   */
+  async waitForStablePrimary(withinMs: number, notPrimary?: string, afterEpoch?: number): Promise<string> {
     const deadline = Date.now() + withinMs;
     let last = 'no topology yet';
     while (Date.now() < deadline) {
       try {
         const snapshot = await this.snapshot();
         const topology = snapshot.topology?.value;
-        if (topology && topology.state === 'stable' && topology.primary && topology.primary !== notPrimary) {
+        if (topology && topology.state === 'stable' && topology.primary && topology.primary !== notPrimary && (afterEpoch === undefined || topology.epoch > afterEpoch)) {
           const member = snapshot.members[topology.primary];
           if (member && member.role === 'primary') return topology.primary;
           last = `topology names ${topology.primary} at epoch ${topology.epoch}; its agent reports role ${member?.role ?? 'none'}`;

@@ -122,6 +122,8 @@ export class CommandForwarder implements BackendSink {
     }
     if (job.route === 'primary' && job.fixedConn === null) conn = this.backends.readyPrimary();
     if (conn !== null && job.stmt !== null && !this.statementReadyOn(job, conn)) conn = null;
+    // A database to select first is I/O: the async path does it.
+    if (conn !== null && job.selectDatabase !== null && conn.database !== job.selectDatabase) conn = null;
     if (conn !== null) {
       this.send(conn, job, this.commandAt);
       return;

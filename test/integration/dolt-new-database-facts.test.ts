@@ -115,6 +115,18 @@ describe('Dolt facts: databases created at run time (real dolt sql-server)', fun
       expect(await names(replica, 'dolt_remote_branches')).to.include('remotes/origin/feature');
     });
 
+    it('a user created on the primary is not replicated: a replica never has it (users live per node)', async () => {
+      await queryAsRoot(cluster.primary.port, "CREATE USER 'per_node'@'%' IDENTIFIED BY 'x'");
+      await cluster.query(cluster.primary, 'CREATE TABLE after_user (id INT PRIMARY KEY)');
+      const replica = cluster.nodes[1];
+      expect((await cluster.query<Row>(replica, 'SHOW TABLES')).map((row) => Object.values(row)[0]), 'the replica pulled the commit after the user').to.include('after_user');
+      const onPrimary = await queryAsRoot<Row>(cluster.primary.port, "SELECT User FROM mysql.user WHERE User = 'per_node'");
+      const onReplica = await queryAsRoot<Row>(replica.port, "SELECT User FROM mysql.user WHERE User = 'per_node'");
+      expect(onPrimary.map((row) => row.User)).to.deep.equal(['per_node']);
+      expect(onReplica).to.deep.equal([]);
+      await queryAsRoot(cluster.primary.port, "DROP USER 'per_node'@'%'");
+    });
+
     it('a node that missed a branch delete keeps the branch through a plain dolt_fetch; dolt_fetch --prune drops only the stale origin/<branch>', async () => {
       const idle = cluster.nodes[1];
       const names = async (table: string): Promise<string[]> => (await cluster.query<Row>(idle, `SELECT name FROM ${table}`)).map((row) => String(row.name));

@@ -173,4 +173,32 @@ describe('databases created at run time through the proxy (real processes)', fun
     const still = await databasesOn(second);
     expect(still).to.include('app');
   });
+
+  it('a database created a moment before the primary host is lost is in the catalog at once, and the new primary clones it with every row', async () => {
+    // Inspections once a minute: only the primary's per-cycle check for new databases can put it
+    // in the catalog in time, and no replica clones it before the failover.
+    const cluster = await startLocalCluster({ agentOverrides: { inspect_interval_ms: 60_000, ha: { min_failover_interval_ms: 1000 } } });
+    const first = await cluster.waitForStablePrimary(30_000);
+    await eventually(async () => Object.keys((await cluster.snapshot()).databases?.value.databases ?? {}).includes('app'), { within: 20_000, what: 'app in the catalog' });
+    const proxy = await cluster.startProxy({ name: 'app', password: 'pw' });
+    const bare = await mysql.createConnection({ host: '127.0.0.1', port: proxy.port, user: 'app', password: 'pw' });
+    registerCleanup(() => bare.destroy());
+    await bare.query('CREATE DATABASE late');
+    await bare.query('CREATE TABLE late.t (id INT PRIMARY KEY)');
+    await bare.query('INSERT INTO late.t VALUES (1), (2), (3)');
+    bare.destroy();
+    await eventually(async () => Object.keys((await cluster.snapshot()).databases?.value.databases ?? {}).includes('late'), { within: 10_000, what: 'late in the catalog' });
+    const replicas = cluster.agents.map((agent) => agent.name).filter((name) => name !== first);
+    for (const name of replicas) {
+      const names = (await queryNode<Record<string, string>>(cluster, name, 'SHOW DATABASES')).map((row) => Object.values(row)[0]);
+      expect(names, `${name} has not cloned late yet`).to.not.include('late');
+    }
+
+    await cluster.agent(first).process.kill9();
+    const second = await cluster.waitForStablePrimary(30_000, first);
+    const rows = await queryNode<{ id: number }>(cluster, second, 'SELECT id FROM t ORDER BY id', [], 'late');
+    expect(rows.map((row) => row.id)).to.deep.equal([1, 2, 3]);
+    const history = (await cluster.snapshot()).latestHistory;
+    expect(history?.steps.find((step) => step.name === 'recover')?.detail).to.match(/cloned late from the remote/);
+  });
 });

@@ -51,7 +51,15 @@ describe('tools through the proxy (real processes)', function () {
     await bare.query('INSERT INTO app.w VALUES (2)');
     await bare.query('UPDATE app.w SET id = 3 WHERE id = 2');
     await bare.query('COMMIT');
+    // Another database in the same session, created by it, then back: each write gets its own.
+    await bare.query('CREATE DATABASE side');
+    await bare.query('CREATE TABLE side.x (id INT PRIMARY KEY)');
+    await bare.query('INSERT INTO side.x VALUES (7)');
+    await bare.query('INSERT INTO app.w VALUES (5)');
+    await bare.query('DELETE FROM app.w WHERE id = 5');
     bare.destroy();
+    const side = await queryNode<{ id: number }>(cluster, primary, 'SELECT id FROM x', [], 'side');
+    expect(side.map((row) => row.id)).to.deep.equal([7]);
     const rows = await queryNode<{ id: number }>(cluster, primary, 'SELECT id FROM w ORDER BY id');
     expect(rows.map((row) => row.id)).to.deep.equal([1, 3]);
   });
