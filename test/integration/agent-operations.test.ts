@@ -102,7 +102,9 @@ describe('agent operations (real etcd, Dolt and agent processes)', function () {
       await rm(remoteDb, { force: true });
       await rename(`${remoteDb}.aside`, remoteDb);
     }
-    process.kill((await cluster.doltPid(primary)) as number, 'SIGKILL');
+    // The host is lost (its agent killed, Dolt with it): a replica must take over, and only the
+    // backup has the row. (Killing only Dolt can end in the old primary recovering in place.)
+    await cluster.agent(primary).process.kill9();
     const next = await cluster.waitForStablePrimary(30_000, primary);
     const rows = await queryNode<{ id: number }>(cluster, next, 'SELECT id FROM t');
     expect(rows.map((row) => row.id), 'the acknowledged row came back from the backup').to.deep.equal([42]);
