@@ -190,8 +190,10 @@ describe('agent failover (real etcd, Dolt and agent processes)', function () {
     const primary = await cluster.waitForStablePrimary(30_000);
     await queryNode(cluster, primary, 'CREATE TABLE t (id INT PRIMARY KEY)');
     await writeRows(cluster, primary, 0, 10);
-    process.kill((await cluster.doltPid(primary)) as number, 'SIGKILL');
-    // Catch the candidate between its fence and its reroute, then lose its whole host.
+    // The primary's host is lost (so the candidate is a replica, never the old primary
+    // recovering in place); catch the candidate between its fence and its reroute, then lose its
+    // whole host too.
+    await cluster.agent(primary).process.kill9();
     const candidate = await eventually(async (): Promise<string | undefined> => {
       const history = (await cluster.snapshot()).latestHistory;
       const fenced = history?.kind === 'failover' && history.outcome === 'running' && history.steps.some((step) => step.name === 'fence' && step.state === 'done');
