@@ -29,7 +29,7 @@ import { DatabaseCatalogSync, type TaggedInspection } from './database-catalog-s
 import { alignWithCatalog, describeAlignment } from './dolt/database-sync';
 import { recoverNewestCommits } from './dolt/recovery';
 import { HealthTracker } from './health/health-tracker';
-import { sqlCheck } from './health/sql-check';
+import { SqlHealthCheck } from './health/sql-check';
 import { HostProbe } from './health/host-probe';
 import { FailoverExecutor, type ExecutorHooks, type ExecutorSettings } from './failover/failover-executor';
 import { buildTopology } from './failover/topology-builder';
@@ -61,6 +61,8 @@ export class AgentRuntime {
   private inspection: DataInspection | null = null;
   private lastInspectAt = 0;
   private taggedInspection: TaggedInspection | null = null;
+  /** One kept connection for health checks: the agent's slot when Dolt is full (sql-check.ts). */
+  private readonly healthCheck = new SqlHealthCheck();
   private readonly catalogSync: DatabaseCatalogSync;
   private lastProbeAt = 0;
   /** History below this epoch was deleted already (retention.ts): no range delete every cycle. */
@@ -213,6 +215,7 @@ export class AgentRuntime {
     this.lease.stop();
     await this.lease.revoke();
     this.probe.close();
+    this.healthCheck.close();
     this.store.close();
   }
 
@@ -296,7 +299,7 @@ export class AgentRuntime {
     // A primary whose Dolt died is not restarted in place: its failing checks make decide fence
     // it and release the key, so a replica takes over; it comes back read-only after that.
     if (this.state.role !== 'primary' && (await this.local.restartIfCrashed(now))) this.metrics.doltRestarts.inc();
-    const check = await sqlCheck(this.local.endpoint, this.config.checkTimeoutMs, this.now);
+    const check = await this.healthCheck.check(this.local.endpoint, this.config.checkTimeoutMs, this.now);
     // A managed server whose process exited (even after it answered this check) is down now.
     if (this.local.mode === 'managed' && this.local.runningRole === null) this.tracker.recordExited({ ...check, error: 'dolt sql-server exited' });
     else this.tracker.record(check);
