@@ -351,7 +351,7 @@ export class AgentRuntime {
     if (tagged === null || tagged.role !== 'primary') return true;
     const known = new Set([...Object.keys(tagged.inspection.heads), ...catalogNames(this.lastSnapshot?.databases?.value ?? null)]);
     try {
-      const names = await withSession(this.local.endpoint, this.config.checkTimeoutMs, (session) => listDatabases(session));
+      const names = await listDatabases(this.healthCheck.session(this.local.endpoint, this.config.checkTimeoutMs));
       return names.some((name) => !known.has(name));
     } catch {
       return false;

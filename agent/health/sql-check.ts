@@ -13,7 +13,7 @@
 
 import mysql from 'mysql2/promise';
 import { withTimeout } from '../../common/with-timeout';
-import type { SqlEndpoint } from '../dolt/sql-session';
+import type { Row, SqlEndpoint, SqlSession } from '../dolt/sql-session';
 import type { CheckResult } from './health-tracker';
 
 export class SqlHealthCheck {
@@ -42,14 +42,31 @@ export class SqlHealthCheck {
   }
 
   private async selectOne(endpoint: SqlEndpoint, timeoutMs: number): Promise<void> {
+    await this.query(endpoint, timeoutMs, 'SELECT 1');
+  }
+
+  /**
+   * A read-only statement on the kept connection (the primary's per-cycle SHOW DATABASES): work
+   * the agent does every cycle must not wait for a slot on a full Dolt either.
+   */
+  async query(endpoint: SqlEndpoint, timeoutMs: number, sql: string): Promise<Row[]> {
+    const key = `${endpoint.user}@${endpoint.host}:${endpoint.port}`;
+    if (key !== this.key) this.close();
+    this.key = key;
     try {
       const connection = this.connection ?? (await this.open(endpoint, timeoutMs));
-      await withTimeout(connection.query({ sql: 'SELECT 1', timeout: timeoutMs }), timeoutMs);
+      const [rows] = await withTimeout(connection.query({ sql, timeout: timeoutMs }), timeoutMs);
+      return Array.isArray(rows) ? (rows as Row[]) : [];
     } catch (error) {
       // After an error or a timeout the connection's state is unknown: never reuse it.
       this.close();
       throw error;
     }
+  }
+
+  /** This check's connection as a SqlSession, for helpers that take one. */
+  session(endpoint: SqlEndpoint, timeoutMs: number): SqlSession {
+    return { query: (sql, params = []) => (params.length === 0 ? this.query(endpoint, timeoutMs, sql) : Promise.reject(new Error('the health check connection takes no parameters'))) };
   }
 
   private async open(endpoint: SqlEndpoint, timeoutMs: number): Promise<mysql.Connection> {

@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import mysql from 'mysql2/promise';
 import { DoltSqlServer } from '../../agent/dolt/sql-server';
 import { SqlHealthCheck } from '../../agent/health/sql-check';
+import { listDatabases } from '../../agent/dolt/sql-session';
 import { freePort } from '../../common/free-port';
 import { initFirstNode, nodeLayout } from '../../sandbox/dolt-node-setup';
 import { registerCleanup, tempDir } from '../bed/cleanup';
@@ -52,6 +53,7 @@ describe('Dolt at its connection limit (real dolt sql-server)', function () {
     expect(freshResult.ok, 'a check on a fresh connection fails while Dolt is full').to.equal(false);
     const kept = await check.check(endpoint, 1_000);
     expect(kept.ok, `the kept connection answers while Dolt is full (${kept.error})`).to.equal(true);
+    expect(await listDatabases(check.session(endpoint, 1_000)), 'the per-cycle SHOW DATABASES rides on it too').to.deep.equal(['app']);
     held.pop()?.destroy();
     const fifth = await open(2_000);
     fifth.destroy();
