@@ -18,7 +18,7 @@
 
 import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { Command, comInitDbFrame, comStmtPrepareFrame, errFrame, isErrPacket, parseErr, ResponseStep, ServerStatus, type PacketView } from '../protocol';
+import { Command, comInitDbFrame, comStmtPrepareFrame, isErrPacket, parseErr, ResponseStep, ServerStatus, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
 import type { BackendConnection, BackendSink } from './backend-connection';
 import { commandLabel, jobFields, lostCommandErrors, mayWrite, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
@@ -292,7 +292,7 @@ export class CommandForwarder implements BackendSink {
       const advice = doltErrorAdvice(err.errno, err.message);
       if (advice !== null) {
         this.out.flush();
-        this.client.write(errFrame(view.sequenceId, advice.errno, advice.sqlState, advice.message));
+        this.client.write(errFrameForError(view.sequenceId, advice));
         f.lastForwardedSeq = view.lastSequenceId;
         this.responseDone(f, true);
         return;
@@ -357,18 +357,10 @@ export class CommandForwarder implements BackendSink {
    */
   private closeWedged(conn: BackendConnection): void {
     const wasPrimary = conn === this.backends.primary;
+    // With autocommit off the failed statement's implicit transaction is lost too.
     const inTransaction = conn.inTransaction || !this.backends.autocommit;
-    const state = this.identity.state;
-    const cause = 'Dolt refused the commit and doltgate replaced the backend connection';
     this.backends.drop(conn);
-    if (!wasPrimary) return;
-    if (inTransaction) {
-      this.host.owe(new TransactionLostError(cause));
-      this.backends.autocommit = true;
-    } else if (state.pinned) {
-      this.host.owe(new SessionStateLostError(cause, [...state.pins]));
-    }
-    state.pins.clear();
+    if (wasPrimary) this.loseIdle(inTransaction, 'Dolt refused the commit and doltgate replaced the backend connection');
   }
 
   onBackendClose(conn: BackendConnection, error: Error | null): void {

@@ -12,36 +12,28 @@
  * tell (write-target.ts selects the others' database first). Every other error passes through.
  */
 
-export interface ErrorReply {
-  errno: number;
-  sqlState: string;
-  message: string;
-}
+import { ErrorCode, sqlStateFor } from '../protocol';
+import { BackendErrorReply } from './errors';
 
-const ER_UNKNOWN_ERROR = 1105;
-const ER_NO_DB_ERROR = 1046;
-
-export function doltErrorAdvice(errno: number, message: string): ErrorReply | null {
-  if (errno !== ER_UNKNOWN_ERROR) return null;
+export function doltErrorAdvice(errno: number, message: string): BackendErrorReply | null {
+  if (errno !== ErrorCode.ER_UNKNOWN_ERROR) return null;
   if (/cannot dolt_commit with no database selected/i.test(message)) {
-    return {
-      errno: ER_NO_DB_ERROR,
-      sqlState: '3D000',
-      message:
-        'No database selected (doltgate: Dolt commits each write to the session\'s current database and this session has none, ' +
+    return new BackendErrorReply(
+      ErrorCode.ER_NO_DB_ERROR,
+      sqlStateFor(ErrorCode.ER_NO_DB_ERROR),
+      'No database selected (doltgate: Dolt commits each write to the session\'s current database and this session has none, ' +
         'so a qualified name like app.t is not enough; connect with a database — mysql -D app, database: \'app\' in the driver — ' +
         'or run USE app first. Nothing was written.)',
-    };
+    );
   }
   const other = /no changes to dolt_commit on database (\S+)/i.exec(message);
   if (other !== null) {
-    return {
-      errno: ER_UNKNOWN_ERROR,
-      sqlState: 'HY000',
-      message:
-        `doltgate: this statement writes another database than the session's current one (${other[1]}); Dolt commits each write ` +
+    return new BackendErrorReply(
+      ErrorCode.ER_UNKNOWN_ERROR,
+      sqlStateFor(ErrorCode.ER_UNKNOWN_ERROR),
+      `doltgate: this statement writes another database than the session's current one (${other[1]}); Dolt commits each write ` +
         'to the current database only: run USE <the database it writes> first. Nothing was written.',
-    };
+    );
   }
   return null;
 }
