@@ -24,7 +24,7 @@ import { ExternalLocalDolt, ManagedLocalDolt, type LocalDolt } from './dolt/loca
 import { DoltSqlServer } from './dolt/sql-server';
 import type { DoltServerRole } from './dolt/server-config';
 import { listDatabases, withSession, type SqlEndpoint } from './dolt/sql-session';
-import { inspectData, notOnRemoteByDatabase, type DataInspection } from './dolt/inspector';
+import { inspectData, notOnRemoteByDatabase } from './dolt/inspector';
 import { DatabaseCatalogSync, type TaggedInspection } from './database-catalog-sync';
 import { alignWithCatalog, describeAlignment } from './dolt/database-sync';
 import { recoverNewestCommits } from './dolt/recovery';
@@ -58,8 +58,8 @@ export class AgentRuntime {
   private readonly executor: FailoverExecutor;
   private readonly backup: BackupScheduler | null;
   private state: NodeState;
-  private inspection: DataInspection | null = null;
   private lastInspectAt = 0;
+  /** The last inspection, with the role Dolt ran in while it was taken. */
   private taggedInspection: TaggedInspection | null = null;
   /** One kept connection for health checks: the agent's slot when Dolt is full (sql-check.ts). */
   private readonly healthCheck = new SqlHealthCheck();
@@ -327,10 +327,10 @@ export class AgentRuntime {
       const writable = this.local.runningRole === 'primary';
       try {
         const role = this.local.runningRole;
-        this.inspection = await withSession(this.local.endpoint, Math.max(2000, this.config.checkTimeoutMs), (session) => inspectData(session, { remoteName: this.config.dolt.remote, fetch: writable }));
-        this.taggedInspection = { inspection: this.inspection, role: role === this.local.runningRole ? role : null };
-        this.metrics.commitsNotOnRemote.set(this.inspection.commitsNotOnRemote);
-        this.metrics.commitsBehindRemote.set(this.inspection.commitsBehindRemote);
+        const inspection = await withSession(this.local.endpoint, Math.max(2000, this.config.checkTimeoutMs), (session) => inspectData(session, { remoteName: this.config.dolt.remote, fetch: writable }));
+        this.taggedInspection = { inspection, role: role === this.local.runningRole ? role : null };
+        this.metrics.commitsNotOnRemote.set(inspection.commitsNotOnRemote);
+        this.metrics.commitsBehindRemote.set(inspection.commitsBehindRemote);
       } catch (error) {
         this.logger.warn('inspecting heads failed', { error: (error as Error).message });
       }
@@ -399,7 +399,7 @@ export class AgentRuntime {
   }
 
   memberRecord(): MemberRecord {
-    const inspection = this.inspection;
+    const inspection = this.taggedInspection?.inspection ?? null;
     return {
       name: this.config.name,
       sql: this.config.dolt.advertise,

@@ -8,6 +8,7 @@ import type { Logger } from '../common/logger';
 import type { BackupStatus, HeadsByDatabase } from '../proto';
 import type { AgentMetrics } from './agent-metrics';
 import { branchHeads } from './dolt/inspector';
+import { remoteUrlFor } from './dolt/server-config';
 import { listDatabases, quoteIdentifier, withSession, type SqlEndpoint } from './dolt/sql-session';
 
 export const backupName = 'doltgate_backup';
@@ -49,7 +50,7 @@ export class BackupScheduler {
         const synced: HeadsByDatabase = {};
         for (const database of await listDatabases(session)) {
           await session.query(`USE ${quoteIdentifier(database)}`);
-          const url = this.settings.url.replace('{database}', database);
+          const url = remoteUrlFor(this.settings.url, database);
           const existing = await session.query('SELECT url FROM dolt_backups WHERE name = ?', [backupName]).catch(() => []);
           if (existing.length === 0) await session.query("CALL dolt_backup('add', ?, ?)", [backupName, url]);
           await session.query("CALL dolt_backup('sync', ?)", [backupName]);

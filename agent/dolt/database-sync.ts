@@ -35,14 +35,12 @@ export class NoRemoteTemplateError extends Error {
   }
 }
 
-/** On a writable server: clones each missing database from the remote; returns the names cloned. */
+/** On a writable server: clones each of these databases (which it lacks) from the remote; returns the names cloned. */
 export async function cloneDatabases(session: SqlSession, names: readonly string[], template: string | null, remoteName: string): Promise<string[]> {
   if (names.length === 0) return [];
   if (template === null) throw new NoRemoteTemplateError(names);
-  const present = new Set(await listDatabases(session));
   const cloned: string[] = [];
   for (const name of names) {
-    if (present.has(name)) continue;
     await session.query('CALL dolt_clone(?, ?)', [remoteUrlFor(template, name), name]);
     if (remoteName !== 'origin') {
       await session.query(`USE ${quoteIdentifier(name)}`);
@@ -54,16 +52,9 @@ export async function cloneDatabases(session: SqlSession, names: readonly string
   return cloned;
 }
 
-/** On a writable server: drops each database present here; returns the names dropped. */
-export async function dropDatabases(session: SqlSession, names: readonly string[]): Promise<string[]> {
-  const present = new Set(await listDatabases(session));
-  const dropped: string[] = [];
-  for (const name of names) {
-    if (!present.has(name)) continue;
-    await session.query(`DROP DATABASE ${quoteIdentifier(name)}`);
-    dropped.push(name);
-  }
-  return dropped;
+/** On a writable server: drops each of these databases (which it holds). */
+async function dropDatabases(session: SqlSession, names: readonly string[]): Promise<void> {
+  for (const name of names) await session.query(`DROP DATABASE ${quoteIdentifier(name)}`);
 }
 
 export interface Alignment {
@@ -77,8 +68,11 @@ export interface Alignment {
  * a promoted node nor a rejoining old primary brings a dropped database back or misses a new one.
  */
 export async function alignWithCatalog(session: SqlSession, catalog: DatabaseCatalog | null, template: string | null, remoteName: string): Promise<Alignment> {
-  const dropped = await dropDatabases(session, droppedNames(catalog));
-  const cloned = await cloneDatabases(session, missingDatabases(catalogNames(catalog), await listDatabases(session)), template, remoteName);
+  const present = await listDatabases(session);
+  const dropped = droppedNames(catalog).filter((name) => present.includes(name));
+  await dropDatabases(session, dropped);
+  // A live name is never also a tombstone, so what was present is still what counts for cloning.
+  const cloned = await cloneDatabases(session, missingDatabases(catalogNames(catalog), present), template, remoteName);
   return { cloned, dropped };
 }
 

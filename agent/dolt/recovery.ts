@@ -40,6 +40,7 @@
 
 import { branchHeads, remoteBranchHeads } from './inspector';
 import { listDatabases, quoteIdentifier, type SqlSession } from './sql-session';
+import { remoteUrlFor } from './server-config';
 
 export type RecoveryMode = 'promote' | 'rejoin';
 
@@ -130,7 +131,7 @@ async function headOf(session: SqlSession, database: string, branch: string): Pr
 export async function ensureRemoteOnAllDatabases(session: SqlSession, remote: string, urlTemplate: string): Promise<void> {
   for (const database of await listDatabases(session)) {
     await session.query(`USE ${quoteIdentifier(database)}`);
-    const url = urlTemplate.replace('{database}', database);
+    const url = remoteUrlFor(urlTemplate, database);
     const backups = await session.query('SELECT name FROM dolt_backups WHERE url = ?', [url]);
     for (const backup of backups) await session.query("CALL dolt_backup('remove', ?)", [String(backup.name)]);
     const rows = await session.query('SELECT url FROM dolt_remotes WHERE name = ?', [remote]);

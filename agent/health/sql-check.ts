@@ -22,18 +22,16 @@ export class SqlHealthCheck {
 
   async check(endpoint: SqlEndpoint, timeoutMs: number, now: () => number = Date.now): Promise<CheckResult> {
     const started = now();
-    const key = `${endpoint.user}@${endpoint.host}:${endpoint.port}`;
-    if (key !== this.key) this.close();
-    this.key = key;
+    this.follow(endpoint);
     try {
       const reused = this.connection !== null;
       try {
-        await this.selectOne(endpoint, timeoutMs);
+        await this.query(endpoint, timeoutMs, 'SELECT 1');
       } catch (error) {
         // A kept connection that broke (Dolt restarted, a role change) is opened once more; a
         // fresh one that fails is the answer.
         if (!reused || now() - started >= timeoutMs) throw error;
-        await this.selectOne(endpoint, Math.max(1, timeoutMs - (now() - started)));
+        await this.query(endpoint, Math.max(1, timeoutMs - (now() - started)), 'SELECT 1');
       }
       return { ok: true, latencyMs: now() - started, error: null, at: started };
     } catch (error) {
@@ -41,18 +39,12 @@ export class SqlHealthCheck {
     }
   }
 
-  private async selectOne(endpoint: SqlEndpoint, timeoutMs: number): Promise<void> {
-    await this.query(endpoint, timeoutMs, 'SELECT 1');
-  }
-
   /**
    * A read-only statement on the kept connection (the primary's per-cycle SHOW DATABASES): work
    * the agent does every cycle must not wait for a slot on a full Dolt either.
    */
   async query(endpoint: SqlEndpoint, timeoutMs: number, sql: string): Promise<Row[]> {
-    const key = `${endpoint.user}@${endpoint.host}:${endpoint.port}`;
-    if (key !== this.key) this.close();
-    this.key = key;
+    this.follow(endpoint);
     try {
       const connection = this.connection ?? (await this.open(endpoint, timeoutMs));
       const [rows] = await withTimeout(connection.query({ sql, timeout: timeoutMs }), timeoutMs);
@@ -62,6 +54,13 @@ export class SqlHealthCheck {
       this.close();
       throw error;
     }
+  }
+
+  /** The kept connection belongs to one endpoint: another one (the standby's port) closes it. */
+  private follow(endpoint: SqlEndpoint): void {
+    const key = `${endpoint.user}@${endpoint.host}:${endpoint.port}`;
+    if (key !== this.key) this.close();
+    this.key = key;
   }
 
   /** This check's connection as a SqlSession, for helpers that take one. */
