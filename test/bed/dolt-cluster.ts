@@ -29,6 +29,8 @@ export interface DoltClusterOptions {
   roles?: DoltServerRole[];
   /** Give every node Dolt's remote URL template for this cluster's remote dir (databases created at run time). */
   remoteUrlTemplate?: boolean;
+  /** Dolt's listener.max_connections on every node (Dolt's default otherwise). */
+  maxConnections?: number;
   /** Lay out the nodes but start none. */
   startServers?: boolean;
 }
@@ -60,7 +62,7 @@ export class TestDoltCluster {
       const server = new DoltSqlServer({
         env: layout.env,
         nodeDir: layout.nodeDir,
-        settings: { dataDir: layout.dataDir, host: '127.0.0.1', port, role, remoteName: 'origin', remoteUrlTemplate: options.remoteUrlTemplate ? remoteUrlTemplate(remoteDir) : null },
+        settings: { dataDir: layout.dataDir, host: '127.0.0.1', port, role, remoteName: 'origin', remoteUrlTemplate: options.remoteUrlTemplate ? remoteUrlTemplate(remoteDir) : null, maxConnections: options.maxConnections },
       });
       await server.configure(role);
       nodes.push({ name, layout, server, port });

@@ -5,34 +5,24 @@
 
 import { expect } from 'chai';
 import mysql from 'mysql2/promise';
-import { DoltSqlServer } from '../../agent/dolt/sql-server';
 import { SqlHealthCheck } from '../../agent/health/sql-check';
 import { listDatabases } from '../../agent/dolt/sql-session';
-import { freePort } from '../../common/free-port';
-import { initFirstNode, nodeLayout } from '../../sandbox/dolt-node-setup';
-import { registerCleanup, tempDir } from '../bed/cleanup';
-import { doltBinary } from '../bed/dolt-binary';
+import { registerCleanup } from '../bed/cleanup';
+import { TestDoltCluster } from '../bed/dolt-cluster';
 
 describe('Dolt at its connection limit (real dolt sql-server)', function () {
   this.timeout(60_000);
-  let server: DoltSqlServer;
+  let cluster: TestDoltCluster;
   let port: number;
   const held: mysql.Connection[] = [];
   const open = (connectTimeout = 2_000): Promise<mysql.Connection> => mysql.createConnection({ host: '127.0.0.1', port, user: 'root', password: '', connectTimeout });
 
   before(async () => {
-    const dir = await tempDir('capacity');
-    const layout = nodeLayout(dir, 'n1', doltBinary());
-    await initFirstNode(layout, `${dir}/remote`, ['app']);
-    port = await freePort();
-    server = new DoltSqlServer({ env: layout.env, nodeDir: layout.nodeDir, settings: { dataDir: layout.dataDir, host: '127.0.0.1', port, role: 'primary', remoteName: 'origin', maxConnections: 3 } });
-    await server.configure('primary');
-    await server.start();
-    registerCleanup(async () => {
-      await server.stop(5_000);
-    });
+    cluster = await TestDoltCluster.start({ nodes: 1, databases: ['app'], maxConnections: 3 });
+    port = cluster.primary.port;
     registerCleanup(() => held.forEach((connection) => connection.destroy()));
   });
+  after(async () => cluster?.stop());
 
   it('a new client is not refused when Dolt is full: its handshake waits for a free slot (so a fresh-connection check times out like a hung server); an open connection keeps answering', async () => {
     const check = new SqlHealthCheck();
@@ -65,10 +55,10 @@ describe('Dolt at its connection limit (real dolt sql-server)', function () {
     registerCleanup(() => check.close());
     const endpoint = { host: '127.0.0.1', port, user: 'root', password: '' };
     expect((await check.check(endpoint, 1_000)).ok).to.equal(true);
-    await server.kill9();
+    await cluster.primary.server.kill9();
     const down = await check.check(endpoint, 1_000);
     expect(down.ok, 'Dolt killed').to.equal(false);
-    await server.start();
+    await cluster.primary.server.start();
     const back = await check.check(endpoint, 1_000);
     expect(back.ok, `Dolt back (${back.error})`).to.equal(true);
   });

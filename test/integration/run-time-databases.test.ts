@@ -28,6 +28,11 @@ function statusJson(cluster: LocalCluster): Promise<{ primary: string; nodes: Ar
   });
 }
 
+/** Every name the database catalog holds, tombstones too. */
+async function catalogEntries(cluster: LocalCluster): Promise<string[]> {
+  return Object.keys((await cluster.snapshot()).databases?.value.databases ?? {});
+}
+
 async function idsOn(cluster: LocalCluster, node: string): Promise<number[]> {
   const rows = await queryNode<{ id: number }>(cluster, node, 'SELECT id FROM t ORDER BY id', [], 'orders');
   return rows.map((row) => row.id);
@@ -74,8 +79,7 @@ describe('databases created at run time through the proxy (real processes)', fun
     // No query names orders on a replica before this: the replicas' agents must fetch it
     // themselves, from the catalog the primary's agent keeps.
     await eventually(async () => {
-      const catalog = (await cluster.snapshot()).databases?.value.databases ?? {};
-      expect(Object.keys(catalog).sort()).to.deep.equal(['app', 'orders']);
+      expect((await catalogEntries(cluster)).sort()).to.deep.equal(['app', 'orders']);
       const status = await statusJson(cluster);
       for (const node of status.nodes) expect(node.databases.find((db) => db.name === 'orders'), `orders in the status of ${node.name}`).to.deep.include({ hasRemote: true });
       return true;
@@ -180,7 +184,7 @@ describe('databases created at run time through the proxy (real processes)', fun
     // in the catalog in time, and no replica clones it before the failover.
     const cluster = await startLocalCluster({ agentOverrides: { inspect_interval_ms: 60_000, ha: { min_failover_interval_ms: 1000 } } });
     const first = await cluster.waitForStablePrimary(30_000);
-    await eventually(async () => Object.keys((await cluster.snapshot()).databases?.value.databases ?? {}).includes('app'), { within: 20_000, what: 'app in the catalog' });
+    await eventually(async () => (await catalogEntries(cluster)).includes('app'), { within: 20_000, what: 'app in the catalog' });
     const proxy = await cluster.startProxy({ name: 'app', password: 'pw' });
     const bare = await mysql.createConnection({ host: '127.0.0.1', port: proxy.port, user: 'app', password: 'pw' });
     registerCleanup(() => bare.destroy());
@@ -188,7 +192,7 @@ describe('databases created at run time through the proxy (real processes)', fun
     await bare.query('CREATE TABLE late.t (id INT PRIMARY KEY)');
     await bare.query('INSERT INTO late.t VALUES (1), (2), (3)');
     bare.destroy();
-    await eventually(async () => Object.keys((await cluster.snapshot()).databases?.value.databases ?? {}).includes('late'), { within: 10_000, what: 'late in the catalog' });
+    await eventually(async () => (await catalogEntries(cluster)).includes('late'), { within: 10_000, what: 'late in the catalog' });
     const replicas = cluster.agents.map((agent) => agent.name).filter((name) => name !== first);
     for (const name of replicas) {
       const names = (await queryNode<Record<string, string>>(cluster, name, 'SHOW DATABASES')).map((row) => Object.values(row)[0]);
