@@ -86,7 +86,20 @@ export interface ProxyConfig {
     readOnlyProcedures: string[];
     writeFunctions: string[];
   };
-  pool: { maxIdlePerBackend: number; idleTimeoutMs: number };
+  /**
+   * Backend connections: `maxConnectionsPerNode` is this proxy's budget per Dolt node (keep the
+   * sum over proxies, plus the agent's few, below Dolt's max_connections); a statement that
+   * finds it used up waits up to `queueTimeoutMs` in a queue of at most `maxQueued`, then gets
+   * 1040. `multiplexing`: sessions give connections back between statements (session-backends.ts).
+   */
+  pool: {
+    maxConnectionsPerNode: number;
+    queueTimeoutMs: number;
+    maxQueued: number;
+    maxIdlePerBackend: number;
+    idleTimeoutMs: number;
+    multiplexing: { enabled: boolean; lingerMs: number };
+  };
   metrics: { host: string; port: number } | null;
 }
 
@@ -264,7 +277,8 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
     r.fail('routing.strategy', 'must be round-robin or least-outstanding');
   }
   const poolRaw = r.section(raw, 'pool', 'pool') ?? {};
-  r.noUnknownKeys(poolRaw, ['max_idle_per_backend', 'idle_timeout_ms'], 'pool');
+  r.noUnknownKeys(poolRaw, ['max_connections_per_node', 'queue_timeout_ms', 'max_queued', 'max_idle_per_backend', 'idle_timeout_ms', 'multiplexing', 'linger_ms'], 'pool');
+  const maxConnectionsPerNode = r.int(poolRaw, 'max_connections_per_node', 'pool.max_connections_per_node', 200, 1, 100_000);
   const metricsRaw = r.section(raw, 'metrics', 'metrics');
   let metrics: ProxyConfig['metrics'] = null;
   if (metricsRaw !== undefined) {
@@ -302,8 +316,15 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
       writeFunctions: r.stringList(routingRaw, 'write_functions', 'routing.write_functions'),
     },
     pool: {
-      maxIdlePerBackend: r.int(poolRaw, 'max_idle_per_backend', 'pool.max_idle_per_backend', 16, 0, 100_000),
+      maxConnectionsPerNode,
+      queueTimeoutMs: r.int(poolRaw, 'queue_timeout_ms', 'pool.queue_timeout_ms', 5_000, 1, 3_600_000),
+      maxQueued: r.int(poolRaw, 'max_queued', 'pool.max_queued', 10_000, 0, 10_000_000),
+      maxIdlePerBackend: r.int(poolRaw, 'max_idle_per_backend', 'pool.max_idle_per_backend', maxConnectionsPerNode, 0, 100_000),
       idleTimeoutMs: r.int(poolRaw, 'idle_timeout_ms', 'pool.idle_timeout_ms', 60_000, 1000, 24 * 3600 * 1000),
+      multiplexing: {
+        enabled: r.bool(poolRaw, 'multiplexing', 'pool.multiplexing', true),
+        lingerMs: r.int(poolRaw, 'linger_ms', 'pool.linger_ms', 1_000, 0, 3_600_000),
+      },
     },
     metrics,
   };

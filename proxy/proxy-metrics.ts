@@ -15,7 +15,7 @@
  */
 
 import * as http from 'node:http';
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram as PromHistogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Histogram } from './histogram';
 
 /** Seconds; the proxy's own overhead is sub-millisecond, queries may take seconds. */
@@ -50,6 +50,15 @@ export class ProxyMetrics {
   readonly backendUp: Gauge<'backend' | 'role'>;
   readonly errors: Counter<'kind'>;
   readonly etcdReachable: Gauge;
+  readonly backendConnections: Gauge<'backend' | 'state'>;
+  readonly backendBudget: Gauge<'backend'>;
+  readonly backendQueued: Gauge<'backend'>;
+  readonly backendQueueWait: PromHistogram<'backend' | 'outcome'>;
+  readonly backendBudgetExhausted: Counter<'backend'>;
+  readonly sessionsHoldingBackends: Gauge<'reason'>;
+  /** Read at scrape time: the pools' per-node figures, and the hold reason of every session. */
+  private backendSource: () => ReadonlyArray<{ node: string; inUse: number; idle: number; connecting: number; queued: number; budget: number }> = () => [];
+  private holdSource: () => Iterable<string | null> = () => [];
 
   constructor(labels: { cluster: string }) {
     this.registry.setDefaultLabels(labels);
@@ -132,6 +141,72 @@ export class ProxyMetrics {
       help: '1 while the topology watch on etcd is connected and reads succeed',
       registers,
     });
+    const self = this;
+    this.backendConnections = new Gauge({
+      name: 'doltgate_proxy_backend_connections',
+      help: "The proxy's connections to each backend node, by state: in_use (held by a session), idle (pooled), connecting",
+      labelNames: ['backend', 'state'],
+      registers,
+      collect(this: Gauge<'backend' | 'state'>) {
+        this.reset();
+        for (const n of self.backendSource()) {
+          this.set({ backend: n.node, state: 'in_use' }, n.inUse);
+          this.set({ backend: n.node, state: 'idle' }, n.idle);
+          this.set({ backend: n.node, state: 'connecting' }, n.connecting);
+        }
+      },
+    });
+    this.backendBudget = new Gauge({
+      name: 'doltgate_proxy_backend_connection_budget',
+      help: 'Connections this proxy may open to each backend node (pool.max_connections_per_node)',
+      labelNames: ['backend'],
+      registers,
+      collect(this: Gauge<'backend'>) {
+        this.reset();
+        for (const n of self.backendSource()) this.set({ backend: n.node }, n.budget);
+      },
+    });
+    this.backendQueued = new Gauge({
+      name: 'doltgate_proxy_backend_queue_length',
+      help: 'Statements waiting now for a backend connection to the node, its budget used up',
+      labelNames: ['backend'],
+      registers,
+      collect(this: Gauge<'backend'>) {
+        this.reset();
+        for (const n of self.backendSource()) this.set({ backend: n.node }, n.queued);
+      },
+    });
+    this.backendQueueWait = new PromHistogram({
+      name: 'doltgate_proxy_backend_queue_wait_seconds',
+      help: 'Time statements waited for a backend connection, by outcome (served, timeout, full, aborted)',
+      labelNames: ['backend', 'outcome'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.backendBudgetExhausted = new Counter({
+      name: 'doltgate_proxy_backend_budget_exhausted_total',
+      help: "Times a statement found every connection of the node's budget in use and had to wait (or was refused)",
+      labelNames: ['backend'],
+      registers,
+    });
+    this.sessionsHoldingBackends = new Gauge({
+      name: 'doltgate_proxy_sessions_pinned',
+      help: 'Client sessions that keep their backend connections between statements, by reason (transaction, autocommit-off, prepared-statement, temporary-table, user-variable, ..., multiplexing-off)',
+      labelNames: ['reason'],
+      registers,
+      collect(this: Gauge<'reason'>) {
+        this.reset();
+        const counts = new Map<string, number>();
+        for (const reason of self.holdSource()) if (reason !== null) counts.set(reason, (counts.get(reason) ?? 0) + 1);
+        for (const [reason, n] of counts) this.set({ reason }, n);
+      },
+    });
+  }
+
+  /** Where the backend connection gauges and the pinned-sessions gauge read their figures. */
+  observeBackends(pools: () => ReadonlyArray<{ node: string; inUse: number; idle: number; connecting: number; queued: number; budget: number }>, holds: () => Iterable<string | null>): void {
+    this.backendSource = pools;
+    this.holdSource = holds;
   }
 
   /**

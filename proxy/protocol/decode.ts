@@ -320,6 +320,25 @@ export function statusFlagsOf(buf: Buffer, start: number, payloadLength: number)
   return buf[p] | (buf[p + 1] << 8);
 }
 
+/** leavesFollowUpOf: the result carries warnings (or is an error). */
+export const FOLLOW_UP_WARNINGS = 1;
+/** leavesFollowUpOf: the OK's insert id is not 0, so LAST_INSERT_ID() now answers it. */
+export const FOLLOW_UP_INSERT_ID = 2;
+
+/**
+ * What an OK or EOF payload (validated by statusFlagsOf) leaves that the next statement on the
+ * same connection may ask for, as FOLLOW_UP_* bits: warnings for SHOW WARNINGS, an insert id for
+ * LAST_INSERT_ID(). The proxy keeps a multiplexed session on such a connection for a while.
+ */
+export function leavesFollowUpOf(buf: Buffer, start: number, payloadLength: number): number {
+  if (payloadLength === 5 && buf[start] === ResponseHeader.EOF) return (buf[start + 1] | buf[start + 2]) !== 0 ? FOLLOW_UP_WARNINGS : 0;
+  let p = start + 1;
+  p += lenencIntSize(buf[p]);
+  const insertId = buf[p] !== 0 ? FOLLOW_UP_INSERT_ID : 0;
+  p += lenencIntSize(buf[p]) + 2;
+  return insertId | (p + 2 <= start + payloadLength && (buf[p] | buf[p + 1]) !== 0 ? FOLLOW_UP_WARNINGS : 0);
+}
+
 // ---- session state changes (CLIENT_SESSION_TRACK) ---------------------------------------------
 
 export interface SessionStateChange {

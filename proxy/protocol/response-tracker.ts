@@ -31,7 +31,7 @@
  */
 
 import { Capability, Command, MAX_FRAME_PAYLOAD, ResponseHeader, ServerStatus } from './constants';
-import { statusFlagsOf } from './decode';
+import { FOLLOW_UP_INSERT_ID, leavesFollowUpOf, statusFlagsOf } from './decode';
 import { UnexpectedPacketError, UnsupportedCommandError } from './errors';
 import type { PacketView } from './packet-reader';
 
@@ -138,6 +138,8 @@ export class ResponseTracker {
   private lastErrno = 0;
   private current = -1;
   private results = 0;
+  private followUp = false;
+  private insertId = false;
   private stmtId = 0;
   private columns = 0;
   private params = 0;
@@ -164,6 +166,27 @@ export class ResponseTracker {
   /** ERR number that ended the current/last response, 0 if it did not end in ERR. */
   get errno(): number {
     return this.lastErrno;
+  }
+
+  /**
+   * The current/last response left a LAST_INSERT_ID() value, warnings or an error on the
+   * connection (leavesFollowUpOf): a statement that follows may need this very connection.
+   */
+  get leavesFollowUp(): boolean {
+    return this.followUp;
+  }
+
+  /**
+   * Some response since `forgetInsertId` set an insert id: LAST_INSERT_ID() on this connection
+   * answers it, whatever ran after (test/integration/dolt-multiplexing-facts.test.ts).
+   */
+  get holdsInsertId(): boolean {
+    return this.insertId;
+  }
+
+  /** After COM_RESET_CONNECTION, which sets LAST_INSERT_ID back to 0. */
+  forgetInsertId(): void {
+    this.insertId = false;
   }
 
   /** The command being answered, or -1 when idle. */
@@ -220,6 +243,7 @@ export class ResponseTracker {
     if (first === UNSUPPORTED) throw new UnsupportedCommandError(command);
     this.lastErrno = 0;
     this.results = 0;
+    this.followUp = false;
     this.deferred = ResponseStep.More;
     if (first === NO_RESPONSE) return false;
     this.current = command;
@@ -396,6 +420,11 @@ export class ResponseTracker {
   private endResult(buf: Buffer, start: number, length: number): ResponseStep {
     const status = this.readStatus(buf, start, length);
     this.results++;
+    const followUp = leavesFollowUpOf(buf, start, length);
+    if (followUp !== 0) {
+      this.followUp = true;
+      if ((followUp & FOLLOW_UP_INSERT_ID) !== 0) this.insertId = true;
+    }
     if ((status & ServerStatus.SERVER_MORE_RESULTS_EXISTS) !== 0) {
       this.state = State.ResultStart;
       return ResponseStep.More;
@@ -408,6 +437,8 @@ export class ResponseTracker {
     if (length < 3) throw new UnexpectedPacketError(STATE_NAMES[this.state], ResponseHeader.ERR, length);
     this.lastErrno = buf[start + 1] | (buf[start + 2] << 8);
     this.results++;
+    // SHOW WARNINGS after an error shows the error: as much a follow-up as a warning.
+    this.followUp = true;
     return this.finish();
   }
 

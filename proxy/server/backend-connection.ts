@@ -155,6 +155,22 @@ export class BackendConnection {
   /** COM_SET_OPTION state of the backend session (null: as negotiated). */
   multiStatements: boolean | null = null;
   /**
+   * The replayable session state this connection holds while it waits in the pool for another
+   * session (SessionState.fingerprint): '' none (fresh, or reset), null unknown (never handed to
+   * another session without a reset). Written when a session gives the connection back.
+   */
+  stateKey: string | null = '';
+  /**
+   * A COM_STMT_PREPARE ran here with no statement after it: in Dolt the next statement then runs
+   * in the snapshot of prepare time (test/integration/dolt-multiplexing-facts.test.ts), so such a
+   * connection is reset before another session gets it.
+   */
+  preparedOnly = false;
+  /** When the last client command on it ended (the session's clock); for lingering. */
+  lastDoneAt = 0;
+  /** Called once when the connection closes (the pool's budget counts it until then). */
+  onDestroy: (() => void) | null = null;
+  /**
    * Set by the owning session: the role and the topology generation (primary generation, or the
    * replica node's) the connection was opened for; -1 before. A field, not a side table: it is
    * read on every command.
@@ -424,6 +440,9 @@ export class BackendConnection {
     if (this.closed) return;
     this.closed = true;
     const sink = this.sink;
+    const onDestroy = this.onDestroy;
+    this.onDestroy = null;
+    if (onDestroy !== null) onDestroy();
     this.socket.removeListener('data', this.onData);
     if (this.relay !== null) this.relay.stop();
     this.socket.on('error', () => undefined);

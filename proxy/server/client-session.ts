@@ -255,7 +255,9 @@ export class ClientSession {
     if (this.mode === Mode.Idle && idleTimeout > 0 && now - this.lastActivity > idleTimeout) {
       this.socket.write(errFrameForError(0, new IdleTimeoutError(idleTimeout)));
       this.close('idle timeout', true);
+      return;
     }
+    if (this.mode === Mode.Idle) this.fwd.giveBackIdle(now);
   }
 
   // ---- topology ------------------------------------------------------------------------------
@@ -438,6 +440,8 @@ export class ClientSession {
       case 'none':
         // No response; a multi-frame remainder is skipped, then a new exchange starts.
         for (const [conn, id] of plan.closes) conn.write(comStmtCloseFrame(id));
+        // A statement closed: perhaps the last thing that kept the connections.
+        this.fwd.giveBackIdle(this.fwd.commandAt);
         this.discardError = null;
         if (view.endsPacket) this.reader.resetSequence(0);
         else this.mode = Mode.Discarding;
@@ -660,6 +664,12 @@ export class ClientSession {
   shutdown(): void {
     if (this.mode === Mode.Idle) this.socket.write(errFrameForError(0, new ShuttingDownError()));
     this.close('proxy shutting down', true);
+  }
+
+  /** Why this session keeps backend connections between statements now, or null (multiplexed, or not logged in). */
+  holdReason(): string | null {
+    if (this.mode === Mode.Handshake || this.mode === Mode.Closed) return null;
+    return this.fwd.backends.holdReason();
   }
 
   describe(): Record<string, unknown> {

@@ -81,7 +81,7 @@ export class CommandForwarder implements BackendSink {
     this.identity = { ...session, sink: this };
     this.out = new ResponseBatch(client, host.flow);
     const ctx = host.ctx;
-    this.backends = new SessionBackends(this.identity, ctx.view, ctx.pools, ctx.config.routing.readYourWritesMs, ctx.now);
+    this.backends = new SessionBackends(this.identity, ctx.view, ctx.pools, ctx.config.routing.readYourWritesMs, ctx.now, ctx.config.pool.multiplexing);
   }
 
   // ---- commands --------------------------------------------------------------------------------
@@ -204,6 +204,7 @@ export class CommandForwarder implements BackendSink {
 
   private async ensurePrepared(stmt: PreparedStatement, conn: BackendConnection): Promise<void> {
     if (placementOn(stmt, conn) !== null) return;
+    conn.preparedOnly = true;
     const o = await conn.runCommand(comStmtPrepareFrame(stmt.sql));
     if (o.errno !== 0) throw new BackendErrorReply(o.errno, o.sqlState, o.message);
     placeStatement(stmt, conn, o.statementId);
@@ -250,6 +251,8 @@ export class CommandForwarder implements BackendSink {
       }
     }
     conn.sink = this;
+    if (job.command === Command.COM_STMT_PREPARE) conn.preparedOnly = true;
+    else if (job.command === Command.COM_QUERY || job.command === Command.COM_STMT_EXECUTE) conn.preparedOnly = false;
     const expects = conn.tracker.begin(job.command);
     if (job.endsPacket) conn.reader.resetSequence((job.seq + 1) & 0xff);
     const replica = job.route === 'replica' && job.replica !== undefined ? job.replica : job.route === 'previous' && conn.role === 'replica' ? conn.target.name : null;
@@ -347,6 +350,7 @@ export class CommandForwarder implements BackendSink {
       this.primaryCloseCause = null;
     }
     if (wedged) this.closeWedged(conn);
+    this.backends.giveBackIdle(this.commandAt);
     this.host.commandDone();
   }
 
@@ -466,6 +470,11 @@ export class CommandForwarder implements BackendSink {
     if (f === null) return;
     f.failure = new QueryInterruptedError(f.job.mayWrite);
     f.conn.destroy(f.failure);
+  }
+
+  /** The session is idle: connections that lingered for a follow-up, or were kept by a reason now gone, go back. */
+  giveBackIdle(now: number): void {
+    if (this.inflight === null && this.setupAbort === null) this.backends.giveBackIdle(now);
   }
 
   /** COM_RESET_CONNECTION / COM_CHANGE_USER: every backend connection goes back to the pools. */

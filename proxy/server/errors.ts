@@ -6,7 +6,9 @@
  * pass through the same function, so every ERR the proxy writes comes from here.
  *
  * Error numbers, chosen for what client libraries and retry logic already do with them:
- * - 1040 ER_CON_COUNT_ERROR (08004): max_client_connections reached.
+ * - 1040 ER_CON_COUNT_ERROR (08004): max_client_connections reached; or a statement waited
+ *   pool.queue_timeout_ms for one of the proxy's backend connections to a node (all
+ *   pool.max_connections_per_node in use) or found the wait queue full. Nothing ran; retry.
  * - 1045 ER_ACCESS_DENIED_ERROR (28000): unknown user or wrong password.
  * - 1251 ER_NOT_SUPPORTED_AUTH_MODE (08004): an auth exchange the proxy cannot complete.
  * - 3159 ER_SECURE_TRANSPORT_REQUIRED: tls.required and the client did not upgrade.
@@ -42,6 +44,7 @@ export const CR_SERVER_LOST = 2013;
 
 export type ProxyErrorCode =
   | 'TOO_MANY_CONNECTIONS'
+  | 'BACKEND_BUSY'
   | 'ACCESS_DENIED'
   | 'AUTH_NOT_SUPPORTED'
   | 'TLS_REQUIRED'
@@ -85,6 +88,17 @@ export class TooManyConnectionsError extends ProxyError {
   readonly code = 'TOO_MANY_CONNECTIONS';
   constructor(limit: number) {
     super(`doltgate: too many connections (max_client_connections is ${limit}); close idle connections or raise the limit`, ErrorCode.ER_CON_COUNT_ERROR);
+  }
+}
+
+/**
+ * Every backend connection the proxy may open to a node (its budget) is in use and none came
+ * free in time, or too many statements already wait for one. Never a sign the node is down.
+ */
+export class BackendBusyError extends ProxyError {
+  readonly code = 'BACKEND_BUSY';
+  constructor(backend: string, detail: string) {
+    super(`doltgate: no backend connection to ${backend} free: ${detail}; nothing ran, retry (or raise pool.max_connections_per_node)`, ErrorCode.ER_CON_COUNT_ERROR);
   }
 }
 

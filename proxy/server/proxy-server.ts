@@ -113,6 +113,9 @@ export class ProxyServer {
     const base = { readOnlyProcedures: routineNames(c.routing.readOnlyProcedures), writeFunctions: routineNames(c.routing.writeFunctions) };
     this.classifier = [Object.freeze({ ...base, noBackslashEscapes: false }), Object.freeze({ ...base, noBackslashEscapes: true })];
     this.pools = new BackendPools({
+      maxConnectionsPerNode: c.pool.maxConnectionsPerNode,
+      queueTimeoutMs: c.pool.queueTimeoutMs,
+      maxQueued: c.pool.maxQueued,
       maxIdlePerBackend: c.pool.maxIdlePerBackend,
       idleTimeoutMs: c.pool.idleTimeoutMs,
       connectTimeoutMs: c.backendConnectTimeoutMs,
@@ -125,6 +128,12 @@ export class ProxyServer {
             servername: c.backendTls.serverName ?? undefined,
           },
       onHealth: (target, up, error) => this.onBackendHealth(target, up, error),
+      onBudgetExhausted: (node) => this.metrics.backendBudgetExhausted.inc({ backend: node }),
+      onQueueWait: (node, ms, outcome) => this.metrics.backendQueueWait.observe({ backend: node, outcome }, ms / 1000),
+    });
+    const sessions = this.sessions;
+    this.metrics.observeBackends(() => this.pools.stats(), function* () {
+      for (const s of sessions) yield s.holdReason();
     });
     this.prober = new PrimaryProber(this.view, this.pools, this.logger.child('probe'));
     this.view.onSuspicion = (suspicion) => {

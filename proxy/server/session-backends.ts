@@ -12,8 +12,14 @@
  *  6. a replica picked by the ReplicaSelector (round robin or least outstanding, by weight,
  *     skipping replicas in backoff); none available → primary.
  *
- * Connections: at most one to the primary and one per replica, opened lazily from the pools and
- * kept for the session's life. Before a connection runs a client command it is brought up to
+ * Connections: at most one to the primary and one per replica, taken from the pools when needed.
+ * With multiplexing on (the default) a session gives every connection back after each statement
+ * or transaction (`giveBackIdle`) unless it must keep it (`holdReason`): an open transaction,
+ * autocommit off, a pin (temporary table, lock, user variable, ...), a prepared statement, or a
+ * follow-up — the last answer left warnings or an insert id that SHOW WARNINGS or LAST_INSERT_ID()
+ * may ask that very connection for, so it lingers `lingerMs` after its last use. With
+ * multiplexing off a session keeps its connections for life. Before a connection runs a client
+ * command it is brought up to
  * the session's state (`sync`: database, replayable SETs, multi-statement option). A primary
  * connection is usable only at the ClusterView's current primary generation (or, during a
  * switchover drain, inside the transaction it already has open); getting a new one waits in the
@@ -25,13 +31,13 @@
  */
 
 import { Buffer } from 'node:buffer';
-import type { Classification } from '../routing/classifier';
+import type { Classification, PinCause } from '../routing/classifier';
 import { commitsWrite, ReadYourWritesWindow } from '../routing/read-your-writes';
 import { comInitDbFrame, comQueryFrame, Command, hasFlag, ServerStatus } from '../protocol';
-import type { BackendConnection, BackendLogin, BackendSink } from './backend-connection';
-import type { BackendPools } from './backend-pool';
+import type { BackendConnection, BackendLogin, BackendSink, BackendTarget } from './backend-connection';
+import { poolLoginKey, type AcquireRequest, type BackendPools } from './backend-pool';
 import type { ClusterView } from './cluster-view';
-import { BackendReadOnlyError, BackendUnavailableError, NoTopologyError, QueryInterruptedError, StateReplayError } from './errors';
+import { BackendBusyError, BackendReadOnlyError, BackendUnavailableError, NoTopologyError, QueryInterruptedError, StateReplayError } from './errors';
 import type { StatementRegistry } from './prepared-statements';
 import type { SessionState } from './session-state';
 
@@ -46,6 +52,16 @@ export interface SessionIdentity {
   charset: number;
 }
 
+
+export interface MultiplexOptions {
+  /** Give connections back between statements (else: keep them for the session's life). */
+  enabled: boolean;
+  /** How long a connection whose answer left a follow-up stays with the session. */
+  lingerMs: number;
+}
+
+/** Why a session keeps its backend connections between statements (the pinned metric's label). */
+export type HoldReason = 'transaction' | 'autocommit-off' | 'prepared-statement' | 'multiplexing-off' | PinCause;
 
 /** How many replicas a read tries before it falls back to the primary. */
 const MAX_REPLICA_ATTEMPTS = 3;
@@ -63,6 +79,10 @@ export class SessionBackends {
   /** AUTOCOMMIT from the last answer of the primary. */
   autocommit = true;
   readonly ryw: ReadYourWritesWindow;
+  /** poolLoginKey of the identity, and what it was made from. */
+  private loginKeyCache = '';
+  private loginKeyOf: BackendLogin | null = null;
+  private loginKeyCharset = -1;
 
   constructor(
     private readonly id: SessionIdentity,
@@ -70,8 +90,103 @@ export class SessionBackends {
     private readonly pools: BackendPools,
     readYourWritesMs: number,
     private readonly now: () => number,
+    private readonly mux: MultiplexOptions = { enabled: false, lingerMs: 0 },
   ) {
     this.ryw = new ReadYourWritesWindow(readYourWritesMs);
+  }
+
+  private loginKey(): string {
+    const id = this.id;
+    if (id.login !== this.loginKeyOf || id.charset !== this.loginKeyCharset) {
+      this.loginKeyCache = poolLoginKey(id.login, id.clientCapabilities, id.charset);
+      this.loginKeyOf = id.login;
+      this.loginKeyCharset = id.charset;
+    }
+    return this.loginKeyCache;
+  }
+
+  /** Why the session must keep its connections now, or null when it may give them back. */
+  holdReason(): HoldReason | null {
+    if (!this.mux.enabled) return 'multiplexing-off';
+    if (this.inTransaction) return 'transaction';
+    if (!this.autocommit) return 'autocommit-off';
+    const pins = this.id.state.pins;
+    if (pins.size > 0) return pins.values().next().value as PinCause;
+    if (this.id.statements.size > 0) return 'prepared-statement';
+    return null;
+  }
+
+  /** Does the session hold any backend connection right now? */
+  get holdsConnections(): boolean {
+    return this.primary !== null || this.replicas.size > 0;
+  }
+
+  /**
+   * Multiplexing: every idle connection goes back to the pools unless the session must keep it
+   * (`holdReason`) or it lingers for a follow-up (its last answer, within `lingerMs`, left
+   * warnings or an insert id). Called after each command and from the session's timer.
+   */
+  giveBackIdle(now: number = this.now()): void {
+    if (!this.holdsConnections || this.holdReason() !== null) return;
+    const p = this.primary;
+    if (p !== null) this.giveBackOne(p, now);
+    if (this.replicas.size > 0) for (const r of [...this.replicas.values()]) this.giveBackOne(r, now);
+  }
+
+  private giveBackOne(conn: BackendConnection, now: number): void {
+    if (!conn.isIdle || conn.isClosed) return;
+    if (conn.tracker.leavesFollowUp && now - conn.lastDoneAt < this.mux.lingerMs) return;
+    const stateKey = this.synced(conn) ? this.id.state.fingerprint : null;
+    this.forget(conn);
+    if (this.usableGeneration(conn)) this.pools.giveBack(conn, stateKey);
+    else this.pools.release(conn, false);
+  }
+
+  /** A connection from the pools becomes this session's: its state is the session's as far as the pool matched it. */
+  private adopt(conn: BackendConnection): void {
+    const s = this.id.state;
+    conn.sink = this.id.sink;
+    if (conn.stateKey === s.fingerprint) {
+      conn.stateOwner = s;
+      conn.stateGeneration = s.generation;
+      conn.appliedSeq = s.lastSeq;
+    } else {
+      // Clean ('' after a fresh login or a reset): sync replays everything.
+      conn.stateOwner = s;
+      conn.stateGeneration = s.generation;
+      conn.appliedSeq = 0;
+    }
+  }
+
+  /** Hot path: an exactly matching idle pooled connection to the current primary, made the session's. */
+  private takeReadyPrimary(): BackendConnection | null {
+    const target = this.view.primary;
+    if (target === null || !this.mux.enabled) return null;
+    const s = this.id.state;
+    const conn = this.pools.takeReady(target, this.loginKey(), s.database, s.fingerprint, s.multiStatements);
+    if (conn === null) return null;
+    if (conn.role !== 'primary' || conn.generation !== this.view.primaryGeneration) {
+      this.pools.release(conn, false);
+      return null;
+    }
+    this.adopt(conn);
+    this.primary = conn;
+    return conn;
+  }
+
+  private takeReadyReplica(name: string): BackendConnection | null {
+    const node = this.view.replica(name);
+    if (node === undefined || !this.mux.enabled) return null;
+    const s = this.id.state;
+    const conn = this.pools.takeReady(node, this.loginKey(), s.database, s.fingerprint, s.multiStatements);
+    if (conn === null) return null;
+    if (conn.role !== 'replica' || !this.view.replicaUsable(name, conn.generation)) {
+      this.pools.release(conn, false);
+      return null;
+    }
+    this.adopt(conn);
+    this.replicas.set(name, conn);
+    return conn;
   }
 
   get inTransaction(): boolean {
@@ -95,16 +210,21 @@ export class SessionBackends {
 
   /** Hot path: the primary connection if it can run a command right now without any I/O. */
   readyPrimary(): BackendConnection | null {
-    const p = this.primary;
-    if (p === null || !p.isIdle || p.isClosed) return null;
+    let p = this.primary;
+    if (p === null) {
+      if (this.view.hold.state !== 'idle') return null;
+      p = this.takeReadyPrimary();
+      if (p === null) return null;
+    }
+    if (!p.isIdle || p.isClosed) return null;
     if (!this.view.primaryUsable(p.generation, p.inTransaction)) return null;
     if (this.view.hold.state !== 'idle' && !p.inTransaction) return null;
     return this.synced(p) ? p : null;
   }
 
   readyReplica(name: string): BackendConnection | null {
-    const r = this.replicas.get(name);
-    if (r === undefined || !r.isIdle || r.isClosed) return null;
+    const r = this.replicas.get(name) ?? this.takeReadyReplica(name);
+    if (r === null || !r.isIdle || r.isClosed) return null;
     if (!this.view.replicaUsable(name, r.generation)) return null;
     return this.synced(r) ? r : null;
   }
@@ -165,7 +285,7 @@ export class SessionBackends {
       const generation = this.view.primaryGeneration;
       let conn: BackendConnection;
       try {
-        conn = await this.pools.acquire({ target, login: this.id.login, clientCapabilities: this.id.clientCapabilities, charset: this.id.charset, database: this.id.state.database, verifyWritable: true });
+        conn = await this.pools.acquire(this.request(target, signal, true));
       } catch (error) {
         const kind = error instanceof BackendReadOnlyError ? 'read-only' : error instanceof BackendUnavailableError ? 'unreachable' : null;
         if (kind === null || signal.aborted) throw error;
@@ -180,13 +300,14 @@ export class SessionBackends {
         this.pools.release(conn, false);
         throw new QueryInterruptedError(false);
       }
-      if (generation !== this.view.primaryGeneration) {
-        // The topology moved while we connected: this connection may point at a retired primary.
+      if (generation !== this.view.primaryGeneration || (conn.generation !== -1 && (conn.role !== 'primary' || conn.generation !== generation))) {
+        // The topology moved while we connected (or the pooled connection is from before it):
+        // this connection may point at a retired primary.
         this.pools.release(conn, false);
         continue;
       }
       conn.role = 'primary';
-      conn.sink = this.id.sink;
+      this.adopt(conn);
       conn.generation = generation;
       this.primary = conn;
       await this.sync(conn);
@@ -217,16 +338,18 @@ export class SessionBackends {
     if (node === undefined) return null;
     let conn: BackendConnection;
     try {
-      conn = await this.pools.acquire({ target: node, login: this.id.login, clientCapabilities: this.id.clientCapabilities, charset: this.id.charset, database: this.id.state.database });
-    } catch {
+      conn = await this.pools.acquire(this.request(node, undefined, false));
+    } catch (error) {
+      // The budget used up is not the replica's fault: the read waits no longer elsewhere either.
+      if (error instanceof BackendBusyError) throw error;
       return null;
     }
-    if (!this.view.replicaUsable(name, node.generation)) {
+    if (!this.view.replicaUsable(name, node.generation) || (conn.generation !== -1 && (conn.role !== 'replica' || conn.generation !== node.generation))) {
       this.pools.release(conn, false);
       return null;
     }
     conn.role = 'replica';
-    conn.sink = this.id.sink;
+    this.adopt(conn);
     conn.generation = node.generation;
     this.replicas.set(name, conn);
     try {
@@ -237,6 +360,11 @@ export class SessionBackends {
       return null;
     }
     return conn;
+  }
+
+  private request(target: BackendTarget, signal: AbortSignal | undefined, primary: boolean): AcquireRequest {
+    const s = this.id.state;
+    return { target, login: this.id.login, clientCapabilities: this.id.clientCapabilities, charset: this.id.charset, database: s.database, stateKey: s.fingerprint, multiStatements: s.multiStatements, verifyWritable: primary, signal };
   }
 
   /** Slow path for a read: up to three replicas, then the primary. Returns the connection and whether it is a replica. */
@@ -297,6 +425,7 @@ export class SessionBackends {
    */
   noteDone(conn: BackendConnection, effects: Classification | null, errno: number): void {
     this.last = conn;
+    conn.lastDoneAt = this.now();
     const status = conn.tracker.statusFlags;
     if (conn === this.primary) this.autocommit = hasFlag(status, ServerStatus.SERVER_STATUS_AUTOCOMMIT);
     if (effects === null) return;
@@ -329,11 +458,15 @@ export class SessionBackends {
   releaseAll(): void {
     const all = [...this.replicas.values()];
     if (this.primary !== null) all.push(this.primary);
+    // Without a reason to keep them, connections go back as they are (their state is known);
+    // otherwise they are reset (or closed) first.
+    const asTheyAre = this.mux.enabled && this.holdReason() === null;
     for (const conn of all) {
+      const stateKey = asTheyAre && this.synced(conn) ? this.id.state.fingerprint : null;
       this.forget(conn);
       const keep = conn.isIdle && this.usableGeneration(conn);
-      conn.sink = null;
-      this.pools.release(conn, keep);
+      if (keep && stateKey !== null) this.pools.giveBack(conn, stateKey);
+      else this.pools.release(conn, keep);
     }
     this.autocommit = true;
     this.ryw.reset();

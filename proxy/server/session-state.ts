@@ -32,6 +32,8 @@ export class SessionState {
   generation = 1;
   private entries: ReplayEntry[] = [];
   private nextSeq = 1;
+  /** `fingerprint`, built when first asked after a change. */
+  private fingerprintCache: string | null = '';
   readonly pins = new Set<PinCause>();
   /** COM_SET_OPTION: true = MULTI_STATEMENTS on, false = off, null = as negotiated. */
   multiStatements: boolean | null = null;
@@ -50,6 +52,16 @@ export class SessionState {
   /** The mark of a connection that has run every recorded statement. */
   get lastSeq(): number {
     return this.nextSeq - 1;
+  }
+
+  /**
+   * The replayed statements as one string ('' when there are none): two sessions with the same
+   * fingerprint have the same replayable state, so a backend connection can pass from one to the
+   * other as it is (backend-pool.ts). The database and the option switch are compared apart.
+   */
+  get fingerprint(): string {
+    if (this.fingerprintCache === null) this.fingerprintCache = this.entries.map((e) => e.statement).join('\u0000');
+    return this.fingerprintCache;
   }
 
   get pinned(): boolean {
@@ -97,6 +109,7 @@ export class SessionState {
       const at = this.entries.findIndex((e) => e.statement === statement);
       if (at >= 0) {
         if (at === this.entries.length - 1) return;
+        this.fingerprintCache = null;
         this.entries.splice(at, 1);
         this.entries.push({ seq: this.nextSeq++, statement });
         return;
@@ -106,6 +119,7 @@ export class SessionState {
       this.pins.add('unreplayable-set');
       return;
     }
+    this.fingerprintCache = null;
     this.entries.push({ seq: this.nextSeq++, statement });
   }
 
@@ -114,6 +128,7 @@ export class SessionState {
     this.database = database;
     this.generation++;
     this.entries = [];
+    this.fingerprintCache = '';
     this.pins.clear();
     this.multiStatements = null;
   }

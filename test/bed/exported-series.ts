@@ -12,9 +12,9 @@ export function exportedSeries(): Set<string> {
   const names = new Set<string>();
   for (const file of ['agent/agent-metrics.ts', 'proxy/proxy-metrics.ts']) {
     const text = readFileSync(join(repoRoot, file), 'utf8');
-    for (const m of text.matchAll(/new (Gauge|Counter|Histogram|Summary)\(\{\s*name:\s*'(doltgate_[a-z0-9_]+)'/g)) {
+    for (const m of text.matchAll(/new (Gauge|Counter|Histogram|PromHistogram|Summary)\(\{\s*name:\s*'(doltgate_[a-z0-9_]+)'/g)) {
       const [, kind, name] = m;
-      if (kind === 'Histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(name + suffix);
+      if (kind.endsWith('Histogram')) for (const suffix of ['_bucket', '_sum', '_count']) names.add(name + suffix);
       else if (kind === 'Summary') for (const suffix of ['', '_sum', '_count']) names.add(name + suffix);
       else names.add(name);
     }

@@ -10,6 +10,7 @@ import { expect } from 'chai';
 
 import { Capability, Command, ServerStatus } from '../../proxy/protocol/constants';
 import { UnexpectedPacketError, UnsupportedCommandError } from '../../proxy/protocol/errors';
+import { FOLLOW_UP_INSERT_ID, FOLLOW_UP_WARNINGS, leavesFollowUpOf } from '../../proxy/protocol/decode';
 import { PacketReader, PacketView } from '../../proxy/protocol/packet-reader';
 import {
   ResponseStep,
@@ -499,5 +500,38 @@ describe('protocol/response-tracker', () => {
       for (let v = r.nextFrameViewUntilNextRead(); v !== null; v = r.nextFrameViewUntilNextRead()) steps.push(t.feed(v));
       expect(steps).to.deep.equal([ResponseStep.More, ResponseStep.Done]);
     });
+  });
+});
+
+describe('leavesFollowUpOf: what an OK/EOF leaves for the next statement on the connection', () => {
+  const okWith = (affected: number, insertId: number, warnings: number): Buffer => Buffer.concat([Buffer.from([0x00]), lenenc(affected), lenenc(insertId), u16(AUTOCOMMIT), u16(warnings)]);
+  const eofWith = (warnings: number): Buffer => Buffer.from([0xfe, warnings & 0xff, warnings >> 8, AUTOCOMMIT, 0]);
+  const rows: Array<[string, Buffer, number]> = [
+    ['plain OK', okWith(1, 0, 0), 0],
+    ['OK with an insert id', okWith(1, 7, 0), FOLLOW_UP_INSERT_ID],
+    ['OK with a large insert id (lenenc 0xfc) after a large row count', okWith(300, 70_000, 0), FOLLOW_UP_INSERT_ID],
+    ['OK with warnings', okWith(0, 0, 2), FOLLOW_UP_WARNINGS],
+    ['OK with both', okWith(300, 9, 1), FOLLOW_UP_INSERT_ID | FOLLOW_UP_WARNINGS],
+    ['EOF without warnings', eofWith(0), 0],
+    ['EOF with warnings', eofWith(3), FOLLOW_UP_WARNINGS],
+  ];
+  for (const [name, payload, expected] of rows) {
+    it(`${name} → ${expected}`, () => expect(leavesFollowUpOf(payload, 0, payload.length)).to.equal(expected));
+  }
+
+  it('the tracker keeps the insert id across later answers until forgetInsertId; follow-up is per response, and an ERR is one', () => {
+    const t = new ResponseTracker(Capability.CLIENT_PROTOCOL_41);
+    const answer = (p: Buffer): void => {
+      t.begin(Command.COM_QUERY);
+      expect(t.feedPayload(p, 0, p.length)).to.equal(ResponseStep.Done);
+    };
+    answer(okWith(1, 5, 0));
+    expect([t.leavesFollowUp, t.holdsInsertId]).to.deep.equal([true, true]);
+    answer(ok(AUTOCOMMIT));
+    expect([t.leavesFollowUp, t.holdsInsertId]).to.deep.equal([false, true]);
+    answer(err(1146));
+    expect(t.leavesFollowUp).to.equal(true);
+    t.forgetInsertId();
+    expect(t.holdsInsertId).to.equal(false);
   });
 });
