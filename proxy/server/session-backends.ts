@@ -320,7 +320,7 @@ export class SessionBackends {
    * A synced connection to replica `name`, or null when it cannot be had (the caller tries
    * another replica or the primary). Connect failures put the replica in backoff via the pool.
    */
-  async acquireReplica(name: string): Promise<BackendConnection | null> {
+  async acquireReplica(name: string, signal?: AbortSignal): Promise<BackendConnection | null> {
     const existing = this.replicas.get(name);
     if (existing !== undefined) {
       if (!existing.isClosed && this.view.replicaUsable(name, existing.generation)) {
@@ -338,10 +338,11 @@ export class SessionBackends {
     if (node === undefined) return null;
     let conn: BackendConnection;
     try {
-      conn = await this.pools.acquire(this.request(node, undefined, false));
+      conn = await this.pools.acquire(this.request(node, signal, false));
     } catch (error) {
-      // The budget used up is not the replica's fault: the read waits no longer elsewhere either.
-      if (error instanceof BackendBusyError) throw error;
+      // A full budget is not the replica's fault (no backoff), and a read that waited the whole
+      // queue timeout does not wait again elsewhere; KILL QUERY ends it too.
+      if (error instanceof BackendBusyError || error instanceof QueryInterruptedError) throw error;
       return null;
     }
     if (!this.view.replicaUsable(name, node.generation) || (conn.generation !== -1 && (conn.role !== 'replica' || conn.generation !== node.generation))) {
@@ -371,7 +372,7 @@ export class SessionBackends {
   async acquireRead(firstChoice: string | undefined, signal: AbortSignal): Promise<{ conn: BackendConnection; replica: string | null }> {
     let name = firstChoice;
     for (let i = 0; i < MAX_REPLICA_ATTEMPTS && name !== undefined; i++) {
-      const conn = await this.acquireReplica(name);
+      const conn = await this.acquireReplica(name, signal);
       if (conn !== null) return { conn, replica: name };
       name = this.pickReplica();
     }
