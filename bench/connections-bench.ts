@@ -3,22 +3,26 @@
  * (etcd, two agents with their Dolt nodes: a primary and a replica). NOT a test — it prints
  * numbers and never fails on them.
  *
- * For each scale (1k, 10k, 50k client connections by default) it opens that many logged-in
+ * For each scale (1k, 5k, 10k, 50k client connections by default) it opens that many logged-in
  * connections (thin-client.ts, so the figures are the proxy's, not a driver's) and reports:
  *  - idle: the proxy's RSS per client connection (RSS now minus RSS before the first client,
  *    over the number of clients) and its backend connections per node;
  *  - active: every session runs point selects (to the replica) and, one statement in
  *    BENCH_WRITE_EVERY, a small write (to the primary), pausing BENCH_THINK_MS between statements,
- *    for BENCH_SECONDS: QPS, p50/p99 latency as the client sees it, the peak of the proxy's
+ *    for BENCH_SECONDS: QPS, p50/p99 latency as the client sees it (reads and writes apart: a
+ *    write waits for Dolt's commit and push), the peak of the proxy's
  *    backend connections per node, errors by number;
  *  - topology changes (the topology key's etcd revision) and agent health-check failures.
  *
- * Environment: BENCH_SCALES (default 1000,10000,50000), BENCH_SECONDS (default 15),
+ * Environment: BENCH_SCALES (default 1000,5000,10000,50000), BENCH_SECONDS (default 15),
  * BENCH_THINK_MS (default 2000), BENCH_WRITE_EVERY (default 20), BENCH_BUDGET (the proxy's
- * pool.max_connections_per_node, default 200), BENCH_MULTIPLEXING (default true).
+ * pool.max_connections_per_node, default 200), BENCH_MULTIPLEXING (default true), BENCH_NODES
+ * (default 2; with 1 every statement runs on the primary).
  * The ephemeral port range holds ~28k connections to one address; past 25k the clients bind
- * their end to explicit 127.0.0.1 ports below it. The open-files limit must exceed the largest
- * scale (the npm script raises it); scales above it are skipped, saying so.
+ * their end to explicit 127.0.0.1 ports below it. The proxy and this process each hold one file
+ * per client, so the open-files limit must exceed the largest scale: the npm script raises it as
+ * far as the hard limit allows, and scales above it are skipped, saying so (a container without
+ * CAP_SYS_RESOURCE keeps the hard limit it was given).
  *
  * Every process it starts it stops by PID, also on failure, Ctrl-C, or its own deadline.
  */
@@ -40,6 +44,7 @@ interface Settings {
   writeEvery: number;
   budget: number;
   multiplexing: boolean;
+  nodes: number;
 }
 
 const TABLE_ROWS = 10_000;
@@ -55,7 +60,7 @@ function envInt(name: string, fallback: number, min: number): number {
 }
 
 function readSettings(): Settings {
-  const scales = (process.env.BENCH_SCALES ?? '1000,10000,50000').split(',').map((s) => Number(s.trim()));
+  const scales = (process.env.BENCH_SCALES ?? '1000,5000,10000,50000').split(',').map((s) => Number(s.trim()));
   if (scales.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_SCALES must list positive integers, got ${process.env.BENCH_SCALES}`);
   const mux = process.env.BENCH_MULTIPLEXING ?? 'true';
   if (mux !== 'true' && mux !== 'false') throw new Error('BENCH_MULTIPLEXING must be true or false');
@@ -66,6 +71,7 @@ function readSettings(): Settings {
     writeEvery: envInt('BENCH_WRITE_EVERY', 20, 1),
     budget: envInt('BENCH_BUDGET', 200, 1),
     multiplexing: mux === 'true',
+    nodes: envInt('BENCH_NODES', 2, 1),
   };
 }
 
@@ -146,17 +152,23 @@ class ClientFleet {
   }
 }
 
+interface Latencies {
+  p50: number;
+  p99: number;
+}
+
 interface ActiveResult {
   statements: number;
   qps: number;
-  p50: number;
-  p99: number;
+  reads: Latencies;
+  writes: Latencies;
   errors: Map<number | string, number>;
   peakBackends: Map<string, number>;
 }
 
 async function runActive(fleet: ClientFleet, proxy: LocalProxy, s: Settings): Promise<ActiveResult> {
-  const latencies: number[] = [];
+  const readLatencies: number[] = [];
+  const writeLatencies: number[] = [];
   const errors = new Map<number | string, number>();
   const peak = new Map<string, number>();
   const endAt = performance.now() + s.seconds * 1000;
@@ -180,7 +192,7 @@ async function runActive(fleet: ClientFleet, proxy: LocalProxy, s: Settings): Pr
       const started = performance.now();
       try {
         const errno = await client.query(sql);
-        if (errno === 0) latencies.push(performance.now() - started);
+        if (errno === 0) (write ? writeLatencies : readLatencies).push(performance.now() - started);
         else errors.set(errno, (errors.get(errno) ?? 0) + 1);
       } catch (error) {
         const key = (error as Error).message;
@@ -195,8 +207,12 @@ async function runActive(fleet: ClientFleet, proxy: LocalProxy, s: Settings): Pr
   const elapsed = (performance.now() - started) / 1000;
   sampling = false;
   await sampler;
-  const sorted = Float64Array.from(latencies).sort();
-  return { statements: latencies.length, qps: latencies.length / elapsed, p50: percentile(sorted, 50), p99: percentile(sorted, 99), errors, peakBackends: peak };
+  const summary = (values: number[]): Latencies => {
+    const sorted = Float64Array.from(values).sort();
+    return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+  };
+  const statements = readLatencies.length + writeLatencies.length;
+  return { statements, qps: statements / elapsed, reads: summary(readLatencies), writes: summary(writeLatencies), errors, peakBackends: peak };
 }
 
 function describeMap(m: Map<string | number, number>): string {
@@ -208,8 +224,8 @@ async function bench(s: Settings, dir: string): Promise<void> {
   const scales = s.scales.filter((n) => n + 2_000 <= limit);
   for (const n of s.scales) if (!scales.includes(n)) say(`scale ${n} skipped: the open-files limit is ${limit} (run through npm run bench:connections, which raises it)`);
   if (scales.length === 0) return;
-  say(`starting etcd and two agents with their Dolt nodes (node ${process.version})`);
-  const cluster = await LocalCluster.create({ dir, nodes: 2, databases: ['bench'], doltBinary: resolveDoltBinary(), doltgateEntry: join(repositoryRoot(), 'dist', 'bin', 'doltgate.js') });
+  say(`starting etcd and ${s.nodes} agents with their Dolt nodes (node ${process.version})`);
+  const cluster = await LocalCluster.create({ dir, nodes: s.nodes, databases: ['bench'], doltBinary: resolveDoltBinary(), doltgateEntry: join(repositoryRoot(), 'dist', 'bin', 'doltgate.js') });
   try {
     const primary = await cluster.waitForStablePrimary(60_000);
     const direct = await mysql.createConnection({ host: '127.0.0.1', port: cluster.agent(primary).sqlPort, user: 'root', password: '', database: 'bench' });
@@ -240,7 +256,7 @@ async function bench(s: Settings, dir: string): Promise<void> {
     const failuresBefore = await healthFailures(cluster);
     say(`proxy pid ${pid}, RSS before clients ${(baseline / 1024).toFixed(1)} MiB; budget ${s.budget} per node, multiplexing ${s.multiplexing ? 'on' : 'off'}; active: ${s.seconds} s, think ${s.thinkMs} ms, 1 write in ${s.writeEvery}`);
     say('');
-    say('clients | idle RSS/client | idle backends | active QPS | p50 ms | p99 ms | p99/p50 | peak backends per node | errors');
+    say('clients | idle RSS/client | idle backends | active QPS | read p50/p99 ms (ratio) | write p50/p99 ms (ratio) | peak backends per node | errors');
     const fleet = new ClientFleet(proxy.port);
     try {
       for (const n of scales) {
@@ -251,9 +267,9 @@ async function bench(s: Settings, dir: string): Promise<void> {
         const perClient = ((rssKiB(pid) - baseline) * 1024) / n;
         const idle = await backendConnections(proxy);
         const active = await runActive(fleet, proxy, s);
-        const ratio = active.p50 > 0 ? active.p99 / active.p50 : 0;
+        const show = (l: Latencies): string => `${l.p50.toFixed(2)}/${l.p99.toFixed(2)} (${(l.p50 > 0 ? l.p99 / l.p50 : 0).toFixed(2)})`.padStart(23);
         say(
-          `${String(n).padStart(7)} | ${(perClient / 1000).toFixed(1).padStart(12)} kB | ${describeMap(idle).padEnd(13)} | ${active.qps.toFixed(0).padStart(10)} | ${active.p50.toFixed(2).padStart(6)} | ${active.p99.toFixed(2).padStart(6)} | ${ratio.toFixed(2).padStart(7)} | ${describeMap(active.peakBackends).padEnd(22)} | ${describeMap(active.errors)}  (connect ${connectS.toFixed(1)} s, ${active.statements} statements)`,
+          `${String(n).padStart(7)} | ${(perClient / 1000).toFixed(1).padStart(12)} kB | ${describeMap(idle).padEnd(13)} | ${active.qps.toFixed(0).padStart(10)} | ${show(active.reads)} | ${show(active.writes)} | ${describeMap(active.peakBackends).padEnd(22)} | ${describeMap(active.errors)}  (connect ${connectS.toFixed(1)} s, ${active.statements} statements)`,
         );
       }
     } finally {
