@@ -35,6 +35,8 @@ import mysql from 'mysql2/promise';
 import { killLiveChildrenSync } from '../common/child-process';
 import { repositoryRoot, resolveDoltBinary } from '../sandbox/dolt-binary';
 import { LocalCluster, type LocalProxy } from '../sandbox/local-cluster';
+import { scrapeSum } from '../test/bed/metrics-scrape';
+import { envInt } from './bench-env';
 import { ThinClient } from './thin-client';
 
 interface Settings {
@@ -50,14 +52,6 @@ interface Settings {
 const TABLE_ROWS = 10_000;
 const EPHEMERAL_SHARE = 25_000;
 const FIRST_EXPLICIT_PORT = 10_000;
-
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-  return value;
-}
 
 function readSettings(): Settings {
   const scales = (process.env.BENCH_SCALES ?? '1000,5000,10000,50000').split(',').map((s) => Number(s.trim()));
@@ -102,11 +96,7 @@ async function backendConnections(proxy: LocalProxy): Promise<Map<string, number
 
 async function healthFailures(cluster: LocalCluster): Promise<number> {
   let sum = 0;
-  for (const agent of cluster.agents) {
-    const text = await (await fetch(`http://127.0.0.1:${agent.metricsPort}/metrics`)).text();
-    const m = /^doltgate_agent_health_check_failures_total(?:\{[^}]*\})? (\S+)$/m.exec(text);
-    sum += m === null ? 0 : Number(m[1]);
-  }
+  for (const agent of cluster.agents) sum += await scrapeSum(agent.metricsPort, 'doltgate_agent_health_check_failures_total');
   return sum;
 }
 

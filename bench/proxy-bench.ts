@@ -34,6 +34,7 @@ import { freePort } from '../common/free-port';
 import { TestDoltCluster } from '../test/bed/dolt-cluster';
 import { registerCleanup, runCleanups, tempDir } from '../test/bed/cleanup';
 import { formatPipeOverhead, formatRatios, formatTable, summarize, type LegName, type Sample } from './bench-report';
+import { envInt } from './bench-env';
 import { cpuSeconds } from './proc-cpu';
 import { PROXY_NOT_BUILT_EXIT, defaultProxyModule } from './proxy-leg-main';
 import { killRunningSysbench, prepareSysbench, runSysbench, type SysbenchTarget, type SysbenchTest } from './sysbench';
@@ -68,14 +69,6 @@ const allWorkloads: Workload[] = [
 ];
 
 const database = 'sbtest';
-
-function envInt(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-  return value;
-}
 
 function readSettings(): Settings {
   const legs = (process.env.BENCH_LEGS ?? 'direct,pipe,doltgate').split(',').map((s) => s.trim()).filter(Boolean);

@@ -330,7 +330,7 @@ export class CommandForwarder implements BackendSink {
     this.commandAt = now;
     ctx.metrics.recordQuery(conn.role, commandLabel(job.command), (now - f.startedAt) / 1000);
     ctx.countQuestion();
-    this.backends.noteDone(conn, job.effects, errno);
+    this.backends.noteDone(conn, job.effects, errno, now);
     if (errno === 0) {
       const state = this.identity.state;
       if (job.initDb !== null) {

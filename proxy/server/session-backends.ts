@@ -130,7 +130,8 @@ export class SessionBackends {
     if (!this.holdsConnections || this.holdReason() !== null) return;
     const p = this.primary;
     if (p !== null) this.giveBackOne(p, now);
-    if (this.replicas.size > 0) for (const r of [...this.replicas.values()]) this.giveBackOne(r, now);
+    // Deleting the entry being visited is safe in a Map iteration: no copy on the hot path.
+    for (const r of this.replicas.values()) this.giveBackOne(r, now);
   }
 
   private giveBackOne(conn: BackendConnection, now: number): void {
@@ -146,46 +147,34 @@ export class SessionBackends {
   private adopt(conn: BackendConnection): void {
     const s = this.id.state;
     conn.sink = this.id.sink;
-    if (conn.stateKey === s.fingerprint) {
-      conn.stateOwner = s;
-      conn.stateGeneration = s.generation;
-      conn.appliedSeq = s.lastSeq;
-    } else {
-      // Clean ('' after a fresh login or a reset): sync replays everything.
-      conn.stateOwner = s;
-      conn.stateGeneration = s.generation;
-      conn.appliedSeq = 0;
-    }
+    conn.stateOwner = s;
+    conn.stateGeneration = s.generation;
+    // Same state key: it holds every statement already; else it is clean ('' after a fresh login
+    // or a reset) and sync replays everything.
+    conn.appliedSeq = conn.stateKey === s.fingerprint ? s.lastSeq : 0;
   }
 
-  /** Hot path: an exactly matching idle pooled connection to the current primary, made the session's. */
-  private takeReadyPrimary(): BackendConnection | null {
-    const target = this.view.primary;
-    if (target === null || !this.mux.enabled) return null;
+  /**
+   * A connection another session gave back was opened for another role, or at a generation the
+   * topology has retired. A fresh one (generation -1) is not stale: its caller sets both.
+   */
+  private stalePooled(conn: BackendConnection, role: 'primary' | 'replica'): boolean {
+    return conn.generation !== -1 && (conn.role !== role || !this.usableGeneration(conn));
+  }
+
+  /** Hot path: an exactly matching idle pooled connection to `target`, made the session's; null if none. */
+  private takeReady(target: BackendTarget | null | undefined, role: 'primary' | 'replica'): BackendConnection | null {
+    if (target === null || target === undefined || !this.mux.enabled) return null;
     const s = this.id.state;
     const conn = this.pools.takeReady(target, this.loginKey(), s.database, s.fingerprint, s.multiStatements);
     if (conn === null) return null;
-    if (conn.role !== 'primary' || conn.generation !== this.view.primaryGeneration) {
+    if (this.stalePooled(conn, role)) {
       this.pools.release(conn, false);
       return null;
     }
     this.adopt(conn);
-    this.primary = conn;
-    return conn;
-  }
-
-  private takeReadyReplica(name: string): BackendConnection | null {
-    const node = this.view.replica(name);
-    if (node === undefined || !this.mux.enabled) return null;
-    const s = this.id.state;
-    const conn = this.pools.takeReady(node, this.loginKey(), s.database, s.fingerprint, s.multiStatements);
-    if (conn === null) return null;
-    if (conn.role !== 'replica' || !this.view.replicaUsable(name, conn.generation)) {
-      this.pools.release(conn, false);
-      return null;
-    }
-    this.adopt(conn);
-    this.replicas.set(name, conn);
+    if (role === 'primary') this.primary = conn;
+    else this.replicas.set(target.name, conn);
     return conn;
   }
 
@@ -213,7 +202,7 @@ export class SessionBackends {
     let p = this.primary;
     if (p === null) {
       if (this.view.hold.state !== 'idle') return null;
-      p = this.takeReadyPrimary();
+      p = this.takeReady(this.view.primary, 'primary');
       if (p === null) return null;
     }
     if (!p.isIdle || p.isClosed) return null;
@@ -223,7 +212,7 @@ export class SessionBackends {
   }
 
   readyReplica(name: string): BackendConnection | null {
-    const r = this.replicas.get(name) ?? this.takeReadyReplica(name);
+    const r = this.replicas.get(name) ?? this.takeReady(this.view.replica(name), 'replica');
     if (r === null || !r.isIdle || r.isClosed) return null;
     if (!this.view.replicaUsable(name, r.generation)) return null;
     return this.synced(r) ? r : null;
@@ -300,7 +289,7 @@ export class SessionBackends {
         this.pools.release(conn, false);
         throw new QueryInterruptedError(false);
       }
-      if (generation !== this.view.primaryGeneration || (conn.generation !== -1 && (conn.role !== 'primary' || conn.generation !== generation))) {
+      if (generation !== this.view.primaryGeneration || this.stalePooled(conn, 'primary')) {
         // The topology moved while we connected (or the pooled connection is from before it):
         // this connection may point at a retired primary.
         this.pools.release(conn, false);
@@ -345,7 +334,7 @@ export class SessionBackends {
       if (error instanceof BackendBusyError || error instanceof QueryInterruptedError) throw error;
       return null;
     }
-    if (!this.view.replicaUsable(name, node.generation) || (conn.generation !== -1 && (conn.role !== 'replica' || conn.generation !== node.generation))) {
+    if (!this.view.replicaUsable(name, node.generation) || this.stalePooled(conn, 'replica')) {
       this.pools.release(conn, false);
       return null;
     }
@@ -424,9 +413,9 @@ export class SessionBackends {
    * After a client command finished on `conn` with `errno` (0 = success): record its effects.
    * `effects` is the statement's classification (null for commands without SQL effects).
    */
-  noteDone(conn: BackendConnection, effects: Classification | null, errno: number): void {
+  noteDone(conn: BackendConnection, effects: Classification | null, errno: number, now: number = this.now()): void {
     this.last = conn;
-    conn.lastDoneAt = this.now();
+    conn.lastDoneAt = now;
     const status = conn.tracker.statusFlags;
     if (conn === this.primary) this.autocommit = hasFlag(status, ServerStatus.SERVER_STATUS_AUTOCOMMIT);
     if (effects === null) return;
@@ -437,7 +426,7 @@ export class SessionBackends {
     // The statements just recorded ran on this connection already.
     if (conn.stateOwner === s && conn.stateGeneration === s.generation && conn.appliedSeq === before) conn.appliedSeq = s.lastSeq;
     if (s.database !== dbBefore) conn.database = s.database;
-    if (errno === 0 && commitsWrite(effects, hasFlag(status, ServerStatus.SERVER_STATUS_IN_TRANS))) this.ryw.noteCommit(this.now());
+    if (errno === 0 && commitsWrite(effects, hasFlag(status, ServerStatus.SERVER_STATUS_IN_TRANS))) this.ryw.noteCommit(now);
     if (effects.setsAutocommit !== undefined && errno === 0 && conn === this.primary) this.autocommit = effects.setsAutocommit;
   }
 

@@ -12,6 +12,7 @@ import type { LocalCluster, LocalProxy } from '../../sandbox/local-cluster';
 import { registerCleanup } from '../bed/cleanup';
 import { eventually } from '../bed/eventually';
 import { queryNode, startLocalCluster } from '../bed/local-cluster';
+import { scrapeSum } from '../bed/metrics-scrape';
 
 function mysqlCli(proxy: LocalProxy, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -21,11 +22,8 @@ function mysqlCli(proxy: LocalProxy, args: string[]): Promise<{ code: number; st
   });
 }
 
-async function replicaQueries(proxy: LocalProxy): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${proxy.metricsPort}/metrics`)).text();
-  let sum = 0;
-  for (const match of text.matchAll(/^doltgate_proxy_queries_total\{[^}]*route="replica"[^}]*\} (\d+)/gm)) sum += Number(match[1]);
-  return sum;
+function replicaQueries(proxy: LocalProxy): Promise<number> {
+  return scrapeSum(proxy.metricsPort, 'doltgate_proxy_queries_total', { route: 'replica' });
 }
 
 describe('tools through the proxy (real processes)', function () {
