@@ -204,6 +204,13 @@ export class BackendPools {
     return n;
   }
 
+  /** Would a statement for node `name` have to queue now (budget used up, nothing idle)? */
+  wouldQueue(name: string): boolean {
+    const n = this.nodes.get(name);
+    if (n === undefined) return false;
+    return n.waiters.length > 0 || (n.open >= this.options.maxConnectionsPerNode && n.idleTotal === 0);
+  }
+
   /**
    * Hot path: an idle connection to `target` that already holds exactly this state, taken out of
    * the pool; null when there is none. No I/O, no allocation but the pop.

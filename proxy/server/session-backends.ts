@@ -352,6 +352,21 @@ export class SessionBackends {
     return conn;
   }
 
+  /**
+   * A read whose replica's budget is used up goes to another replica that has room rather than
+   * queueing behind it; only when every replica tried is full does it wait for its first choice.
+   * Never the primary: its budget is for writes.
+   */
+  private replicaWithRoom(firstChoice: string | undefined): string | undefined {
+    if (firstChoice === undefined || this.replicas.has(firstChoice) || !this.pools.wouldQueue(firstChoice)) return firstChoice;
+    for (let i = 1; i < MAX_REPLICA_ATTEMPTS; i++) {
+      const other = this.pickReplica();
+      if (other === undefined) break;
+      if (other !== firstChoice && (this.replicas.has(other) || !this.pools.wouldQueue(other))) return other;
+    }
+    return firstChoice;
+  }
+
   private request(target: BackendTarget, signal: AbortSignal | undefined, primary: boolean): AcquireRequest {
     const s = this.id.state;
     return { target, login: this.id.login, clientCapabilities: this.id.clientCapabilities, charset: this.id.charset, database: s.database, stateKey: s.fingerprint, multiStatements: s.multiStatements, verifyWritable: primary, signal };
@@ -359,7 +374,7 @@ export class SessionBackends {
 
   /** Slow path for a read: up to three replicas, then the primary. Returns the connection and whether it is a replica. */
   async acquireRead(firstChoice: string | undefined, signal: AbortSignal): Promise<{ conn: BackendConnection; replica: string | null }> {
-    let name = firstChoice;
+    let name = this.replicaWithRoom(firstChoice);
     for (let i = 0; i < MAX_REPLICA_ATTEMPTS && name !== undefined; i++) {
       const conn = await this.acquireReplica(name, signal);
       if (conn !== null) return { conn, replica: name };

@@ -125,6 +125,18 @@ describe('backend pool: budget, queue and hand-over', () => {
     expect(exhausted()).to.equal(2);
   });
 
+  it('wouldQueue says when a node has neither room nor an idle connection (a read then tries another replica)', async () => {
+    const { pools, request } = setup();
+    expect(pools.wouldQueue('n1'), 'never used').to.equal(false);
+    const a = await pools.acquire(request());
+    expect(pools.wouldQueue('n1'), 'one of two open').to.equal(false);
+    await pools.acquire(request());
+    expect(pools.wouldQueue('n1'), 'both in use').to.equal(true);
+    pools.giveBack(a, '');
+    expect(pools.wouldQueue('n1'), 'one idle').to.equal(false);
+    expect(pools.wouldQueue('n2'), 'another node').to.equal(false);
+  });
+
   it('waiters are served first come, first served; a newcomer does not jump the queue', async () => {
     const { pools, request } = setup({ queueTimeoutMs: 1000, maxQueued: 10 });
     const a = await pools.acquire(request());
