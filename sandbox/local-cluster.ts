@@ -5,7 +5,8 @@
  * by PID; `describe()` is what the sandbox writes to state.json.
  */
 
-import { mkdir, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writePrivateFile } from '../common/private-file';
 import * as net from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -87,7 +88,7 @@ export class LocalCluster {
           nodeDir: layout.nodeDir,
           process: undefined as unknown as ManagedChild,
         };
-        await writeFile(agent.configPath, stringify(cluster.agentConfig(agent, layout.dataDir)));
+        await writePrivateFile(agent.configPath, stringify(cluster.agentConfig(agent, layout.dataDir)));
         agent.process = new ManagedChild({
           command: process.execPath,
           args: [full.doltgateEntry, 'agent', '--config', agent.configPath],
@@ -237,7 +238,7 @@ export class LocalCluster {
       overrides,
     );
     const configPath = join(this.options.dir, `proxy${index}.yaml`);
-    await writeFile(configPath, stringify(config));
+    await writePrivateFile(configPath, stringify(config));
     const logFile = join(this.options.dir, `proxy${index}.log`);
     const child = new ManagedChild({ command: process.execPath, args: [this.options.doltgateEntry, 'proxy', '--config', configPath], logFile, detached: this.options.detached });
     await child.start();

@@ -9,7 +9,8 @@
  */
 
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { writePrivateFile } from '../common/private-file';
 import { join, resolve } from 'node:path';
 import { isProcessAlive } from '../common/child-process';
 import { resolveDoltBinary, repositoryRoot } from './dolt-binary';
@@ -121,7 +122,7 @@ export async function sandboxUp(args: SandboxArgs, say: (line: string) => void):
       proxy: { host: '127.0.0.1', port: proxy.port, user: sandboxUser.name, password: sandboxUser.password, metrics: `http://127.0.0.1:${proxy.metricsPort}/metrics`, pid: proxy.process.pid },
       dir: args.dir,
     };
-    await writeFile(join(args.dir, 'state.json'), JSON.stringify(state, null, 2) + '\n');
+    await writePrivateFile(join(args.dir, 'state.json'), JSON.stringify(state, null, 2) + '\n');
     const stopAll = async (): Promise<void> => {
       await cluster.stop();
       await rm(join(args.dir, 'state.json'), { force: true });

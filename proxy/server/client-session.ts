@@ -376,7 +376,7 @@ export class ClientSession {
     const sql = view.payloadBuffer.subarray(start, end);
     const noBackslashEscapes = hasFlag(this.fwd.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES);
     const c = classifyQuery(sql, this.ctx.classifierOptions(noBackslashEscapes));
-    if (isLocalInfile(c, sql)) {
+    if (isLocalInfile(c, sql, noBackslashEscapes)) {
       this.refuse(view, new LocalInfileRefusedError());
       return;
     }

@@ -18,6 +18,7 @@
 import { Buffer } from 'node:buffer';
 import { Command, frame as frameOf } from '../protocol';
 import { classifyQuery, type Classification } from '../routing/classifier';
+import { SqlLexer, Tok } from '../routing/sql-lexer';
 import type { BackendConnection } from './backend-connection';
 import { MalformedCommandError, OutcomeUnknownError, ReadInterruptedError, TransactionLostError, type ProxyError } from './errors';
 import { withParameterTypes, writeStatementId, type ExecuteLayout, type PreparedStatement, type StatementPlacement } from './prepared-statements';
@@ -85,11 +86,34 @@ export function mayWrite(c: Classification): boolean {
   return !READ_REASONS.has(c.statementReason);
 }
 
-const LOCAL_INFILE = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*load\s+(?:data|xml)\s+(?:(?:low_priority|concurrent)\s+)?local\b/i;
+const localInfileLexer = new SqlLexer();
 
-/** LOAD DATA [LOW_PRIORITY|CONCURRENT] LOCAL INFILE / LOAD XML LOCAL, after leading comments. */
-export function isLocalInfile(c: Classification, sql: Buffer): boolean {
-  return c.kind === 'load' && LOCAL_INFILE.test(sql.toString('latin1', 0, Math.min(sql.length, 512)));
+/**
+ * LOAD DATA [LOW_PRIORITY|CONCURRENT] LOCAL INFILE / LOAD XML LOCAL, alone or as any statement of
+ * a multi-statement query, read by the lexer (comments of every kind, any length).
+ */
+export function isLocalInfile(c: Classification, sql: Buffer, noBackslashEscapes = false): boolean {
+  if (c.kind !== 'load' && !(c.kind === 'multi' && c.parts.some((p) => p.kind === 'load'))) return false;
+  const lx = localInfileLexer;
+  lx.reset(sql, noBackslashEscapes);
+  try {
+    let atStart = true;
+    for (let t = lx.next(); t !== Tok.End; t = lx.next()) {
+      if (atStart && lx.keyword === 'load' && loadsLocal(lx)) return true;
+      atStart = lx.type === Tok.Semicolon;
+    }
+    return false;
+  } finally {
+    lx.release();
+  }
+}
+
+/** After LOAD: `DATA|XML [LOW_PRIORITY|CONCURRENT] LOCAL`. */
+function loadsLocal(lx: SqlLexer): boolean {
+  if (lx.next() !== Tok.Word || !(lx.is('data') || lx.is('xml'))) return false;
+  let t = lx.next();
+  if (t === Tok.Word && (lx.is('low_priority') || lx.is('concurrent'))) t = lx.next();
+  return t === Tok.Word && lx.keyword === 'local';
 }
 
 /** CREATE/ALTER/DROP/RENAME USER or ROLE, GRANT, REVOKE, SET PASSWORD — alone or in a multi-statement query. */

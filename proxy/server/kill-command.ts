@@ -10,13 +10,10 @@
  * killed) and says what the session does.
  */
 
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 import type { Classification } from '../routing/classifier';
 import { SqlLexer, Tok } from '../routing/sql-lexer';
 import { BackendErrorReply, KillDeniedError, NoSuchThreadError } from './errors';
-
-const KILL_START = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*kill\b/i;
-const KILL = /^\s*(?:\/\*[\s\S]*?\*\/\s*)*kill\s+(?:(query|connection)\s+)?(\d+)\s*;?\s*$/i;
 
 export const KILL_NEEDS_LITERAL_ID = 'doltgate: KILL takes a literal connection id through the proxy';
 export const KILL_NOT_PREPARED = "doltgate: KILL cannot be prepared through the proxy (run by Dolt, its id would name one of Dolt's connections); send it as a plain statement";
@@ -26,13 +23,24 @@ export const KILL_NOT_ALONE = "doltgate: send KILL as a statement of its own thr
 export type KillRequest = { query: boolean; id: number } | { refusal: string };
 
 const lexer = new SqlLexer();
+/** For the text of a PREPARE, read while `lexer` is inside the outer statement. */
+const innerLexer = new SqlLexer();
+
+function startsWithKill(text: string, noBackslashEscapes: boolean): boolean {
+  innerLexer.reset(Buffer.from(text), noBackslashEscapes);
+  try {
+    return innerLexer.next() === Tok.Word && innerLexer.keyword === 'kill';
+  } finally {
+    innerLexer.release();
+  }
+}
 
 /** After PREPARE: `name FROM 'KILL ...'` (a statement text held in a variable cannot be seen). */
-function preparesKill(): boolean {
+function preparesKill(noBackslashEscapes: boolean): boolean {
   const name = lexer.next();
   if (name !== Tok.Word && name !== Tok.QuotedIdent) return false;
   if (lexer.next() !== Tok.Word || !lexer.is('from')) return false;
-  return lexer.next() === Tok.String && KILL_START.test(lexer.unquoted());
+  return lexer.next() === Tok.String && startsWithKill(lexer.unquoted(), noBackslashEscapes);
 }
 
 /** A statement of `sql` that starts with KILL, or one that prepares a KILL from a literal. */
@@ -42,10 +50,37 @@ function findKill(sql: Buffer, noBackslashEscapes: boolean): 'kill' | 'prepared-
     let atStart = true;
     for (let t = lexer.next(); t !== Tok.End; t = lexer.next()) {
       if (atStart && lexer.keyword === 'kill') return 'kill';
-      if (atStart && lexer.keyword === 'prepare' && preparesKill()) return 'prepared-kill';
+      if (atStart && lexer.keyword === 'prepare' && preparesKill(noBackslashEscapes)) return 'prepared-kill';
       atStart = lexer.type === Tok.Semicolon;
     }
     return null;
+  } finally {
+    lexer.release();
+  }
+}
+
+/**
+ * The single statement `KILL [QUERY|CONNECTION] <digits> [;]`, read by the lexer so that comments
+ * of every kind (`#`, `-- `, `/* *\/`) and any length are seen as Dolt would see them; null
+ * when the statement does not start with KILL.
+ */
+function lexKill(sql: Buffer, noBackslashEscapes: boolean): KillRequest | null {
+  lexer.reset(sql, noBackslashEscapes);
+  try {
+    if (lexer.next() !== Tok.Word || lexer.keyword !== 'kill') return null;
+    let t = lexer.next();
+    let query = false;
+    if (t === Tok.Word && (lexer.is('query') || lexer.is('connection'))) {
+      query = lexer.is('query');
+      t = lexer.next();
+    }
+    if (t !== Tok.Word) return { refusal: KILL_NEEDS_LITERAL_ID };
+    const id = lexer.text();
+    if (!/^\d+$/.test(id)) return { refusal: KILL_NEEDS_LITERAL_ID };
+    t = lexer.next();
+    if (t === Tok.Semicolon) t = lexer.next();
+    if (t !== Tok.End) return { refusal: KILL_NEEDS_LITERAL_ID };
+    return { query, id: Number(id) };
   } finally {
     lexer.release();
   }
@@ -60,11 +95,7 @@ export function parseKill(c: Classification, sql: Buffer, noBackslashEscapes = f
   }
   if (c.kind === 'prepare') return findKill(sql, noBackslashEscapes) === 'prepared-kill' ? { refusal: KILL_NOT_PREPARED } : null;
   if (c.kind !== 'admin') return null;
-  const text = sql.toString('latin1', 0, Math.min(sql.length, 256));
-  if (!KILL_START.test(text)) return null;
-  const m = KILL.exec(text);
-  if (m === null) return { refusal: KILL_NEEDS_LITERAL_ID };
-  return { query: (m[1] ?? '').toLowerCase() === 'query', id: Number(m[2]) };
+  return lexKill(sql, noBackslashEscapes);
 }
 
 export interface KillableSession {

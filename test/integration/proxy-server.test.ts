@@ -351,6 +351,24 @@ describe('proxy server (real Dolt, static topology)', function () {
       raw.command(0x09); // COM_STATISTICS, answered by the proxy
       expect((await raw.next())?.toString('utf8')).to.match(/^Uptime: \d+  Threads: \d+  Questions: [1-9]\d*/);
     });
+    it('a KILL or LOAD DATA LOCAL behind a # or -- comment, or past 256 bytes, is still caught: Dolt never runs it', async () => {
+      const bystander = await mysql.createConnection({ host: '127.0.0.1', port: ports.n1, user: 'root', password: '' });
+      connections.push(bystander);
+      const [idRow] = await bystander.query<Row[]>('SELECT CONNECTION_ID() AS id');
+      const doltId = Number(idRow[0].id);
+      const c = await open();
+      for (const sql of [`# tidy up\nKILL ${doltId}`, `-- tidy up\nKILL CONNECTION ${doltId}`, `/* ${'x'.repeat(300)} */ KILL ${doltId}`]) {
+        // The proxy reads the id as one of its own sessions' (none has Dolt's number here, or it is this user's own).
+        const answer = await c.query(sql).then(() => 0, (e: { errno?: number }) => e.errno);
+        expect([0, 1094], sql).to.include(answer);
+        const [alive] = await bystander.query<Row[]>('SELECT 1 AS one');
+        expect(Number(alive[0].one), `Dolt's connection ${doltId} after ${JSON.stringify(sql.slice(0, 20))}`).to.equal(1);
+      }
+      for (const sql of ["# load\nLOAD DATA LOCAL INFILE '/etc/hostname' INTO TABLE t", `/* ${'x'.repeat(600)} */ LOAD DATA LOCAL INFILE '/etc/hostname' INTO TABLE t`]) {
+        const error = await c.query(sql).then(() => null, (e: { errno?: number }) => e);
+        expect(error?.errno, sql.slice(0, 20)).to.equal(3948);
+      }
+    });
   });
 
   describe('bad input (raw bytes)', () => {

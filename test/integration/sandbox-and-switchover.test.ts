@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { newestDescendant } from '../../sandbox/local-cluster';
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { isProcessAlive } from '../../common/child-process';
@@ -43,6 +43,9 @@ describe('sandbox and zero-error switchover (real processes)', function () {
     expect(up.code, up.stderr).to.equal(0);
     expect(up.stdout).to.match(/mysql -h 127\.0\.0\.1 -P \d+ -u app -psandbox app/);
     const state = JSON.parse(readFileSync(statePath, 'utf8'));
+    // It holds the proxy's and the nodes' passwords: the owner's alone, as are the configs.
+    expect(statSync(statePath).mode & 0o777, 'state.json mode').to.equal(0o600);
+    for (const file of ['proxy1.yaml', 'n1/agent.yaml']) expect(statSync(join(dir, file)).mode & 0o777, file).to.equal(0o600);
     expect(state.cluster).to.equal('sandbox');
     expect(state.etcd).to.have.length(1);
     expect(state.proxy).to.include.keys('host', 'port', 'user', 'password', 'metrics');

@@ -41,7 +41,12 @@ describe('isLocalInfile', () => {
     ["LOAD DATA LOCAL INFILE '/tmp/x' INTO TABLE t", true],
     ["/* app */ load data low_priority local infile 'x' into table t", true],
     ["LOAD XML LOCAL INFILE 'x' INTO TABLE t", true],
+    ["# app\nLOAD DATA LOCAL INFILE 'x' INTO TABLE t", true],
+    ["-- app\nload data concurrent local infile 'x' into table t", true],
+    [`/* ${'x'.repeat(600)} */ LOAD DATA LOCAL INFILE 'x' INTO TABLE t`, true],
+    ["SELECT 1; LOAD DATA LOCAL INFILE 'x' INTO TABLE t", true],
     ["LOAD DATA INFILE '/srv/x' INTO TABLE t", false],
+    ["LOAD DATA INFILE 'local' INTO TABLE t", false],
     ["SELECT 'LOAD DATA LOCAL INFILE'", false],
   ];
   for (const [sql, want] of rows) {
