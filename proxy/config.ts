@@ -100,6 +100,12 @@ export interface ProxyConfig {
     idleTimeoutMs: number;
     multiplexing: { enabled: boolean; lingerMs: number };
   };
+  /**
+   * What one client may make the proxy hold (session-memory.ts): replayed SET text, prepared
+   * statements and their text per session, and `totalBytes` over all sessions. Past a bound the
+   * statement is refused (1041 / 1461) and the session lives on.
+   */
+  sessionLimits: { maxReplayBytes: number; maxPreparedStatements: number; maxPreparedBytes: number; totalBytes: number };
   metrics: { host: string; port: number } | null;
 }
 
@@ -147,7 +153,7 @@ function isRecord(value: unknown): value is Raw {
 const TOP_LEVEL_KEYS = new Set([
   'listen', 'max_client_connections', 'max_allowed_packet', 'handshake_timeout_ms', 'idle_timeout_ms',
   'query_timeout_ms', 'backend_connect_timeout_ms', 'default_auth_plugin', 'users', 'tls', 'backend_tls',
-  'cluster', 'etcd', 'static_topology', 'hold', 'routing', 'pool', 'metrics',
+  'cluster', 'etcd', 'static_topology', 'hold', 'routing', 'pool', 'session_limits', 'metrics',
 ]);
 
 class Reader {
@@ -279,6 +285,14 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
   const poolRaw = r.section(raw, 'pool', 'pool') ?? {};
   r.noUnknownKeys(poolRaw, ['max_connections_per_node', 'queue_timeout_ms', 'max_queued', 'max_idle_per_backend', 'idle_timeout_ms', 'multiplexing', 'linger_ms'], 'pool');
   const maxConnectionsPerNode = r.int(poolRaw, 'max_connections_per_node', 'pool.max_connections_per_node', 200, 1, 100_000);
+  const limitsRaw = r.section(raw, 'session_limits', 'session_limits') ?? {};
+  r.noUnknownKeys(limitsRaw, ['max_replay_bytes', 'max_prepared_statements', 'max_prepared_bytes', 'total_bytes'], 'session_limits');
+  const sessionLimits: ProxyConfig['sessionLimits'] = {
+    maxReplayBytes: r.int(limitsRaw, 'max_replay_bytes', 'session_limits.max_replay_bytes', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxPreparedStatements: r.int(limitsRaw, 'max_prepared_statements', 'session_limits.max_prepared_statements', 1024, 1, 1_000_000),
+    maxPreparedBytes: r.int(limitsRaw, 'max_prepared_bytes', 'session_limits.max_prepared_bytes', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    totalBytes: r.int(limitsRaw, 'total_bytes', 'session_limits.total_bytes', 512 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
+  };
   const metricsRaw = r.section(raw, 'metrics', 'metrics');
   let metrics: ProxyConfig['metrics'] = null;
   if (metricsRaw !== undefined) {
@@ -326,6 +340,7 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
         lingerMs: r.int(poolRaw, 'linger_ms', 'pool.linger_ms', 1_000, 0, 3_600_000),
       },
     },
+    sessionLimits,
     metrics,
   };
 }

@@ -104,8 +104,8 @@ export class ClientSession {
   private capabilities = 0;
   private scramble: Buffer = Buffer.alloc(0);
   isTls = false;
-  private readonly state = new SessionState(null);
-  private readonly statements = new StatementRegistry();
+  private readonly state: SessionState;
+  private readonly statements: StatementRegistry;
   /** The backend side, from login on. */
   private fwd!: CommandForwarder;
   /** An ERR owed to the client for something that happened while it was idle. */
@@ -153,6 +153,9 @@ export class ClientSession {
     this.handshakeDeadline = now + ctx.config.handshakeTimeoutMs;
     this.lastActivity = now;
     this.reader = new PacketReader({ maxPacketSize: ctx.config.maxAllowedPacket });
+    const limits = ctx.config.sessionLimits;
+    this.state = new SessionState(null, undefined, limits.maxReplayBytes, ctx.memoryBudget);
+    this.statements = new StatementRegistry(limits, ctx.memoryBudget);
     this.flow = new FlowControl(socket, CLIENT_HIGH_WATER);
     socket.on('error', this.onClientError);
     socket.on('close', this.onClientGone);
@@ -343,6 +346,12 @@ export class ClientSession {
         this.fwd.forward(this.fwd.job(command, view, READ, false, jobFields({ initDb: view.payloadBuffer.toString('utf8', view.payloadStart + 1, view.payloadStart + view.payloadLength) })));
         return;
       case Command.COM_FIELD_LIST:
+        if (!this.ensureWhole(view)) return;
+        // Dolt drops the connection on a table name without its NUL (dolt-protocol-facts).
+        if (!hasNulTerminatedName(view)) {
+          this.refuse(view, new MalformedCommandError('COM_FIELD_LIST needs a NUL-terminated table name'));
+          return;
+        }
         this.fwd.forward(this.fwd.job(command, view, READ, false));
         return;
       case Command.COM_STATISTICS:
@@ -378,6 +387,12 @@ export class ClientSession {
     const c = classifyQuery(sql, this.ctx.classifierOptions(noBackslashEscapes));
     if (isLocalInfile(c, sql, noBackslashEscapes)) {
       this.refuse(view, new LocalInfileRefusedError());
+      return;
+    }
+    const overLimit = this.state.admit(c);
+    if (overLimit !== null) {
+      this.countError(overLimit);
+      this.refuse(view, overLimit);
       return;
     }
     if (isAccountStatement(c)) {
@@ -426,12 +441,13 @@ export class ClientSession {
   /** COM_STMT_*: planned by statement-commands.ts, carried out here. */
   private onStatementCommand(view: PacketView): void {
     const noBackslashEscapes = hasFlag(this.fwd.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES);
-    const plan = planStatementCommand(view, this.statements, noBackslashEscapes ? this.classifyNoBackslashEscapes : this.classifyDefault);
+    const plan = planStatementCommand(view, this.statements, noBackslashEscapes ? this.classifyNoBackslashEscapes : this.classifyDefault, this.ctx.config.maxAllowedPacket);
     switch (plan.action) {
       case 'route':
         this.fwd.forward(this.fwd.job(view.firstByte, view, plan.routing, plan.mayWrite, plan.job));
         return;
       case 'refuse':
+        if (plan.closes !== undefined) for (const [conn, id] of plan.closes) conn.write(comStmtCloseFrame(id));
         this.refuse(view, plan.error);
         return;
       case 'ok':
@@ -657,6 +673,8 @@ export class ClientSession {
     else this.socket.destroy();
     // Never wait long for a client that does not read its last ERR.
     if (flush) setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.state.release();
+    this.statements.clear();
     this.ctx.sessionClosed(this);
   }
 
@@ -675,4 +693,10 @@ export class ClientSession {
   describe(): Record<string, unknown> {
     return { connection: this.connectionId, user: this.userName, mode: this.mode, reason: this.closeReason, tls: this.isTls, sharedReads: this.relay !== null };
   }
+}
+
+/** COM_FIELD_LIST's table name ends in a NUL inside the packet (the field wildcard follows it). */
+function hasNulTerminatedName(view: PacketView): boolean {
+  const nul = view.payloadBuffer.indexOf(0, view.payloadStart + 1);
+  return nul >= 0 && nul < view.payloadStart + view.payloadLength;
 }

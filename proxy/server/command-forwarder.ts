@@ -245,6 +245,7 @@ export class CommandForwarder implements BackendSink {
       if (job.command === Command.COM_STMT_EXECUTE) {
         if (job.layout !== null && (job.layout.bound || stmt.types !== null)) placement.typesSent = true;
         stmt.longDataConn = null;
+        stmt.longDataBytes = 0;
         stmt.lastConn = conn;
       } else if (job.command === Command.COM_STMT_SEND_LONG_DATA) {
         stmt.longDataConn = conn;

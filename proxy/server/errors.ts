@@ -14,7 +14,11 @@
  * - 3159 ER_SECURE_TRANSPORT_REQUIRED: tls.required and the client did not upgrade.
  * - 1205 ER_LOCK_WAIT_TIMEOUT (HY000): a write waited the whole hold window for a primary. Retry
  *   loops treat 1205 as "try again later", and nothing ran.
- * - 1041 ER_OUT_OF_RESOURCES: the write hold queue was full; nothing ran.
+ * - 1041 ER_OUT_OF_RESOURCES: the write hold queue was full; or a SET, PREPARE or long data
+ *   would take a session (or the whole proxy) past its memory limits (`session_limits`). Nothing
+ *   ran; the session lives on.
+ * - 1461 ER_MAX_PREPARED_STMT_COUNT_REACHED (42000): the session holds
+ *   session_limits.max_prepared_statements prepared statements already.
  * - 1213 ER_LOCK_DEADLOCK (40001): the open transaction was lost (failover, or the connection to
  *   the primary broke). SQLSTATE 40001 is what frameworks retry a whole transaction on, which is
  *   exactly what the client must do.
@@ -69,6 +73,7 @@ export type ProxyErrorCode =
   | 'NO_SUCH_THREAD'
   | 'KILL_DENIED'
   | 'QUERY_INTERRUPTED'
+  | 'SESSION_MEMORY_LIMIT'
   | 'SHUTTING_DOWN';
 
 export abstract class ProxyError extends Error {
@@ -345,4 +350,15 @@ export function errFrameForError(sequenceId: number, error: unknown): Buffer {
 /** The stable `kind` label for logs and the errors metric. */
 export function errorKind(error: unknown): string {
   return describeForClient(error).kind;
+}
+
+/**
+ * A statement would take the session or the proxy past a memory limit (session-memory.ts): it was
+ * not sent, and the session goes on. `errno` 1461 for the prepared-statement count, else 1041.
+ */
+export class SessionMemoryLimitError extends ProxyError {
+  readonly code = 'SESSION_MEMORY_LIMIT';
+  constructor(detail: string, errno: number = ErrorCode.ER_OUT_OF_RESOURCES) {
+    super(`doltgate: ${detail}; nothing was sent and the session goes on`, errno);
+  }
 }

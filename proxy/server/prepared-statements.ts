@@ -17,8 +17,10 @@
 
 import { Buffer } from 'node:buffer';
 import type { Classification } from '../routing/classifier';
-import { MalformedPacketError } from '../protocol';
+import { ErrorCode, MalformedPacketError } from '../protocol';
 import type { BackendConnection } from './backend-connection';
+import { SessionMemoryLimitError } from './errors';
+import { DEFAULT_SESSION_LIMITS, UNBOUNDED_BUDGET, type ProxyMemoryBudget, type SessionLimits } from './session-memory';
 
 /** The statement on one backend connection. */
 export interface StatementPlacement {
@@ -46,6 +48,10 @@ export interface PreparedStatement {
   types: Buffer | null;
   /** Where COM_STMT_SEND_LONG_DATA went since the last execute; the execute must follow. */
   longDataConn: BackendConnection | null;
+  /** Long data bytes sent since the last execute (bounded by max_allowed_packet, session-memory.ts). */
+  longDataBytes: number;
+  /** Set when long data was dropped for passing the bound: the next execute is refused with it. */
+  longDataRefusal: string | null;
   /** Where the last execute ran (COM_STMT_FETCH and COM_STMT_RESET follow it). */
   lastConn: BackendConnection | null;
 }
@@ -53,6 +59,30 @@ export interface PreparedStatement {
 export class StatementRegistry {
   private readonly byId = new Map<number, PreparedStatement>();
   private nextId = 1;
+  /** Bytes of SQL text held, charged to `budget`. */
+  private keptBytes = 0;
+
+  constructor(
+    private readonly limits: SessionLimits = DEFAULT_SESSION_LIMITS,
+    private readonly budget: ProxyMemoryBudget = UNBOUNDED_BUDGET,
+  ) {}
+
+  /** Null when a statement of `sqlBytes` may be prepared; else the refusal (nothing sent yet). */
+  admit(sqlBytes: number): SessionMemoryLimitError | null {
+    if (this.byId.size >= this.limits.maxPreparedStatements) {
+      return new SessionMemoryLimitError(
+        `this session holds ${this.byId.size} prepared statements, session_limits.max_prepared_statements; close some (COM_STMT_CLOSE) first`,
+        ErrorCode.ER_MAX_PREPARED_STMT_COUNT_REACHED,
+      );
+    }
+    if (this.keptBytes + sqlBytes > this.limits.maxPreparedBytes) {
+      return new SessionMemoryLimitError(`this prepare would make the session's prepared statement text ${this.keptBytes + sqlBytes} bytes, over session_limits.max_prepared_bytes (${this.limits.maxPreparedBytes})`);
+    }
+    if (!this.budget.fits(sqlBytes)) {
+      return new SessionMemoryLimitError(`the proxy holds its whole session_limits.total_bytes (${this.budget.totalBytes}) of session state; try again later`);
+    }
+    return null;
+  }
 
   get size(): number {
     return this.byId.size;
@@ -65,7 +95,7 @@ export class StatementRegistry {
     return id;
   }
 
-  add(stmt: Omit<PreparedStatement, 'placements' | 'types' | 'longDataConn' | 'lastConn'>, conn: BackendConnection, backendId: number): PreparedStatement {
+  add(stmt: Omit<PreparedStatement, 'placements' | 'types' | 'longDataConn' | 'longDataBytes' | 'longDataRefusal' | 'lastConn'>, conn: BackendConnection, backendId: number): PreparedStatement {
     // Field by field, not a spread: every statement gets one object shape, so the per-execute
     // reads and writes of these fields stay monomorphic.
     const full: PreparedStatement = {
@@ -78,9 +108,15 @@ export class StatementRegistry {
       placements: [{ conn, backendId, typesSent: false }],
       types: null,
       longDataConn: null,
+      longDataBytes: 0,
+      longDataRefusal: null,
       lastConn: null,
     };
+    const replaced = this.byId.get(stmt.clientId);
+    if (replaced !== undefined) this.uncharge(replaced);
     this.byId.set(stmt.clientId, full);
+    this.keptBytes += full.sql.length;
+    this.budget.take(full.sql.length);
     return full;
   }
 
@@ -90,8 +126,22 @@ export class StatementRegistry {
 
   delete(clientId: number): PreparedStatement | undefined {
     const s = this.byId.get(clientId);
+    if (s === undefined) return undefined;
     this.byId.delete(clientId);
+    this.uncharge(s);
     return s;
+  }
+
+  private uncharge(s: PreparedStatement): void {
+    this.keptBytes -= s.sql.length;
+    this.budget.give(s.sql.length);
+  }
+
+  /** `stmt` is no longer prepared on `conn` (closed there); the next execute there re-prepares. */
+  dropPlacement(stmt: PreparedStatement, conn: BackendConnection): void {
+    const i = stmt.placements.findIndex((p) => p.conn === conn);
+    if (i >= 0) stmt.placements.splice(i, 1);
+    if (stmt.lastConn === conn) stmt.lastConn = null;
   }
 
   /** A backend connection is gone or back in the pool: its statement ids mean nothing now. */
@@ -105,6 +155,8 @@ export class StatementRegistry {
   }
 
   clear(): void {
+    this.budget.give(this.keptBytes);
+    this.keptBytes = 0;
     this.byId.clear();
   }
 

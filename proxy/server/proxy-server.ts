@@ -41,6 +41,7 @@ import { ClientAuthenticator, generateRsaKeys } from './client-auth';
 import type { ClientHandshakeSettings } from './client-handshake';
 import { ClientSession } from './client-session';
 import type { SessionContext } from './session-context';
+import { ProxyMemoryBudget } from './session-memory';
 import { ClusterView } from './cluster-view';
 import { PrimaryProber } from './primary-prober';
 import { errFrameForError, TooManyConnectionsError } from './errors';
@@ -148,6 +149,7 @@ export class ProxyServer {
       config: c,
       view: this.view,
       pools: this.pools,
+      memoryBudget: new ProxyMemoryBudget(c.sessionLimits.totalBytes),
       get authenticator(): ClientAuthenticator {
         return self.authenticator as ClientAuthenticator;
       },

@@ -9,6 +9,7 @@ import type { ProxyConfig, ProxyUser } from '../config';
 import type { ProxyMetrics } from '../proxy-metrics';
 import type { ClassifierOptions } from '../routing/classifier';
 import type { BackendLogin } from './backend-connection';
+import type { ProxyMemoryBudget } from './session-memory';
 import type { BackendPools } from './backend-pool';
 import type { ClientAuthenticator } from './client-auth';
 import type { ClientHandshakeSettings } from './client-handshake';
@@ -19,6 +20,8 @@ export interface SessionContext {
   readonly config: ProxyConfig;
   readonly view: ClusterView;
   readonly pools: BackendPools;
+  /** What all sessions' kept state (SETs, prepared statements) may add up to. */
+  readonly memoryBudget: ProxyMemoryBudget;
   readonly authenticator: ClientAuthenticator;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;

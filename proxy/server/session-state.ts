@@ -14,9 +14,14 @@
  * `(` in it) moves it to the end under a new seq instead of growing the list — running it once
  * more, last, gives the same state. Past the bound the list stops growing and the session is pinned ('unreplayable-set'):
  * it stays on its primary connection, the one place its full state exists.
+ *
+ * Memory (session-memory.ts): the text kept is at most `maxReplayBytes` per session and draws on
+ * the proxy's budget; `admit` refuses, before it is sent, a statement that would pass either.
  */
 
 import type { Classification, PinCause } from '../routing/classifier';
+import { SessionMemoryLimitError } from './errors';
+import { DEFAULT_SESSION_LIMITS, UNBOUNDED_BUDGET, type ProxyMemoryBudget } from './session-memory';
 
 export const DEFAULT_MAX_REPLAY_STATEMENTS = 256;
 
@@ -38,11 +43,38 @@ export class SessionState {
   /** COM_SET_OPTION: true = MULTI_STATEMENTS on, false = off, null = as negotiated. */
   multiStatements: boolean | null = null;
 
+  /** Bytes of statement text in `entries`, charged to `budget`. */
+  private keptBytes = 0;
+
   constructor(
     database: string | null,
     private readonly maxStatements = DEFAULT_MAX_REPLAY_STATEMENTS,
+    private readonly maxReplayBytes = DEFAULT_SESSION_LIMITS.maxReplayBytes,
+    private readonly budget: ProxyMemoryBudget = UNBOUNDED_BUDGET,
   ) {
     this.database = database;
+  }
+
+  get replayBytes(): number {
+    return this.keptBytes;
+  }
+
+  /**
+   * Null when the session may run `c`; else why not: the SET text it would keep passes the
+   * session's or the proxy's bound. Nothing has been sent yet.
+   */
+  admit(c: Classification): SessionMemoryLimitError | null {
+    if (c.sessionState.length === 0) return null;
+    let bytes = 0;
+    for (const s of c.sessionState) if (s.kind !== 'database') bytes += s.statement.length;
+    if (bytes === 0) return null;
+    if (this.keptBytes + bytes > this.maxReplayBytes) {
+      return new SessionMemoryLimitError(`this SET would make the session's replayed state ${this.keptBytes + bytes} bytes, over session_limits.max_replay_bytes (${this.maxReplayBytes})`);
+    }
+    if (!this.budget.fits(bytes)) {
+      return new SessionMemoryLimitError(`the proxy holds its whole session_limits.total_bytes (${this.budget.totalBytes}) of session state; try again later`);
+    }
+    return null;
   }
 
   get statements(): readonly ReplayEntry[] {
@@ -121,14 +153,23 @@ export class SessionState {
     }
     this.fingerprintCache = null;
     this.entries.push({ seq: this.nextSeq++, statement });
+    this.keptBytes += statement.length;
+    this.budget.take(statement.length);
+  }
+
+  /** The session is gone: its kept text goes back to the proxy's budget. */
+  release(): void {
+    this.budget.give(this.keptBytes);
+    this.keptBytes = 0;
+    this.entries = [];
+    this.fingerprintCache = '';
   }
 
   /** COM_RESET_CONNECTION / COM_CHANGE_USER: back to a fresh login's state. */
   reset(database: string | null): void {
     this.database = database;
     this.generation++;
-    this.entries = [];
-    this.fingerprintCache = '';
+    this.release();
     this.pins.clear();
     this.multiStatements = null;
   }

@@ -20,7 +20,7 @@ import { Command, statementIdOf, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
 import type { BackendConnection } from './backend-connection';
 import { READ_CLASSIFICATION, type JobFields } from './command-job';
-import { AccountStatementRefusedError, BackendErrorReply, MalformedCommandError, UnknownStatementError } from './errors';
+import { AccountStatementRefusedError, BackendErrorReply, MalformedCommandError, SessionMemoryLimitError, UnknownStatementError } from './errors';
 import { isAccountStatement } from './command-job';
 import { KILL_NOT_PREPARED, parseKill } from './kill-command';
 import { executeLayoutAt, keepParameterTypes, placementOn, type ExecuteLayout, type PreparedStatement, type StatementRegistry } from './prepared-statements';
@@ -28,8 +28,8 @@ import { executeLayoutAt, keepParameterTypes, placementOn, type ExecuteLayout, t
 export type StatementPlan =
   /** Route like `routing`, with these job fields. */
   | { action: 'route'; routing: Classification; mayWrite: boolean; job: JobFields }
-  /** Answer with this error (after the rest of the packet, if it spans frames). */
-  | { action: 'refuse'; error: Error }
+  /** Answer with this error (after the rest of the packet, if it spans frames); send these COM_STMT_CLOSEs first. */
+  | { action: 'refuse'; error: Error; closes?: Array<[BackendConnection, number]> }
   /** Answer OK. */
   | { action: 'ok' }
   /** No response; send these COM_STMT_CLOSEs to backends. */
@@ -41,7 +41,11 @@ function usable(conn: BackendConnection | null): BackendConnection | null {
   return conn !== null && !conn.isClosed ? conn : null;
 }
 
-export function planStatementCommand(view: PacketView, statements: StatementRegistry, classify: (sql: string) => Classification): StatementPlan {
+/**
+ * `maxLongData`: the long data one execute may carry (max_allowed_packet). Past it the chunk is
+ * dropped — SEND_LONG_DATA has no response — and the execute is refused, as MySQL does.
+ */
+export function planStatementCommand(view: PacketView, statements: StatementRegistry, classify: (sql: string) => Classification, maxLongData = Number.POSITIVE_INFINITY): StatementPlan {
   const command = view.firstByte;
   const buf = view.payloadBuffer;
   const start = view.payloadStart;
@@ -56,6 +60,8 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
       return { action: 'refuse', error: new BackendErrorReply(1064, '42000', KILL_NOT_PREPARED) };
     }
     if (isAccountStatement(c)) return { action: 'refuse', error: new AccountStatementRefusedError() };
+    const overLimit = statements.admit(sql.length);
+    if (overLimit !== null) return { action: 'refuse', error: overLimit };
     return { action: 'route', routing: c, mayWrite: false, job: { effects: null, prepare: { clientId: statements.reserveId(), sql, classification: c }, stmt: null, layout: null, initDb: null, selectDatabase: null, fixedConn: null } };
   }
 
@@ -77,12 +83,24 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
   }
 
   if (command === Command.COM_STMT_SEND_LONG_DATA) {
-    if (stmt === undefined) return NOTHING;
+    if (stmt === undefined || stmt.longDataRefusal !== null) return NOTHING;
+    // Header: command, statement id (4), parameter id (2).
+    const bytes = length - 7;
+    if (!whole) {
+      stmt.longDataRefusal = 'a COM_STMT_SEND_LONG_DATA chunk of 16 MiB or more is not supported through the proxy; send long data in smaller chunks';
+      return NOTHING;
+    }
+    if (stmt.longDataBytes + bytes > maxLongData) {
+      stmt.longDataRefusal = `the long data sent for this execute passed max_allowed_packet (${maxLongData} bytes)`;
+      return NOTHING;
+    }
+    stmt.longDataBytes += bytes;
     return { action: 'route', routing: stmt.classification, mayWrite: false, job: { effects: null, prepare: null, stmt, layout: null, initDb: null, selectDatabase: null, fixedConn: usable(stmt.longDataConn) } };
   }
 
   if (command === Command.COM_STMT_EXECUTE) {
     if (stmt === undefined) return { action: 'refuse', error: new UnknownStatementError(buf.readUInt32LE(start + 1), 'mysqld_stmt_execute') };
+    if (stmt.longDataRefusal !== null) return refuseOverLongData(statements, stmt);
     let layout: ExecuteLayout;
     try {
       layout = executeLayoutAt(buf, start, length, stmt.paramCount);
@@ -100,9 +118,35 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
   if (!whole) return { action: 'refuse', error: new MalformedCommandError(`${name} cannot be 16 MiB or longer`) };
   if (stmt === undefined) return { action: 'refuse', error: new UnknownStatementError(buf.readUInt32LE(start + 1), name) };
   const conn = usable(reset ? (stmt.longDataConn ?? stmt.lastConn) : stmt.lastConn);
-  if (reset) stmt.longDataConn = null;
+  if (reset) {
+    stmt.longDataConn = null;
+    stmt.longDataBytes = 0;
+    stmt.longDataRefusal = null;
+  }
   if (conn === null || placementOn(stmt, conn) === null) {
     return reset ? { action: 'ok' } : { action: 'refuse', error: new BackendErrorReply(1421, 'HY000', 'The statement has no open cursor') };
   }
   return { action: 'route', routing: READ_CLASSIFICATION, mayWrite: false, job: { effects: null, prepare: null, stmt, layout: null, initDb: null, selectDatabase: null, fixedConn: conn } };
+}
+
+/**
+ * The execute after dropped long data: refused, and the statement closed on the backend that got
+ * the rest of its long data (a later execute re-prepares it there, with no half of a parameter
+ * left behind).
+ */
+function refuseOverLongData(statements: StatementRegistry, stmt: PreparedStatement): StatementPlan {
+  const error = new SessionMemoryLimitError(stmt.longDataRefusal as string);
+  const closes: Array<[BackendConnection, number]> = [];
+  const conn = stmt.longDataConn;
+  if (conn !== null) {
+    const placement = placementOn(stmt, conn);
+    if (placement !== null) {
+      if (!conn.isClosed && conn.isIdle) closes.push([conn, placement.backendId]);
+      statements.dropPlacement(stmt, conn);
+    }
+  }
+  stmt.longDataConn = null;
+  stmt.longDataBytes = 0;
+  stmt.longDataRefusal = null;
+  return { action: 'refuse', error, closes };
 }

@@ -11,6 +11,7 @@ import { Command, parseErr } from '../../proxy/protocol';
 import { connectionId, expectKillRefused } from '../bed/app-user-checks';
 import { TestDoltCluster } from '../bed/dolt-cluster';
 import { RawClient } from '../bed/raw-mysql-client';
+import { registerCleanup } from '../bed/cleanup';
 
 type Row = RowDataPacket & Record<string, unknown>;
 
@@ -51,6 +52,23 @@ describe('Dolt protocol facts (real dolt sql-server)', function () {
     raw.command(Command.COM_QUERY, 'SELECT @kept');
     const [, , row] = await raw.response();
     expect(row[0], 'the row holds NULL (0xfb)').to.equal(0xfb);
+  });
+
+  it('COM_FIELD_LIST: a terminated name is answered (an empty one with no columns); a name without its NUL makes Dolt drop the connection', async () => {
+    await cluster.query(cluster.primary, 'CREATE TABLE IF NOT EXISTS fl (a INT)');
+    raw.command(Command.COM_FIELD_LIST, Buffer.from('fl\0'));
+    const packets = await raw.response();
+    expect(packets.length, 'one column definition and the terminator').to.equal(2);
+    expect(packets[1][0]).to.equal(0xfe);
+    raw.command(Command.COM_FIELD_LIST, Buffer.from('\0'));
+    expect(((await raw.next()) as Buffer)[0], 'no columns: just the terminator').to.equal(0xfe);
+    for (const body of [Buffer.alloc(0), Buffer.from('fl')]) {
+      const victim = await RawClient.connect(cluster.primary.port);
+      registerCleanup(() => void victim.socket.destroy());
+      await victim.login('root', '', cluster.databases[0]);
+      victim.command(Command.COM_FIELD_LIST, body);
+      expect(await victim.next(), `after ${JSON.stringify(body.toString())}`).to.equal(null);
+    }
   });
 
   it('max_allowed_packet is 1 GiB and local_infile is off', async () => {

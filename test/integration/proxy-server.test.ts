@@ -384,6 +384,19 @@ describe('proxy server (real Dolt, static topology)', function () {
       expect(result[0][0], 'a result set, not ERR').to.not.equal(0xff);
     });
 
+    it('COM_FIELD_LIST without a NUL-terminated name is refused (Dolt would drop the backend connection); with one it is answered', async () => {
+      const raw = await RawClient.connect(port);
+      registerCleanup(() => void raw.socket.destroy());
+      await raw.login('app', 'secret');
+      for (const body of [Buffer.alloc(0), Buffer.from('t')]) {
+        raw.send(frame(0, Buffer.concat([Buffer.from([0x04]), body])));
+        expect(errnoOf(await raw.next()), JSON.stringify(body.toString())).to.equal(1835);
+      }
+      raw.send(frame(0, Buffer.from([0x04, 0x74, 0x00]))); // "t\0"
+      const columns = await raw.response();
+      expect(columns.length, "t's two columns and the terminator").to.equal(3);
+    });
+
     it('a wrong sequence id gets ER_NET_PACKETS_OUT_OF_ORDER and only that connection closes', async () => {
       const raw = await RawClient.connect(port);
       await raw.login('app', 'secret');
