@@ -106,6 +106,22 @@ export interface ProxyConfig {
    * statement is refused (1041 / 1461) and the session lives on.
    */
   sessionLimits: { maxReplayBytes: number; maxPreparedStatements: number; maxPreparedBytes: number; totalBytes: number };
+  /**
+   * Logging in (handshake-slots.ts, login-throttle.ts): connections not logged in yet have their
+   * own bounds, apart from max_client_connections; failed logins delay further attempts from the
+   * same address; RSA password exchanges before login are rationed.
+   */
+  login: {
+    maxHandshaking: number;
+    maxHandshakingPerAddress: number;
+    minEvictableWaitMs: number;
+    failedUserThreshold: number;
+    failedAddressThreshold: number;
+    failedDelayStepMs: number;
+    maxFailedDelayMs: number;
+    forgetFailuresAfterMs: number;
+    rsaExchangesPerSecond: number;
+  };
   metrics: { host: string; port: number } | null;
 }
 
@@ -153,7 +169,7 @@ function isRecord(value: unknown): value is Raw {
 const TOP_LEVEL_KEYS = new Set([
   'listen', 'max_client_connections', 'max_allowed_packet', 'handshake_timeout_ms', 'idle_timeout_ms',
   'query_timeout_ms', 'backend_connect_timeout_ms', 'default_auth_plugin', 'users', 'tls', 'backend_tls',
-  'cluster', 'etcd', 'static_topology', 'hold', 'routing', 'pool', 'session_limits', 'metrics',
+  'cluster', 'etcd', 'static_topology', 'hold', 'routing', 'pool', 'session_limits', 'login', 'metrics',
 ]);
 
 class Reader {
@@ -293,6 +309,22 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
     maxPreparedBytes: r.int(limitsRaw, 'max_prepared_bytes', 'session_limits.max_prepared_bytes', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     totalBytes: r.int(limitsRaw, 'total_bytes', 'session_limits.total_bytes', 512 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
   };
+  const handshakeTimeoutMs = r.int(raw, 'handshake_timeout_ms', 'handshake_timeout_ms', 10_000, 100, 3_600_000);
+  const loginRaw = r.section(raw, 'login', 'login') ?? {};
+  r.noUnknownKeys(loginRaw, ['max_handshaking', 'max_handshaking_per_address', 'min_evictable_wait_ms', 'failed_user_threshold', 'failed_address_threshold', 'failed_delay_step_ms', 'max_failed_delay_ms', 'forget_failures_after_ms', 'rsa_exchanges_per_second'], 'login');
+  const maxHandshaking = r.int(loginRaw, 'max_handshaking', 'login.max_handshaking', 2048, 1, 1_000_000);
+  const login: ProxyConfig['login'] = {
+    maxHandshaking,
+    maxHandshakingPerAddress: r.int(loginRaw, 'max_handshaking_per_address', 'login.max_handshaking_per_address', Math.min(512, maxHandshaking), 1, maxHandshaking),
+    minEvictableWaitMs: r.int(loginRaw, 'min_evictable_wait_ms', 'login.min_evictable_wait_ms', Math.min(1000, Math.floor(handshakeTimeoutMs / 2)), 0, handshakeTimeoutMs),
+    failedUserThreshold: r.int(loginRaw, 'failed_user_threshold', 'login.failed_user_threshold', 3, 1, 1_000_000),
+    failedAddressThreshold: r.int(loginRaw, 'failed_address_threshold', 'login.failed_address_threshold', 30, 1, 1_000_000),
+    failedDelayStepMs: r.int(loginRaw, 'failed_delay_step_ms', 'login.failed_delay_step_ms', 1000, 0, 3_600_000),
+    // A held verdict must reach the client before the handshake times out, or it is never heard.
+    maxFailedDelayMs: r.int(loginRaw, 'max_failed_delay_ms', 'login.max_failed_delay_ms', Math.min(5000, Math.floor(handshakeTimeoutMs / 2)), 0, Math.floor(handshakeTimeoutMs / 2)),
+    forgetFailuresAfterMs: r.int(loginRaw, 'forget_failures_after_ms', 'login.forget_failures_after_ms', 10 * 60_000, 1000, 7 * 24 * 3600_000),
+    rsaExchangesPerSecond: r.int(loginRaw, 'rsa_exchanges_per_second', 'login.rsa_exchanges_per_second', 100, 1, 1_000_000),
+  };
   const metricsRaw = r.section(raw, 'metrics', 'metrics');
   let metrics: ProxyConfig['metrics'] = null;
   if (metricsRaw !== undefined) {
@@ -308,7 +340,7 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
     listen,
     maxClientConnections: r.int(raw, 'max_client_connections', 'max_client_connections', 1000, 1, 1_000_000),
     maxAllowedPacket: r.int(raw, 'max_allowed_packet', 'max_allowed_packet', 64 * 1024 * 1024, 1024, MAX_ALLOWED_PACKET_CEILING),
-    handshakeTimeoutMs: r.int(raw, 'handshake_timeout_ms', 'handshake_timeout_ms', 10_000, 100, 3_600_000),
+    handshakeTimeoutMs,
     idleTimeoutMs: r.int(raw, 'idle_timeout_ms', 'idle_timeout_ms', 8 * 3600 * 1000, 0, 365 * 24 * 3600 * 1000),
     queryTimeoutMs: r.int(raw, 'query_timeout_ms', 'query_timeout_ms', 0, 0, 365 * 24 * 3600 * 1000),
     backendConnectTimeoutMs: r.int(raw, 'backend_connect_timeout_ms', 'backend_connect_timeout_ms', 5000, 100, 600_000),
@@ -341,6 +373,7 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
       },
     },
     sessionLimits,
+    login,
     metrics,
   };
 }

@@ -41,6 +41,8 @@ export class ProxyMetrics {
   private readonly routeSeries: number[] = [];
   readonly clientConnections: Gauge;
   readonly connectionsRejected: Counter<'reason'>;
+  readonly handshakingConnections: Gauge;
+  readonly loginVerdictsHeld: Counter;
   readonly queries: Counter<'route' | 'command'>;
   readonly queryLatency: Histogram;
   readonly heldWrites: Gauge;
@@ -67,6 +69,16 @@ export class ProxyMetrics {
     this.clientConnections = new Gauge({
       name: 'doltgate_proxy_client_connections',
       help: 'Client connections open on the proxy now',
+      registers,
+    });
+    this.handshakingConnections = new Gauge({
+      name: 'doltgate_proxy_handshaking_connections',
+      help: 'Client connections still logging in (bounded by login.max_handshaking, apart from max_client_connections)',
+      registers,
+    });
+    this.loginVerdictsHeld = new Counter({
+      name: 'doltgate_proxy_login_verdicts_held_total',
+      help: 'Login attempts whose answer was held back because their address (and user) kept failing',
       registers,
     });
     this.connectionsRejected = new Counter({

@@ -30,6 +30,7 @@ import {
 import type { ProxyUser } from '../config';
 import type { ClientAuthenticator } from './client-auth';
 import { errFrameForError, TlsRequiredError } from './errors';
+import { heldVerdict, type LoginGate } from './login-verdict';
 import { PacketChannel } from './packet-channel';
 
 /** Connection-phase packets are small; anything bigger is an attack or garbage. */
@@ -43,6 +44,9 @@ export interface ClientHandshakeSettings {
   secureContext: tls.SecureContext | null;
   tlsRequired: boolean;
   authenticator: ClientAuthenticator;
+  gate: LoginGate;
+  /** The password is proven; an error refuses the login all the same (no logged-in slot free). */
+  admitLogin(user: ProxyUser): Error | null;
 }
 
 export interface ClientLogin {
@@ -103,13 +107,15 @@ export async function acceptClient(
 
     const response = parseHandshakeResponse41(payload);
     const capabilities = (response.capabilities & offered & ~Capability.CLIENT_SSL) >>> 0;
-    const user = await settings.authenticator.authenticate(channel, {
+    const user = await heldVerdict(settings.gate, response.username, settings.authenticator.authenticate(channel, {
       username: response.username,
       clientPlugin: (response.capabilities & Capability.CLIENT_PLUGIN_AUTH) !== 0 ? (response.authPluginName ?? AuthPlugin.MYSQL_NATIVE_PASSWORD) : null,
       token: response.authResponse,
       scramble,
       canSwitch: (response.capabilities & Capability.CLIENT_PLUGIN_AUTH) !== 0,
-    });
+    }));
+    const refusal = settings.admitLogin(user);
+    if (refusal !== null) throw refusal;
     channel.writeFrame((seq) => okFrame(seq, { statusFlags: ServerStatus.SERVER_STATUS_AUTOCOMMIT }, capabilities));
     const leftover = channel.detach();
     return {
@@ -133,3 +139,4 @@ export async function acceptClient(
     throw error;
   }
 }
+

@@ -54,6 +54,7 @@ import {
   BackendErrorReply,
   describeForClient,
   errFrameForError,
+  HandshakeEvictedError,
   HandshakeTimeoutError,
   IdleTimeoutError,
   LocalInfileRefusedError,
@@ -64,6 +65,8 @@ import {
   UnknownCommandError,
 } from './errors';
 import { FlowControl } from './flow-control';
+import { clientAddressOf } from './handshake-slots';
+import { heldVerdict } from './login-verdict';
 import type { PacketChannel } from './packet-channel';
 import { StatementRegistry } from './prepared-statements';
 import type { SessionContext } from './session-context';
@@ -98,6 +101,8 @@ export class ClientSession {
   private mode: Mode = Mode.Handshake;
   private channel: PacketChannel | null = null;
   private readonly handshakeDeadline: number;
+  /** The client's IP address, as logins are counted and throttled by it. */
+  readonly clientAddress: string;
   private lastActivity: number;
   private readonly reader: PacketReader;
   private user: ProxyUser | null = null;
@@ -149,6 +154,7 @@ export class ClientSession {
   ) {
     this.socket = socket;
     this.connectionId = connectionId;
+    this.clientAddress = clientAddressOf(socket);
     const now = ctx.now();
     this.handshakeDeadline = now + ctx.config.handshakeTimeoutMs;
     this.lastActivity = now;
@@ -177,7 +183,7 @@ export class ClientSession {
 
   /** Runs the connection phase; the command loop starts when it succeeds. */
   start(): void {
-    const settings = this.ctx.handshakeSettings(this.connectionId);
+    const settings = this.ctx.handshakeSettings(this);
     acceptClient(this.socket, settings, (channel) => (this.channel = channel)).then(
       (login) => {
         this.channel = null;
@@ -235,22 +241,34 @@ export class ClientSession {
     moved.on('close', this.onClientGone);
   }
 
+  /** While logging in: since when the proxy has waited for this client's next packet (null: not waiting). */
+  handshakeWaitingSince(): number | null {
+    return this.mode === Mode.Handshake ? (this.channel?.waitingSince ?? null) : null;
+  }
+
+  /** Closed to make room for a newer handshake (handshake-slots.ts). */
+  evictHandshake(now: number): void {
+    this.endHandshake('handshake_evicted', new HandshakeEvictedError(now - (this.handshakeWaitingSince() ?? now)));
+  }
+
+  private endHandshake(reason: string, error: Error): void {
+    const ch = this.channel;
+    this.ctx.metrics.connectionsRejected.inc({ reason });
+    if (ch !== null) {
+      try {
+        ch.writeFrame((seq) => errFrameForError(seq, error));
+      } catch {
+        // gone already
+      }
+    }
+    this.close(reason.replace('_', ' '), true);
+  }
+
   // ---- timers (called from the server's coarse timer) ------------------------------------------
 
   tick(now: number): void {
     if (this.mode === Mode.Handshake) {
-      if (now >= this.handshakeDeadline) {
-        const ch = this.channel;
-        this.ctx.metrics.connectionsRejected.inc({ reason: 'handshake_timeout' });
-        if (ch !== null) {
-          try {
-            ch.writeFrame((seq) => errFrameForError(seq, new HandshakeTimeoutError(this.ctx.config.handshakeTimeoutMs)));
-          } catch {
-            // gone already
-          }
-        }
-        this.close('handshake timeout', true);
-      }
+      if (now >= this.handshakeDeadline) this.endHandshake('handshake_timeout', new HandshakeTimeoutError(this.ctx.config.handshakeTimeoutMs));
       return;
     }
     if (this.mode === Mode.Closed || this.fwd.enforceQueryTimeout(now, this.ctx.config.queryTimeoutMs)) return;
@@ -539,14 +557,14 @@ export class ClientSession {
     });
     this.auth = exchange;
     const pluginAuth = hasFlag(this.capabilities, Capability.CLIENT_PLUGIN_AUTH);
-    this.ctx.authenticator
-      .authenticate(exchange, {
-        username: cu.username,
-        clientPlugin: pluginAuth ? (cu.authPluginName ?? 'mysql_native_password') : null,
-        token: cu.authResponse,
-        scramble: this.scramble,
-        canSwitch: pluginAuth,
-      })
+    const authentication = this.ctx.authenticator.authenticate(exchange, {
+      username: cu.username,
+      clientPlugin: pluginAuth ? (cu.authPluginName ?? 'mysql_native_password') : null,
+      token: cu.authResponse,
+      scramble: this.scramble,
+      canSwitch: pluginAuth,
+    });
+    heldVerdict(this.ctx.loginGate(this.clientAddress), cu.username, authentication)
       .then(
         (user) => {
           this.auth = null;

@@ -8,7 +8,9 @@
  * Error numbers, chosen for what client libraries and retry logic already do with them:
  * - 1040 ER_CON_COUNT_ERROR (08004): max_client_connections reached; or a statement waited
  *   pool.queue_timeout_ms for one of the proxy's backend connections to a node (all
- *   pool.max_connections_per_node in use) or found the wait queue full. Nothing ran; retry.
+ *   pool.max_connections_per_node in use) or found the wait queue full; or too many
+ *   connections are logging in (`login.max_handshaking`, `login.max_handshaking_per_address`);
+ *   or the RSA exchange budget before login is spent for now. Nothing ran; retry.
  * - 1045 ER_ACCESS_DENIED_ERROR (28000): unknown user or wrong password.
  * - 1251 ER_NOT_SUPPORTED_AUTH_MODE (08004): an auth exchange the proxy cannot complete.
  * - 3159 ER_SECURE_TRANSPORT_REQUIRED: tls.required and the client did not upgrade.
@@ -37,7 +39,8 @@
  * - 1317 ER_QUERY_INTERRUPTED (70100): KILL QUERY from another session of the same user.
  * - 1094 ER_NO_SUCH_THREAD / 1095 ER_KILL_DENIED_ERROR: KILL of an unknown id / another user's.
  * - 1835 ER_MALFORMED_PACKET: a command packet too short for its fields (connection kept).
- * - 1043 ER_HANDSHAKE_ERROR (08S01): bad or too slow handshake.
+ * - 1043 ER_HANDSHAKE_ERROR (08S01): bad or too slow handshake, or one closed for keeping the proxy
+ *   waiting while others needed its slot.
  * Every message starts with "doltgate:" so a person can tell the proxy's errors from Dolt's.
  */
 
@@ -49,6 +52,9 @@ export const CR_SERVER_LOST = 2013;
 export type ProxyErrorCode =
   | 'TOO_MANY_CONNECTIONS'
   | 'BACKEND_BUSY'
+  | 'LOGIN_BUSY'
+  | 'HANDSHAKES_FULL'
+  | 'HANDSHAKE_EVICTED'
   | 'ACCESS_DENIED'
   | 'AUTH_NOT_SUPPORTED'
   | 'TLS_REQUIRED'
@@ -100,6 +106,30 @@ export class TooManyConnectionsError extends ProxyError {
  * Every backend connection the proxy may open to a node (its budget) is in use and none came
  * free in time, or too many statements already wait for one. Never a sign the node is down.
  */
+/** Login work the proxy rations before a client has proven anything ran out for now. */
+export class LoginBusyError extends ProxyError {
+  readonly code = 'LOGIN_BUSY';
+  constructor(what: string) {
+    super(`doltgate: too many ${what} in progress; retry shortly, or connect with TLS`, ErrorCode.ER_CON_COUNT_ERROR);
+  }
+}
+
+/** Handshakes (connections not logged in yet) are bounded apart from logged-in clients. */
+export class HandshakeSlotsFullError extends ProxyError {
+  readonly code = 'HANDSHAKES_FULL';
+  constructor(detail: string) {
+    super(`doltgate: too many connections logging in (${detail}); retry shortly`, ErrorCode.ER_CON_COUNT_ERROR);
+  }
+}
+
+/** A handshake that kept the proxy waiting was closed to let a newer one in. */
+export class HandshakeEvictedError extends ProxyError {
+  readonly code = 'HANDSHAKE_EVICTED';
+  constructor(waitedMs: number) {
+    super(`doltgate: handshake closed after waiting ${Math.round(waitedMs)} ms for the client while others were logging in; reconnect`, ErrorCode.ER_HANDSHAKE_ERROR);
+  }
+}
+
 export class BackendBusyError extends ProxyError {
   readonly code = 'BACKEND_BUSY';
   constructor(backend: string, detail: string) {

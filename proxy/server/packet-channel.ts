@@ -49,6 +49,8 @@ export class PacketChannel implements AuthIO {
   /** Sequence id of the next packet read or written. */
   private seq: number;
   isTls = false;
+  /** Since when (performance.now()) a read has waited for the peer's next packet; null when none waits. */
+  waitingSince: number | null = null;
 
   private readonly onData = (chunk: Buffer): void => {
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
@@ -105,6 +107,7 @@ export class PacketChannel implements AuthIO {
     if (this.waiter !== null) return Promise.reject(new Error('PacketChannel.readPacket called twice'));
     return new Promise<Buffer>((resolve, reject) => {
       this.waiter = { resolve, reject };
+      this.waitingSince = performance.now();
       this.deliver();
     });
   }
@@ -143,6 +146,7 @@ export class PacketChannel implements AuthIO {
     this.pending = p.length === end ? EMPTY : p.subarray(end);
     this.seq = (this.seq + 1) & 0xff;
     this.waiter = null;
+    this.waitingSince = null;
     w.resolve(payload);
   }
 
@@ -150,6 +154,7 @@ export class PacketChannel implements AuthIO {
     if (this.failure === null) this.failure = error;
     const w = this.waiter;
     this.waiter = null;
+    this.waitingSince = null;
     w?.reject(this.failure);
   }
 }

@@ -44,7 +44,10 @@ import type { SessionContext } from './session-context';
 import { ProxyMemoryBudget } from './session-memory';
 import { ClusterView } from './cluster-view';
 import { PrimaryProber } from './primary-prober';
-import { errFrameForError, TooManyConnectionsError } from './errors';
+import { errFrameForError, HandshakeSlotsFullError, TooManyConnectionsError } from './errors';
+import { clientAddressOf, HandshakeSlots } from './handshake-slots';
+import { LoginThrottle, RateBucket } from './login-throttle';
+import type { LoginGate } from './login-verdict';
 
 /** Server capabilities of Dolt 1.86.4 (its HandshakeV10), the default until told otherwise. */
 export const DOLT_SERVER_CAPABILITIES = 0x013ba28f;
@@ -84,6 +87,11 @@ export class ProxyServer {
   readonly pools: BackendPools;
   private readonly sessions = new Set<ClientSession>();
   private readonly sessionsById = new Map<number, ClientSession>();
+  /** Sessions past login; max_client_connections bounds these alone. */
+  private readonly loggedIn = new Set<ClientSession>();
+  /** Sessions still logging in, bounded apart (handshake-slots.ts). */
+  private readonly handshaking: HandshakeSlots<ClientSession>;
+  private readonly throttle: LoginThrottle;
   private readonly startedAt = performance.now();
   private questions = 0;
   private server: net.Server | null = null;
@@ -108,6 +116,18 @@ export class ProxyServer {
     this.metrics = options.metrics;
     this.source = options.topology;
     this.hold = new WriteHold({ maxHeld: c.hold.maxHeld, timeoutMs: c.hold.timeoutMs });
+    this.handshaking = new HandshakeSlots<ClientSession>(
+      { max: c.login.maxHandshaking, maxPerAddress: c.login.maxHandshakingPerAddress, minEvictableWaitMs: c.login.minEvictableWaitMs },
+      (s) => s.handshakeWaitingSince(),
+    );
+    this.throttle = new LoginThrottle({
+      userThreshold: c.login.failedUserThreshold,
+      addressThreshold: c.login.failedAddressThreshold,
+      stepMs: c.login.failedDelayStepMs,
+      maxDelayMs: c.login.maxFailedDelayMs,
+      forgetAfterMs: c.login.forgetFailuresAfterMs,
+      maxTracked: 100_000,
+    });
     this.view = new ClusterView(new ReplicaSelector(c.routing.strategy), this.hold);
     this.offered = offeredCapabilities(options.backendCapabilities ?? DOLT_SERVER_CAPABILITIES);
     this.serverVersion = options.serverVersion ?? '8.0.33-doltgate';
@@ -155,7 +175,8 @@ export class ProxyServer {
       },
       metrics: this.metrics,
       logger: this.logger,
-      handshakeSettings: (connectionId) => this.handshakeSettings(connectionId),
+      handshakeSettings: (session) => this.handshakeSettings(session),
+      loginGate: (address) => this.loginGate(address),
       classifierOptions: (noBackslashEscapes) => this.classifier[noBackslashEscapes ? 1 : 0],
       loginFor: (user) => this.loginFor(user),
       sessionClosed: (session) => this.sessionClosed(session),
@@ -174,7 +195,8 @@ export class ProxyServer {
     if (c.tls !== null) {
       this.secureContext = tls.createSecureContext({ cert: readFileSync(c.tls.certFile), key: readFileSync(c.tls.keyFile) });
     }
-    this.authenticator = new ClientAuthenticator(c.users, c.defaultAuthPlugin, await generateRsaKeys());
+    const rsaBudget = new RateBucket(c.login.rsaExchangesPerSecond, c.login.rsaExchangesPerSecond, performance.now());
+    this.authenticator = new ClientAuthenticator(c.users, c.defaultAuthPlugin, await generateRsaKeys(), rsaBudget);
 
     const initial = this.source.current().topology;
     if (initial !== null) this.onTopology(initial, null);
@@ -212,6 +234,11 @@ export class ProxyServer {
 
   get clientCount(): number {
     return this.sessions.size;
+  }
+
+  /** Connections still logging in (they do not count against max_client_connections). */
+  get handshakingCount(): number {
+    return this.handshaking.size;
   }
 
   /** One line per client session (connection id, user, state, how it reads), for logs and tests. */
@@ -265,23 +292,59 @@ export class ProxyServer {
       socket.destroy();
       return;
     }
-    if (this.sessions.size >= this.config.maxClientConnections) {
-      this.metrics.connectionsRejected.inc({ reason: 'too_many_connections' });
-      socket.end(errFrameForError(0, new TooManyConnectionsError(this.config.maxClientConnections)));
+    const address = clientAddressOf(socket);
+    const now = performance.now();
+    const room = this.handshaking.makeRoom(address, now);
+    if (!room.admit) {
+      const l = this.config.login;
+      const detail = room.reason === 'address_full' ? `login.max_handshaking_per_address is ${l.maxHandshakingPerAddress}, from ${address}` : `login.max_handshaking is ${l.maxHandshaking}`;
+      this.metrics.connectionsRejected.inc({ reason: room.reason === 'address_full' ? 'handshakes_full_address' : 'handshakes_full' });
+      socket.end(errFrameForError(0, new HandshakeSlotsFullError(detail)));
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
+    room.evicted?.evictHandshake(now);
     const id = this.nextConnectionId;
     this.nextConnectionId = this.nextConnectionId >= 0xffffffff ? 1 : this.nextConnectionId + 1;
     const session = new ClientSession(socket, id, this.context);
+    this.handshaking.add(address, session);
     this.sessions.add(session);
     this.sessionsById.set(id, session);
     this.metrics.clientConnections.set(this.sessions.size);
+    this.metrics.handshakingConnections.set(this.handshaking.size);
     session.start();
+  }
+
+  /** A session proved its password: it leaves the handshake table and needs a logged-in slot. */
+  private admitLogin(session: ClientSession): Error | null {
+    this.handshaking.release(session.clientAddress, session);
+    this.metrics.handshakingConnections.set(this.handshaking.size);
+    if (this.loggedIn.size >= this.config.maxClientConnections) {
+      this.metrics.connectionsRejected.inc({ reason: 'too_many_connections' });
+      return new TooManyConnectionsError(this.config.maxClientConnections);
+    }
+    this.loggedIn.add(session);
+    return null;
+  }
+
+  private loginGate(address: string): LoginGate {
+    const throttle = this.throttle;
+    return {
+      holdFor: (user) => {
+        const ms = throttle.delayFor(address, user, performance.now());
+        if (ms > 0) this.metrics.loginVerdictsHeld.inc();
+        return ms;
+      },
+      failed: (user) => throttle.recordFailure(address, user, performance.now()),
+      succeeded: (user) => throttle.recordSuccess(address, user),
+    };
   }
 
   private sessionClosed(session: ClientSession): void {
     if (this.sessionsById.get(session.connectionId) === session) this.sessionsById.delete(session.connectionId);
+    this.handshaking.release(session.clientAddress, session);
+    this.loggedIn.delete(session);
+    this.metrics.handshakingConnections.set(this.handshaking.size);
     if (this.sessions.delete(session)) this.metrics.clientConnections.set(this.sessions.size);
   }
 
@@ -293,9 +356,11 @@ export class ProxyServer {
     return `Uptime: ${Math.floor(seconds)}  Threads: ${this.sessions.size}  Questions: ${this.questions}  Slow queries: 0  Opens: 0  Flush tables: 0  Open tables: 0  Queries per second avg: ${qps.toFixed(3)}  Topology epoch: ${t?.epoch ?? 0}  Primary: ${t?.primary ?? 'none'}  Write hold: ${this.hold.state}`;
   }
 
-  private handshakeSettings(connectionId: number): ClientHandshakeSettings {
+  private handshakeSettings(session: ClientSession): ClientHandshakeSettings {
     return {
-      connectionId,
+      connectionId: session.connectionId,
+      gate: this.loginGate(session.clientAddress),
+      admitLogin: () => this.admitLogin(session),
       serverVersion: this.serverVersion,
       offeredCapabilities: this.offered,
       secureContext: this.secureContext,

@@ -15,6 +15,7 @@ import type { ClientAuthenticator } from './client-auth';
 import type { ClientHandshakeSettings } from './client-handshake';
 import type { ClientSession } from './client-session';
 import type { ClusterView } from './cluster-view';
+import type { LoginGate } from './login-verdict';
 
 export interface SessionContext {
   readonly config: ProxyConfig;
@@ -25,7 +26,9 @@ export interface SessionContext {
   readonly authenticator: ClientAuthenticator;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
-  handshakeSettings(connectionId: number): ClientHandshakeSettings;
+  handshakeSettings(session: ClientSession): ClientHandshakeSettings;
+  /** The login throttle as a client at `address` sees it (for COM_CHANGE_USER). */
+  loginGate(address: string): LoginGate;
   classifierOptions(noBackslashEscapes: boolean): ClassifierOptions;
   loginFor(user: ProxyUser): BackendLogin;
   sessionClosed(session: ClientSession): void;

@@ -43,8 +43,9 @@ export class RawClient {
     socket.on('error', () => undefined);
   }
 
-  static async connect(port: number): Promise<RawClient> {
-    const socket = netConnect({ host: '127.0.0.1', port });
+  /** `localAddress`: a loopback address to connect from (127.0.0.0/8), for per-address limits. */
+  static async connect(port: number, localAddress?: string): Promise<RawClient> {
+    const socket = netConnect({ host: '127.0.0.1', port, localAddress });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
