@@ -55,6 +55,11 @@ export interface AgentConfig {
   grpcTls: { cert: string; key: string; ca?: string; requireClientCert: boolean } | null;
   /** Token the CLI must present for calls that change anything; null = none. */
   grpcToken: string | null;
+  /**
+   * The control API runs with neither a token nor client certificates: anyone who can connect may
+   * switch over, fail over or pause. Only when set explicitly (`grpc_insecure_no_auth: true`).
+   */
+  grpcInsecureNoAuth: boolean;
   metrics: { host: string; port: number } | null;
   /** Peers' hosts (and etcd's) to ping, to tell "Dolt down" from "host unreachable". */
   probeHosts: Array<{ host: string; port: number }>;
@@ -181,6 +186,12 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
   }
 
   const grpcTlsRaw = raw.grpc_tls === undefined ? null : reader.section(raw, 'grpc_tls');
+  const token = grpcToken(reader, raw);
+  const insecureNoAuth = reader.bool(raw, 'grpc_insecure_no_auth', 'grpc_insecure_no_auth', false);
+  const mtls = grpcTlsRaw !== null && grpcTlsRaw.require_client_cert === true;
+  if (raw.grpc !== undefined && token === null && !mtls && !insecureNoAuth) {
+    reader.fail('grpc', 'the control API needs authentication: set grpc_token_env (or grpc_token), or grpc_tls with require_client_cert: true; grpc_insecure_no_auth: true runs it open to anyone who can connect');
+  }
   const backupRaw = raw.backup === undefined ? null : reader.section(raw, 'backup');
   const retentionRaw = reader.section(raw, 'retention');
   const probeRaw = raw.probe_hosts ?? [];
@@ -212,6 +223,7 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
     retention: {
       keepFinishedOps: reader.int(retentionRaw, 'finished_ops', 'retention.finished_ops', DEFAULT_RETENTION.keepFinishedOps, 1),
       keepHistory: reader.int(retentionRaw, 'history', 'retention.history', DEFAULT_RETENTION.keepHistory, 1),
+      keepAudit: reader.int(retentionRaw, 'audit', 'retention.audit', DEFAULT_RETENTION.keepAudit, 1),
     },
     backup: backupRaw
       ? {
@@ -230,7 +242,8 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
           requireClientCert: reader.bool(grpcTlsRaw, 'require_client_cert', 'grpc_tls.require_client_cert', false),
         }
       : null,
-    grpcToken: grpcToken(reader, raw),
+    grpcToken: token,
+    grpcInsecureNoAuth: insecureNoAuth,
     metrics: reader.address(raw, 'metrics'),
     probeHosts: (probeRaw as unknown[]).map((entry, i) => {
       const address = reader.address({ [`probe_hosts[${i}]`]: entry }, `probe_hosts[${i}]`);
@@ -249,13 +262,23 @@ function remoteUrlTemplate(reader: Reader, doltRaw: Raw): string | null {
 
 /** `grpc_token` inline, or `grpc_token_env` naming an environment variable that holds it. */
 function grpcToken(reader: Reader, raw: Raw): string | null {
-  if (raw.grpc_token !== undefined) return reader.string(raw, 'grpc_token', 'grpc_token');
-  if (raw.grpc_token_env === undefined) return null;
-  const name = reader.string(raw, 'grpc_token_env', 'grpc_token_env');
-  const value = process.env[name];
-  if (!value) reader.fail('grpc_token_env', `names ${name}, which is not set in the environment`);
+  let value: string | undefined;
+  let path = 'grpc_token';
+  if (raw.grpc_token !== undefined) {
+    value = reader.string(raw, 'grpc_token', 'grpc_token');
+  } else {
+    if (raw.grpc_token_env === undefined) return null;
+    path = 'grpc_token_env';
+    const name = reader.string(raw, 'grpc_token_env', 'grpc_token_env');
+    value = process.env[name];
+    if (!value) reader.fail('grpc_token_env', `names ${name}, which is not set in the environment`);
+  }
+  // A token anyone could guess is no authentication (openssl rand -hex 16 gives 32 characters).
+  if (value.length < MIN_TOKEN_LENGTH) reader.fail(path, `the token must be at least ${MIN_TOKEN_LENGTH} characters (openssl rand -hex 24 makes one)`);
   return value;
 }
+
+const MIN_TOKEN_LENGTH = 16;
 
 export function loadAgentConfig(file: string): AgentConfig {
   let text: string;

@@ -43,6 +43,8 @@ export async function runAgent(configPath: string): Promise<RunningAgent> {
       localStatus: () => ({ lastDecision: runtime.lastDecision }),
       tls: config.grpcTls ?? undefined,
       token: config.grpcToken ?? undefined,
+      insecureNoAuth: config.grpcInsecureNoAuth,
+      auditKeep: config.retention.keepAudit,
       logger,
     });
     started.push({

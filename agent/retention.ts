@@ -16,9 +16,11 @@ import { isFinalOperationState, type OperationRecord } from '../proto';
 export interface RetentionPolicy {
   keepFinishedOps: number;
   keepHistory: number;
+  /** Audit records of control calls (audit.ts), pruned by the agent that appends one. */
+  keepAudit: number;
 }
 
-export const DEFAULT_RETENTION: RetentionPolicy = { keepFinishedOps: 100, keepHistory: 500 };
+export const DEFAULT_RETENTION: RetentionPolicy = { keepFinishedOps: 100, keepHistory: 500, keepAudit: 1000 };
 
 export const FINISHED_OP_GRACE_MS = 10 * 60_000;
 

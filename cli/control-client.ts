@@ -143,7 +143,7 @@ function agentLabel(agent: AgentAddress): string {
   return agent.name === agent.address ? agent.address : `${agent.name} (${agent.address})`;
 }
 
-type UnaryMethod = 'getStatus' | 'switchover' | 'failover' | 'pause' | 'resume' | 'listHistory';
+type UnaryMethod = 'getStatus' | 'switchover' | 'failover' | 'pause' | 'resume' | 'listHistory' | 'listAudit';
 
 /** Connections to a cluster's agents, tried in order; closes every channel in `close()`. */
 export class ControlConnection {

@@ -4,6 +4,7 @@
  * bin/doltgate.ts registers them beside proxy, agent and sandbox.
  */
 
+import * as audit from './audit';
 import * as failover from './failover';
 import * as history from './history';
 import * as pause from './pause';
@@ -17,7 +18,7 @@ export interface CliCommand {
   run: (argv: string[]) => Promise<number>;
 }
 
-export const subcommands: readonly CliCommand[] = [status.command, switchover.command, failover.command, pause.command, resume.command, history.command].map(
+export const subcommands: readonly CliCommand[] = [status.command, switchover.command, failover.command, pause.command, resume.command, history.command, audit.command].map(
   // Drop the optional io/env parameters: the table's callers pass argv only.
   (command): CliCommand => ({ name: command.name, summary: command.summary, run: (argv) => command.run(argv) }),
 );

@@ -172,6 +172,26 @@ export interface ListHistoryReply {
   records: HistoryRecordMessage[];
 }
 
+export interface ListAuditRequest {
+  limit: number;
+}
+
+export interface AuditRecordMessage {
+  at: string;
+  agent: string;
+  call: string;
+  identity: string;
+  peer: string;
+  requestedBy: string;
+  outcome: string;
+  detail: string;
+  opId?: string;
+}
+
+export interface ListAuditReply {
+  records: AuditRecordMessage[];
+}
+
 export interface WatchOperationRequest {
   opId: string;
 }
@@ -219,6 +239,7 @@ export interface ControlClient extends grpc.Client {
   pause(request: PauseRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback<PauseReply>): grpc.ClientUnaryCall;
   resume(request: ResumeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback<PauseReply>): grpc.ClientUnaryCall;
   listHistory(request: ListHistoryRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback<ListHistoryReply>): grpc.ClientUnaryCall;
+  listAudit(request: ListAuditRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback<ListAuditReply>): grpc.ClientUnaryCall;
   watchOperation(request: WatchOperationRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<OperationEvent>;
 }
 

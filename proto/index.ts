@@ -5,3 +5,4 @@ export * from './member';
 export * from './operations';
 export * from './history';
 export * from './database-catalog';
+export * from './audit';

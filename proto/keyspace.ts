@@ -31,10 +31,20 @@ export interface ClusterKeys {
   readonly membersPrefix: string;
   readonly opsPrefix: string;
   readonly historyPrefix: string;
+  /** Audit records (audit.ts): read only by `doltgate audit`, never part of a snapshot. */
+  readonly auditPrefix: string;
+  /**
+   * Where the keys that make up the cluster's state begin: just past `audit/`, which sorts
+   * before every other key of the cluster (keyspace.test.ts holds that invariant), so one range
+   * read from here to the prefix's end is a consistent snapshot without the audit records.
+   */
+  readonly stateStart: string;
   member(name: string): string;
   op(id: string): string;
   /** Epochs are zero-padded so that a lexical range read returns history in epoch order. */
   history(epoch: number): string;
+  /** Zero-padded ms first, so that keys sort by time; `suffix` keeps two in one ms apart. */
+  audit(atMs: number, suffix: string): string;
 }
 
 export function clusterKeys(cluster: string): ClusterKeys {
@@ -49,9 +59,13 @@ export function clusterKeys(cluster: string): ClusterKeys {
     membersPrefix: `${prefix}members/`,
     opsPrefix: `${prefix}ops/`,
     historyPrefix: `${prefix}history/`,
+    auditPrefix: `${prefix}audit/`,
+    // '0' is the byte after '/': the first key past every audit/... key.
+    stateStart: `${prefix}audit0`,
     member: (name) => `${prefix}members/${name}`,
     op: (id) => `${prefix}ops/${id}`,
     history: (epoch) => `${prefix}history/${String(epoch).padStart(12, '0')}`,
+    audit: (atMs, suffix) => `${prefix}audit/${String(atMs).padStart(15, '0')}-${suffix}`,
   };
 }
 

@@ -5,6 +5,7 @@
  * by PID; `describe()` is what the sandbox writes to state.json.
  */
 
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { writePrivateFile } from '../common/private-file';
 import * as net from 'node:net';
@@ -52,6 +53,11 @@ export interface LocalProxy {
 
 export class LocalCluster {
   readonly proxies: LocalProxy[] = [];
+  /**
+   * The agents' control API token (grpc_token): changing calls need it (`doltgate --token`, or
+   * DOLTGATE_TOKEN), as they would in production. Made fresh for each cluster.
+   */
+  readonly controlToken = randomBytes(24).toString('hex');
 
   private constructor(
     readonly options: Required<Omit<LocalClusterOptions, 'agentOverrides' | 'detached'>> & Pick<LocalClusterOptions, 'agentOverrides' | 'detached'>,
@@ -130,6 +136,7 @@ export class LocalCluster {
       check_timeout_ms: 1000,
       inspect_interval_ms: 1000,
       grpc: `127.0.0.1:${agent.grpcPort}`,
+      grpc_token: this.controlToken,
       metrics: `127.0.0.1:${agent.metricsPort}`,
       ha: { initial_primary: 'n1' },
     };
@@ -205,6 +212,7 @@ export class LocalCluster {
       etcd: this.etcd.endpoints,
       etcdPids: this.etcd.members.map((member) => member.process.pid),
       remote: this.remoteDir,
+      controlToken: this.controlToken,
       nodes: this.agents.map((agent) => ({
         name: agent.name,
         sqlPort: agent.sqlPort,

@@ -7,8 +7,8 @@
  * Null in a store record becomes an absent `optional` field (see proto/control-types.ts).
  */
 
-import type { HistoryRecord, HistoryStep, MemberRecord, OperationRecord, OperationStep, SqlAddress } from '../../proto';
-import type { ClusterStatus, DatabaseStatus, Decision, HistoryRecordMessage, NodeStatus, Operation, PauseState, Step } from '../../proto/control-types';
+import type { AuditRecord, HistoryRecord, HistoryStep, MemberRecord, OperationRecord, OperationStep, SqlAddress } from '../../proto';
+import type { AuditRecordMessage, ClusterStatus, DatabaseStatus, Decision, HistoryRecordMessage, NodeStatus, Operation, PauseState, Step } from '../../proto/control-types';
 import { memberHealthy, type HaConfig } from '../ha';
 import type { ClusterSnapshot } from '../store/cluster-store';
 
@@ -125,6 +125,20 @@ export function historyMessage(record: HistoryRecord): HistoryRecordMessage {
     outcome: record.outcome,
     steps: record.steps.map(historyStepMessage),
     orphanedBranches: record.orphanedBranches ?? [],
+  };
+}
+
+export function auditMessage(record: AuditRecord): AuditRecordMessage {
+  return {
+    at: record.at,
+    agent: record.agent,
+    call: record.call,
+    identity: record.identity,
+    peer: record.peer,
+    requestedBy: record.requestedBy,
+    outcome: record.outcome,
+    detail: record.detail,
+    opId: present(record.opId),
   };
 }
 

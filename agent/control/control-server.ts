@@ -28,6 +28,8 @@ import {
   type GetStatusRequest,
   type ListHistoryReply,
   type ListHistoryRequest,
+  type ListAuditReply,
+  type ListAuditRequest,
   type OperationEvent,
   type OperationReply,
   type PauseReply,
@@ -39,7 +41,9 @@ import {
 import type { HaConfig } from '../ha';
 import { CompareFailedError, type ClusterStore } from '../store/cluster-store';
 import { asControlError, ControlError } from './control-error';
-import { clusterStatus, historyMessage, pauseState } from './control-messages';
+import { auditMessage, clusterStatus, historyMessage, pauseState } from './control-messages';
+import { callerIdentity, ControlAudit } from './control-audit';
+import type { AuditCall } from '../../proto';
 import { judgeOpRequest, type OpRequest } from './op-request';
 import { watchOperation } from './operation-watch';
 
@@ -64,6 +68,13 @@ export interface ControlServerOptions {
   localStatus: () => { lastDecision: { action: string; reason: string } | null };
   tls?: ControlServerTls;
   token?: string;
+  /**
+   * Start even with neither `token` nor client certificates (`tls.requireClientCert`): every
+   * changing call is then open to anyone who can connect. Refused without it.
+   */
+  insecureNoAuth?: boolean;
+  /** Audit records kept in etcd (default 1000). */
+  auditKeep?: number;
   logger: Logger;
   /** How often WatchOperation re-reads the op (default 250 ms). */
   watchPollMs?: number;
@@ -77,6 +88,7 @@ export interface ControlServer {
 }
 
 export const defaultHistoryLimit = 10;
+export const defaultAuditLimit = 20;
 export const maxHistoryLimit = 1000;
 /** How long a watch rides out etcd being unreachable before telling the client. */
 const watchUnavailableAfterMs = 10_000;
@@ -130,8 +142,48 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     };
   }
 
+  const audit = new ControlAudit(opts.store, opts.agentName, opts.auditKeep ?? 1000, log, now);
+  const hasToken = opts.token !== undefined && opts.token !== '';
+
+  /**
+   * A changing call: authenticated first, then carried out, and recorded in the audit whatever
+   * came of it (act says what to record of a success).
+   */
+  async function changing<Res>(
+    call: grpc.ServerUnaryCall<unknown, Res>,
+    what: AuditCall,
+    requestedBy: string,
+    act: () => Promise<{ reply: Res; detail: string; opId: string | null }>,
+  ): Promise<Res> {
+    const base = { call: what, peer: call.getPeer(), requestedBy };
+    try {
+      authorize(call.metadata, opts.token, what);
+    } catch (error) {
+      await audit.record({ ...base, identity: (error as Error).message.replace(/^.*: /, 'rejected: '), outcome: 'unauthenticated', detail: '', opId: null });
+      throw error;
+    }
+    const identity = callerIdentity(call, hasToken);
+    try {
+      const done = await act();
+      await audit.record({ ...base, identity, outcome: 'accepted', detail: done.detail, opId: done.opId });
+      return done.reply;
+    } catch (error) {
+      const failure = asControlError(error);
+      const refused = failure.code === 'refused' || failure.code === 'op-in-progress' || failure.code === 'unknown-node' || failure.code === 'bad-request';
+      await audit.record({ ...base, identity, outcome: refused ? 'refused' : 'failed', detail: failure.message, opId: null });
+      throw error;
+    }
+  }
+
   async function requestOp(call: grpc.ServerUnaryCall<unknown, OperationReply>, request: OpRequest): Promise<OperationReply> {
-    if (!request.dryRun) authorize(call.metadata, opts.token, request.kind);
+    if (request.dryRun) return judgeAndWrite(call, request);
+    return changing(call, request.kind, request.requestedBy, async () => {
+      const reply = await judgeAndWrite(call, request);
+      return { reply, opId: reply.opId, detail: `${request.kind}${request.force ? ' --force' : ''} to ${reply.candidate || request.target || 'the best replica'}: ${reply.reason}` };
+    });
+  }
+
+  async function judgeAndWrite(call: grpc.ServerUnaryCall<unknown, OperationReply>, request: OpRequest): Promise<OperationReply> {
     const context = { cluster: opts.store.cluster, agentName: opts.agentName, config: opts.haConfig, now: now(), newOpId: (kind: OpRequest['kind']) => makeOpId(kind, now()) };
     let judgement = judgeOpRequest(await opts.store.snapshot(), request, context);
     if (judgement.outcome === 'write') {
@@ -174,20 +226,29 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       });
     }),
 
-    Pause: unary<PauseRequest, PauseReply>('Pause', async (call) => {
-      authorize(call.metadata, opts.token, 'pause');
-      const by = `${call.request.requestedBy || 'unknown'} via ${opts.agentName}`;
-      const paused = { by, at: new Date(now()).toISOString(), reason: call.request.reason || 'no reason given' };
-      await opts.store.setPaused(paused);
-      log.info('cluster paused', { by, reason: paused.reason, peer: call.getPeer() });
-      return { pause: pauseState(paused), answeredBy: opts.agentName };
-    }),
+    Pause: unary<PauseRequest, PauseReply>('Pause', (call) =>
+      changing(call, 'pause', call.request.requestedBy, async () => {
+        const by = `${call.request.requestedBy || 'unknown'} via ${opts.agentName}`;
+        const paused = { by, at: new Date(now()).toISOString(), reason: call.request.reason || 'no reason given' };
+        await opts.store.setPaused(paused);
+        log.info('cluster paused', { by, reason: paused.reason, peer: call.getPeer() });
+        return { reply: { pause: pauseState(paused), answeredBy: opts.agentName }, detail: paused.reason, opId: null };
+      }),
+    ),
 
-    Resume: unary<ResumeRequest, PauseReply>('Resume', async (call) => {
-      authorize(call.metadata, opts.token, 'resume');
-      await opts.store.setPaused(null);
-      log.info('cluster resumed', { by: call.request.requestedBy, peer: call.getPeer() });
-      return { pause: pauseState(null), answeredBy: opts.agentName };
+    Resume: unary<ResumeRequest, PauseReply>('Resume', (call) =>
+      changing(call, 'resume', call.request.requestedBy, async () => {
+        await opts.store.setPaused(null);
+        log.info('cluster resumed', { by: call.request.requestedBy, peer: call.getPeer() });
+        return { reply: { pause: pauseState(null), answeredBy: opts.agentName }, detail: '', opId: null };
+      }),
+    ),
+
+    ListAudit: unary<ListAuditRequest, ListAuditReply>('ListAudit', async (call) => {
+      const limit = call.request.limit === 0 ? defaultAuditLimit : call.request.limit;
+      if (limit > maxHistoryLimit) throw new ControlError('bad-request', `audit limit ${limit} is above the maximum of ${maxHistoryLimit}`);
+      const records = await opts.store.listAudit(limit);
+      return { records: records.map(auditMessage) };
     }),
 
     ListHistory: unary<ListHistoryRequest, ListHistoryReply>('ListHistory', async (call) => {
@@ -226,6 +287,10 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     },
   };
 
+  if (!hasToken && opts.tls?.requireClientCert !== true) {
+    if (opts.insecureNoAuth !== true) throw new Error('the control API needs a token or client certificates (tls.requireClientCert); insecureNoAuth runs it open');
+    log.warn('control API open: no token and no client certificates (grpc_insecure_no_auth); anyone who can connect may switch over, fail over or pause');
+  }
   server.addService(service.definition, handlers);
   if (opts.token !== undefined && opts.token !== '' && opts.tls === undefined) {
     log.warn('control API token configured without TLS: the token crosses the network in clear text');

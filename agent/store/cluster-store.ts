@@ -8,7 +8,7 @@
  * can never both publish the same next epoch.
  */
 
-import type { DatabaseCatalog, HistoryRecord, MemberRecord, OperationRecord, Topology } from '../../proto';
+import type { AuditRecord, DatabaseCatalog, HistoryRecord, MemberRecord, OperationRecord, Topology } from '../../proto';
 
 export interface Versioned<T> {
   value: T;
@@ -89,6 +89,10 @@ export interface ClusterStore {
    */
   casDatabases(next: DatabaseCatalog, expectedModRevision: string | null, topologyModRevision: string): Promise<string>;
   listHistory(limit: number): Promise<HistoryRecord[]>;
+  /** Records a changing control call (audit.ts); keeps the newest `keep` records. */
+  appendAudit(record: AuditRecord, keep: number): Promise<void>;
+  /** The newest `limit` audit records, newest first. */
+  listAudit(limit: number): Promise<AuditRecord[]>;
   putOperation(op: OperationRecord, expectedModRevision: string | null): Promise<string>;
   setPaused(paused: { by: string; at: string; reason: string } | null): Promise<void>;
   /** Deletes these operations and the history records of epochs below `historyBelow` (retention.ts). */

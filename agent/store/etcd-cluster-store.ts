@@ -3,12 +3,14 @@
  * automatic keepalive, because fencing needs to know exactly when the last renewal was sent.
  */
 
+import { randomBytes } from 'node:crypto';
 import { Etcd3, isRecoverableError, Range, type Lease } from 'etcd3';
 import { etcdHostBreaker } from '../../common/etcd-host-breaker';
 import { fenceClockMs } from '../../common/fence-clock';
 import { withTimeout } from '../../common/with-timeout';
 import {
   clusterKeys,
+  decodeAudit,
   decodeCatalog,
   decodeHistory,
   decodeMember,
@@ -18,6 +20,7 @@ import {
   encodeMember,
   encodeTopology,
   memberNameOfKey,
+  type AuditRecord,
   type ClusterKeys,
   type DatabaseCatalog,
   type HistoryRecord,
@@ -110,8 +113,10 @@ export class EtcdClusterStore implements ClusterStore {
   }
 
   async snapshot(): Promise<ClusterSnapshot> {
-    // One range read over the whole prefix is one consistent revision: every field agrees in time.
-    const response = await this.call('read the cluster state', () => this.client.getAll().prefix(this.keys.prefix).exec());
+    // One range read is one consistent revision: every field agrees in time. It starts past the
+    // audit records (keyspace.ts), which the HA loop never needs.
+    const state = new Range(this.keys.stateStart, Range.prefix(this.keys.prefix).end);
+    const response = await this.call('read the cluster state', () => this.client.getAll().inRange(state).exec());
     const snapshot: ClusterSnapshot = {
       revision: String(response.header.revision),
       leader: null,
@@ -224,6 +229,33 @@ export class EtcdClusterStore implements ClusterStore {
     return records.sort((a, b) => b.epoch - a.epoch);
   }
 
+  async appendAudit(record: AuditRecord, keep: number): Promise<void> {
+    const atMs = Date.parse(record.at);
+    const key = this.keys.audit(Number.isFinite(atMs) ? atMs : Date.now(), randomBytes(4).toString('hex'));
+    await this.call('record the audit entry', () => this.client.put(key).value(JSON.stringify(record)).exec());
+    // Past `keep`, the oldest go: keys only, so the check stays cheap.
+    const audit = Range.prefix(this.keys.auditPrefix);
+    const count = await this.call('count audit entries', () => this.client.getAll().inRange(audit).count());
+    if (count <= keep) return;
+    const oldest = await this.call('read old audit keys', () => this.client.getAll().inRange(audit).sort('Key', 'Ascend').limit(count - keep + 1).keys());
+    const firstKept = oldest[count - keep];
+    if (firstKept !== undefined) await this.call('delete old audit entries', () => this.client.delete().inRange(new Range(this.keys.auditPrefix, firstKept)).exec());
+  }
+
+  async listAudit(limit: number): Promise<AuditRecord[]> {
+    const values = await this.call('read the audit', () => this.client.getAll().prefix(this.keys.auditPrefix).sort('Key', 'Descend').limit(limit).strings());
+    const records: AuditRecord[] = [];
+    const newestFirst = Object.keys(values).sort().reverse();
+    for (const key of newestFirst) {
+      try {
+        records.push(decodeAudit(values[key]));
+      } catch {
+        // skip a malformed record
+      }
+    }
+    return records;
+  }
+
   async putOperation(op: OperationRecord, expectedModRevision: string | null): Promise<string> {
     const key = this.keys.op(op.id);
     const result = await this.call('write the operation', () =>
@@ -256,7 +288,10 @@ export class EtcdClusterStore implements ClusterStore {
 
   async watchDecisionKeys(onChange: () => void): Promise<() => Promise<void>> {
     const watcher = await this.call('watch the cluster keys', () => this.client.watch().prefix(this.keys.prefix).create());
-    const relevant = (key: Buffer): boolean => !key.toString().startsWith(this.keys.membersPrefix) && !key.toString().startsWith(this.keys.historyPrefix);
+    const relevant = (key: Buffer): boolean => {
+      const k = key.toString();
+      return !k.startsWith(this.keys.membersPrefix) && !k.startsWith(this.keys.historyPrefix) && !k.startsWith(this.keys.auditPrefix);
+    };
     watcher.on('put', (kv) => relevant(kv.key) && onChange());
     watcher.on('delete', (kv) => relevant(kv.key) && onChange());
     // Errors surface through the loop's snapshots; the watcher reconnects by itself.

@@ -20,6 +20,7 @@ import { haConfig } from '../../agent/ha/config';
 import { EtcdClusterStore } from '../../agent/store/etcd-cluster-store';
 import type { LeaseHandle, Versioned } from '../../agent/store/cluster-store';
 import { memoryIo } from '../../cli/cli-io';
+import * as audit from '../../cli/audit';
 import * as failover from '../../cli/failover';
 import * as history from '../../cli/history';
 import * as pause from '../../cli/pause';
@@ -370,7 +371,7 @@ describe('control plane: gRPC API and CLI (real etcd)', function () {
   it('an agent cut off from etcd answers UNAVAILABLE: exit 4 when no other agent answers', async () => {
     const deadStore = new EtcdClusterStore({ endpoints: [`http://127.0.0.1:${await freePort()}`], cluster, callTimeoutMs: 500 });
     registerCleanup(() => deadStore.close());
-    const cutOff = await startControlServer({ host: '127.0.0.1', port: 0, store: deadStore, agentName: 'x', haConfig: config, localStatus: () => ({ lastDecision: null }), logger: silentLogger });
+    const cutOff = await startControlServer({ host: '127.0.0.1', port: 0, store: deadStore, agentName: 'x', haConfig: config, token, localStatus: () => ({ lastDecision: null }), logger: silentLogger });
     registerCleanup(() => cutOff.stop());
     const { code, io } = await cli(status.runCli, ['--agent', `127.0.0.1:${cutOff.port}`], false);
     expect(code).to.equal(4);
@@ -391,7 +392,7 @@ describe('control plane: gRPC API and CLI (real etcd)', function () {
     }
     const file = (name: string): string => join(dir, name);
     const common = { host: '127.0.0.1', port: 0, store, haConfig: config, localStatus: () => ({ lastDecision: null }), logger: silentLogger };
-    const tls = await startControlServer({ ...common, agentName: 'tls', tls: { cert: file('server.pem'), key: file('server.key') } });
+    const tls = await startControlServer({ ...common, agentName: 'tls', token, tls: { cert: file('server.pem'), key: file('server.key') } });
     registerCleanup(() => tls.stop());
     const mtls = await startControlServer({ ...common, agentName: 'mtls', tls: { cert: file('server.pem'), key: file('server.key'), ca: file('ca.pem'), requireClientCert: true } });
     registerCleanup(() => mtls.stop());
@@ -405,5 +406,52 @@ describe('control plane: gRPC API and CLI (real etcd)', function () {
     const withCert = await cli(status.runCli, [...agent(mtls), '--tls-ca', file('ca.pem'), '--tls-cert', file('client.pem'), '--tls-key', file('client.key')], false);
     expect(withCert.code, withCert.io.text()).to.equal(0);
     expect((await cli(status.runCli, [...agent(mtls), '--tls-ca', file('ca.pem')], false)).code, 'mTLS without a client certificate').to.equal(4);
+
+    // The certificate is the authentication: no token, and the audit names its subject.
+    const mtlsArgs = [...agent(mtls), '--tls-ca', file('ca.pem'), '--tls-cert', file('client.pem'), '--tls-key', file('client.key')];
+    const resumed = await cli(resume.runCli, mtlsArgs, false);
+    expect(resumed.code, resumed.io.text()).to.equal(0);
+    const [latest] = await store.listAudit(1);
+    expect(latest).to.include({ call: 'resume', agent: 'mtls', identity: 'client certificate CN=client', outcome: 'accepted' });
+  });
+
+  it('an agent will not serve an open control API unless told so by name', async () => {
+    const common = { host: '127.0.0.1', port: 0, store, haConfig: config, localStatus: () => ({ lastDecision: null }), logger: silentLogger };
+    const refused = await startControlServer({ ...common, agentName: 'open' }).then(
+      (server) => server.stop().then(() => null),
+      (error: Error) => error,
+    );
+    expect(refused?.message).to.match(/needs a token or client certificates/);
+    const open = await startControlServer({ ...common, agentName: 'open', insecureNoAuth: true });
+    registerCleanup(() => open.stop());
+    const resumed = await cli(resume.runCli, ['--agent', `127.0.0.1:${open.port}`, '--json'], false);
+    expect(resumed.code, resumed.io.text()).to.equal(0);
+    const [latest] = await store.listAudit(1);
+    expect(latest).to.include({ call: 'resume', agent: 'open', identity: 'none (grpc_insecure_no_auth)', outcome: 'accepted' });
+    await open.stop();
+  });
+
+  it('every changing call is in the audit, newest first: who authenticated, from where, what came of it; dry runs are not', async () => {
+    await new Promise((r) => setTimeout(r, 1100)); // past the once-a-second bound on unauthenticated records
+    expect((await cli(pause.runCli, ['--reason', 'no token'])).code).to.equal(2);
+    expect((await cli(pause.runCli, ['--reason', 'audited pause', '--token', token])).code).to.equal(0);
+    expect((await cli(switchover.runCli, ['--to', 'c', '--token', token])).code, 'refused: c has nofailover').to.equal(3);
+    expect((await cli(switchover.runCli, ['--to', 'b', '--dry-run'])).code).to.equal(0);
+    expect((await cli(resume.runCli, ['--token', token])).code).to.equal(0);
+
+    const listed = await cli(audit.runCli, ['--limit', '4', '--json']);
+    expect(listed.code, listed.io.text()).to.equal(0);
+    const records = (JSON.parse(listed.io.stdout.join('\n')) as { records: Array<Record<string, unknown>> }).records;
+    expect(records.map((r) => `${r.call} ${r.outcome}`)).to.deep.equal(['resume accepted', 'switchover refused', 'pause accepted', 'pause unauthenticated']);
+    const [resumed, refusedSwitchover, paused, unauthenticated] = records;
+    expect(resumed).to.include({ identity: 'token', agent: 'a' });
+    expect(String(resumed.peer)).to.match(/127\.0\.0\.1/);
+    expect(String(resumed.requestedBy)).to.match(/@/);
+    expect(String(refusedSwitchover.detail)).to.match(/target c has nofailover/);
+    expect(paused).to.include({ identity: 'token', detail: 'audited pause' });
+    expect(String(unauthenticated.identity)).to.match(/^rejected: none was given$/);
+
+    const table = await cli(audit.runCli, ['--limit', '4']);
+    expect(lines(table.io)[0]).to.match(/^AT\s+CALL\s+OUTCOME\s+AUTHENTICATED BY\s+FROM/);
   });
 });

@@ -116,7 +116,7 @@ describe('databases created at run time through the proxy (real processes)', fun
 
     const third = names.find((name) => name !== first && name !== second) ?? (names.find((name) => name !== second) as string);
     const io = memoryIo();
-    const code = await switchoverCli.runCli(['--to', third, '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], io, {});
+    const code = await switchoverCli.runCli(['--to', third, '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], io, { DOLTGATE_TOKEN: cluster.controlToken });
     expect(code, io.text()).to.equal(0);
     await writeThroughProxy(19);
     expect(await idsOn(cluster, third), 'every acknowledged row after the switchover').to.deep.equal(acknowledged);

@@ -135,7 +135,7 @@ describe('sandbox and zero-error switchover (real processes)', function () {
     await eventually(() => acknowledged.length >= 20, { within: 10_000, what: 'writes flowing' });
     const target = cluster.agents.find((agent) => agent.name !== primary)?.name as string;
     const io = memoryIo();
-    const code = await switchoverCli.runCli(['--to', target, '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], io, {});
+    const code = await switchoverCli.runCli(['--to', target, '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], io, { DOLTGATE_TOKEN: cluster.controlToken });
     expect(code, io.text()).to.equal(0);
     const before = acknowledged.length;
     await eventually(() => acknowledged.length >= before + 20, { within: 15_000, what: 'writes flowing on the new primary' });

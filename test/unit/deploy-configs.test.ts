@@ -130,7 +130,7 @@ describe('deploy/config examples', () => {
 
     const withToken = <T>(fn: () => T): T => {
       const saved = process.env.DOLTGATE_GRPC_TOKEN;
-      process.env.DOLTGATE_GRPC_TOKEN = 'example-token';
+      process.env.DOLTGATE_GRPC_TOKEN = 'example-token-0123456789';
       try {
         return fn();
       } finally {
@@ -148,14 +148,14 @@ describe('deploy/config examples', () => {
       expect(config.dolt.user).to.equal('doltgate');
       expect(config.backup?.url).to.contain('{database}');
       expect(config.metrics).to.deep.equal({ host: '10.0.0.11', port: 9101 });
-      expect(config.grpcToken).to.equal('example-token');
+      expect(config.grpcToken).to.equal('example-token-0123456789');
       expect(config.grpcTls).to.equal(null);
       expect(config.probeHosts).to.have.length(3);
     });
 
     it('its commented-out alternatives (grpc_token, grpc_tls) are valid settings too', () => {
       const config = withToken(() => parseAgentConfig(uncommentAlternatives(text), agentExample));
-      expect(config.grpcToken).to.equal('change-me');
+      expect(config.grpcToken).to.equal('change-me-to-something-long');
       expect(config.grpcTls).to.deep.equal({ cert: '/etc/doltgate/tls/agent-n1.crt', key: '/etc/doltgate/tls/agent-n1.key', ca: '/etc/doltgate/tls/ca.crt', requireClientCert: false });
     });
 

@@ -78,7 +78,7 @@ describe('deploy/OPERATIONS.md as a document', () => {
     const yamlBlocks = blocks.filter((block) => block.lang === 'yaml');
     expect(yamlBlocks.length).to.be.at.least(2);
     const saved = process.env.DOLTGATE_GRPC_TOKEN;
-    process.env.DOLTGATE_GRPC_TOKEN = 'guide-token';
+    process.env.DOLTGATE_GRPC_TOKEN = 'guide-token-0123456789';
     try {
       for (const block of yamlBlocks) {
         expect(() => parse(block.text), `line ${block.line}`).to.not.throw();
