@@ -32,6 +32,8 @@ export interface LocalClusterOptions {
   agentOverrides?: Record<string, unknown>;
   /** Agents detach into their own process group (sandbox --detach). */
   detached?: boolean;
+  /** The agents' control API token; default: a fresh random one. */
+  controlToken?: string;
 }
 
 export interface LocalAgent {
@@ -57,14 +59,20 @@ export class LocalCluster {
    * The agents' control API token (grpc_token): changing calls need it (`doltgate --token`, or
    * DOLTGATE_TOKEN), as they would in production. Made fresh for each cluster.
    */
-  readonly controlToken = randomBytes(24).toString('hex');
+  get controlToken(): string {
+    return this.token;
+  }
+
+  private readonly token: string;
 
   private constructor(
-    readonly options: Required<Omit<LocalClusterOptions, 'agentOverrides' | 'detached'>> & Pick<LocalClusterOptions, 'agentOverrides' | 'detached'>,
+    readonly options: Required<Omit<LocalClusterOptions, 'agentOverrides' | 'detached' | 'controlToken'>> & Pick<LocalClusterOptions, 'agentOverrides' | 'detached' | 'controlToken'>,
     readonly etcd: EtcdCluster,
     readonly agents: LocalAgent[],
     readonly remoteDir: string,
-  ) {}
+  ) {
+    this.token = options.controlToken ?? randomBytes(24).toString('hex');
+  }
 
   get cluster(): string {
     return this.options.cluster;

@@ -376,7 +376,7 @@ export class BackendPools {
     return new Promise<void>((resolve, reject) => {
       const signal = r.signal;
       const waiter: Waiter = { wake: () => settle(null) };
-      const onAbort = (): void => settle(new QueryInterruptedError(false), 'aborted');
+      const onAbort = (): void => settle(QueryInterruptedError.beforeSending(), 'aborted');
       const timer = setTimeout(() => settle(this.timeoutError(name), 'timeout'), remaining);
       const settle = (error: Error | null, outcome?: 'timeout' | 'aborted'): void => {
         clearTimeout(timer);
@@ -480,6 +480,29 @@ export class BackendPools {
   async probeWritable(target: BackendTarget, login: BackendLogin): Promise<void> {
     const conn = await this.acquire({ target, login, clientCapabilities: 0, charset: PROBE_CHARSET, database: null, stateKey: '', multiStatements: null, verifyWritable: true, fresh: true });
     conn.destroy(null);
+  }
+
+  /**
+   * KILL QUERY for `conn`'s backend connection id, sent over a fresh connection to the same node
+   * (past the budget, like a probe: stopping a statement must not queue behind the load it is
+   * part of). Resolves once Dolt accepted the KILL; rejects when it could not be sent or Dolt
+   * refused it. Bounded by connectTimeoutMs, twice.
+   */
+  async killQuery(conn: BackendConnection, login: BackendLogin): Promise<void> {
+    const side = await this.acquire({ target: conn.target, login, clientCapabilities: 0, charset: PROBE_CHARSET, database: null, stateKey: '', multiStatements: null, fresh: true });
+    const limit = this.options.connectTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        side.queryScalar(`KILL QUERY ${conn.connectionId}`),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${conn.name} did not answer KILL QUERY within ${limit} ms`)), limit);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      side.destroy(null);
+    }
   }
 
   /** Closes idle connections to `name` (its address or role changed, or it is no longer a primary). */

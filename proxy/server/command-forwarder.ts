@@ -55,6 +55,9 @@ export interface ForwardingHost {
 
 const NO_FIELDS: JobFields = jobFields({});
 
+/** How long a statement may take to end after Dolt accepted KILL QUERY for it. */
+const STOP_GRACE_MS = 2000;
+
 export class CommandForwarder implements BackendSink {
   readonly identity: SessionIdentity;
   readonly backends: SessionBackends;
@@ -259,7 +262,7 @@ export class CommandForwarder implements BackendSink {
     const replica = job.route === 'replica' && job.replica !== undefined ? job.replica : job.route === 'previous' && conn.role === 'replica' ? conn.target.name : null;
     const selector = this.host.ctx.view.selector;
     if (replica !== null) selector.begin(replica);
-    this.inflight = { job, conn, replica, startedAt, wasInTransaction: this.backends.inTransaction || !this.backends.autocommit, expects, lastForwardedSeq: -1, failure: null };
+    this.inflight = { job, conn, replica, startedAt, wasInTransaction: this.backends.inTransaction || !this.backends.autocommit, expects, lastForwardedSeq: -1, failure: null, stopping: null, killSettled: false };
     if (!conn.write(frame)) this.host.flow.backendFull(conn);
     if (!job.endsPacket) {
       this.host.enter('sending');
@@ -290,6 +293,15 @@ export class CommandForwarder implements BackendSink {
     }
     if (f.job.prepare !== null && f.lastForwardedSeq < 0 && view.startsPacket && view.firstByte === 0) {
       writeStatementId(view.payloadBuffer, view.payloadStart, f.job.prepare.clientId);
+    }
+    if (f.stopping !== null && step === ResponseStep.Done && view.frameCount === 1 && isErrPacket(view.firstByte)) {
+      // Dolt ended the statement the proxy asked it to stop: the client hears why, in its words.
+      this.out.flush();
+      this.host.countError(f.stopping);
+      this.client.write(errFrameForError(view.sequenceId, f.stopping));
+      f.lastForwardedSeq = view.lastSequenceId;
+      this.responseDone(f);
+      return;
     }
     if (step === ResponseStep.Done && f.lastForwardedSeq < 0 && view.frameCount === 1 && isErrPacket(view.firstByte)) {
       const err = parseErr(view.payload);
@@ -350,7 +362,8 @@ export class CommandForwarder implements BackendSink {
       this.backends.drop(conn);
       this.primaryCloseCause = null;
     }
-    if (wedged) this.closeWedged(conn);
+    // A KILL QUERY still on its way would stop whatever this connection runs next.
+    if (wedged || (f.stopping !== null && !f.killSettled)) this.closeWedged(conn);
     this.backends.giveBackIdle(this.commandAt);
     this.host.commandDone();
   }
@@ -359,6 +372,7 @@ export class CommandForwarder implements BackendSink {
    * After Dolt's failed commit the backend session fails every statement until a ROLLBACK (pinned
    * in test/integration/dolt-new-database-facts.test.ts), so the session gets a fresh connection
    * for its next command. What lived only on this one is reported, as for any lost connection.
+   * Also used for a connection a KILL QUERY may still hit.
    */
   private closeWedged(conn: BackendConnection): void {
     const wasPrimary = conn === this.backends.primary;
@@ -455,12 +469,11 @@ export class CommandForwarder implements BackendSink {
   enforceQueryTimeout(now: number, timeoutMs: number): boolean {
     const f = this.inflight;
     if (f === null || timeoutMs <= 0 || now - f.startedAt <= timeoutMs) return false;
-    f.failure = new QueryTimeoutError(timeoutMs, f.conn.name, f.job.mayWrite);
-    f.conn.destroy(f.failure);
+    if (f.stopping === null) this.stopOnBackend(f, (why) => new QueryTimeoutError(timeoutMs, f.conn.name, f.job.mayWrite, why));
     return true;
   }
 
-  /** KILL QUERY: a command waiting in setup ends with 1317; one in flight loses its connection. */
+  /** KILL QUERY: a command waiting in setup ends with 1317; one in flight is stopped on Dolt. */
   interrupt(): void {
     if (this.setupAbort !== null) {
       // Waiting in the write hold or connecting: nothing was sent yet.
@@ -468,9 +481,36 @@ export class CommandForwarder implements BackendSink {
       return;
     }
     const f = this.inflight;
-    if (f === null) return;
-    f.failure = new QueryInterruptedError(f.job.mayWrite);
-    f.conn.destroy(f.failure);
+    if (f === null || f.stopping !== null) return;
+    this.stopOnBackend(f, (why) => new QueryInterruptedError(f.job.mayWrite, f.conn.name, why));
+  }
+
+  /**
+   * Stops the statement where it runs: closing the connection alone would leave Dolt running it
+   * (pinned in dolt-protocol-facts.test.ts), so the proxy sends KILL QUERY for the backend's
+   * connection id over a side connection. Dolt then ends the response with an ERR, which the
+   * client hears as `reply(null)`. If the KILL fails, or the statement has not ended STOP_GRACE_MS
+   * after Dolt accepted it, the connection is closed and the client told the statement could not
+   * be stopped (`reply(why)`).
+   */
+  private stopOnBackend(f: Inflight, reply: (couldNotStop: string | null) => Error): void {
+    f.stopping = reply(null);
+    const conn = f.conn;
+    const giveUp = (why: string): void => {
+      if (this.inflight !== f) return;
+      f.failure = reply(why);
+      conn.destroy(f.failure);
+    };
+    this.host.ctx.pools.killQuery(conn, this.identity.login).then(
+      () => {
+        f.killSettled = true;
+        setTimeout(() => giveUp(`KILL QUERY ${conn.connectionId} was accepted but the statement had not ended ${STOP_GRACE_MS} ms later`), STOP_GRACE_MS).unref();
+      },
+      (error: Error) => {
+        f.killSettled = true;
+        giveUp(error.message);
+      },
+    );
   }
 
   /** The session is idle: connections that lingered for a follow-up, or were kept by a reason now gone, go back. */

@@ -74,6 +74,14 @@ export interface Inflight {
   lastForwardedSeq: number;
   /** Set when the proxy itself kills the connection, to report this instead of a generic loss. */
   failure: Error | null;
+  /**
+   * Set once the proxy asked Dolt to stop the statement (KILL QUERY on a side connection, for
+   * query_timeout_ms or a client's KILL QUERY): the ERR with which Dolt then ends the response is
+   * replaced with this, and the connection stays.
+   */
+  stopping: Error | null;
+  /** The KILL QUERY for `stopping` has been answered (or failed): it can no longer hit a later statement. */
+  killSettled: boolean;
 }
 
 /** A plain read, for commands routed like one (COM_INIT_DB, COM_FIELD_LIST, COM_STATISTICS). */

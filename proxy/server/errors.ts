@@ -174,10 +174,13 @@ export class IdleTimeoutError extends ProxyError {
 
 export class QueryTimeoutError extends ProxyError {
   readonly code = 'QUERY_TIMEOUT';
-  constructor(ms: number, backend: string, outcomeUnknown: boolean) {
+  /** `couldNotStop`: why KILL QUERY did not stop it on Dolt; null when it did. */
+  constructor(ms: number, backend: string, outcomeUnknown: boolean, couldNotStop: string | null) {
     super(
-      `doltgate: backend ${backend} did not finish answering within ${ms} ms (query_timeout_ms); its connection was closed` +
-        (outcomeUnknown ? ' and whether the statement took effect is unknown' : ''),
+      couldNotStop === null
+        ? `doltgate: the statement ran past query_timeout_ms (${ms} ms) on ${backend} and was stopped there (KILL QUERY)`
+        : `doltgate: backend ${backend} did not finish answering within ${ms} ms (query_timeout_ms) and the statement could not be stopped there (${couldNotStop}), so it may still be running; its connection was closed` +
+            (outcomeUnknown ? ' and whether the statement took effect is unknown' : ''),
       ErrorCode.ER_QUERY_TIMEOUT,
     );
   }
@@ -342,9 +345,17 @@ export class KillDeniedError extends ProxyError {
 /** KILL QUERY cut this command: the proxy closed its backend connection. */
 export class QueryInterruptedError extends ProxyError {
   readonly code = 'QUERY_INTERRUPTED';
-  constructor(mayWrite: boolean) {
+  /** KILL QUERY while the statement waited for a backend connection: nothing was sent. */
+  static beforeSending(): QueryInterruptedError {
+    return new QueryInterruptedError(false, '', null, 'Query execution was interrupted (before doltgate sent it to Dolt)');
+  }
+
+  /** `couldNotStop`: why KILL QUERY did not stop it on Dolt; null when it did. */
+  constructor(mayWrite: boolean, backend: string, couldNotStop: string | null, message?: string) {
     super(
-      `Query execution was interrupted (doltgate closed its backend connection${mayWrite ? '; whether the statement took effect is unknown' : ''})`,
+      message ?? (couldNotStop === null
+        ? `Query execution was interrupted (doltgate stopped it on ${backend} with KILL QUERY)`
+        : `Query execution was interrupted, but doltgate could not stop it on ${backend} (${couldNotStop}), so it may still be running; doltgate closed its backend connection${mayWrite ? ' and whether the statement took effect is unknown' : ''}`),
       ErrorCode.ER_QUERY_INTERRUPTED,
     );
   }

@@ -287,7 +287,7 @@ export class SessionBackends {
       }
       if (signal.aborted) {
         this.pools.release(conn, false);
-        throw new QueryInterruptedError(false);
+        throw QueryInterruptedError.beforeSending();
       }
       if (generation !== this.view.primaryGeneration || this.stalePooled(conn, 'primary')) {
         // The topology moved while we connected (or the pooled connection is from before it):

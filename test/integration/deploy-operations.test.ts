@@ -459,6 +459,7 @@ describe('deploy/OPERATIONS.md, every doc-test block run against a real cluster'
     await mkdir(join(dir, 'home'), { recursive: true });
     cluster = await startLocalCluster({
       nodes: 3,
+      controlToken: grpcToken,
       agentOverrides: {
         ha: { min_failover_interval_ms: 1000 },
         backup: { url: `file://${join(dir, 'backups')}/{database}`, interval_ms: 1000 },

@@ -101,6 +101,46 @@ describe('Dolt protocol facts (real dolt sql-server)', function () {
     }
   });
 
+  it('a statement whose client hung up keeps running; KILL QUERY from another connection ends it with 1105 and the connection stays; KILL QUERY of an unknown id answers OK', async () => {
+    const watcher = await cluster.connect(cluster.primary);
+    const running = async (id: number): Promise<boolean> => {
+      const [rows] = await watcher.query<RowDataPacket[]>(`SELECT COMMAND FROM information_schema.processlist WHERE ID = ${id}`);
+      return rows.some((r) => r.COMMAND === 'Query');
+    };
+    try {
+      const gone = await cluster.connect(cluster.primary);
+      const goneId = await connectionId(gone);
+      gone.query('SELECT SLEEP(4)').catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      gone.destroy();
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await running(goneId), 'the statement of a closed connection, 1.5 s later').to.equal(true);
+      await watcher.query(`KILL QUERY ${goneId}`);
+
+      const victim = await cluster.connect(cluster.primary);
+      try {
+        const id = await connectionId(victim);
+        const started = Date.now();
+        const outcome = victim.query('SELECT SLEEP(8)').then(() => null, (e: { errno?: number; message?: string }) => e);
+        await new Promise((r) => setTimeout(r, 300));
+        await watcher.query(`KILL QUERY ${id}`);
+        const error = await outcome;
+        expect(error?.errno).to.equal(1105);
+        expect(error?.message).to.match(/context canceled/);
+        expect(Date.now() - started).to.be.below(4000);
+        expect(await running(id)).to.equal(false);
+        const [rows] = await victim.query<RowDataPacket[]>('SELECT 7 AS n');
+        expect(rows[0].n).to.equal(7);
+      } finally {
+        victim.destroy();
+      }
+      // An OK proves nothing: the proxy must see the statement end to say it stopped.
+      await watcher.query('KILL QUERY 987654');
+    } finally {
+      watcher.destroy();
+    }
+  });
+
   it('without SUPER a user may not KILL, not even another connection of its own user; it may do DDL and DML', async () => {
     await cluster.query(cluster.primary, "CREATE USER 'nosuper'@'%' IDENTIFIED BY 'pw'");
     await cluster.query(cluster.primary, "GRANT ALL ON *.* TO 'nosuper'@'%'");

@@ -329,7 +329,12 @@ describe('proxy server (real Dolt, static topology)', function () {
       const denied = await stranger.query(`KILL QUERY ${victimId}`).then(() => null, (e: { errno?: number }) => e);
       expect(denied?.errno).to.equal(1095);
       await killer.query(`KILL QUERY ${victimId}`);
-      expect(((await sleeping) as { errno?: number }).errno).to.equal(1317);
+      const interrupted = (await sleeping) as { errno?: number; message?: string };
+      expect(interrupted.errno).to.equal(1317);
+      expect(interrupted.message).to.match(/doltgate stopped it on n[23] \(127\.0\.0\.1:\d+\) with KILL QUERY/);
+      // Stopped on Dolt too, not only answered: the SLEEP is gone from both replicas at once.
+      const sleepsLeft = async () => (await cluster.query<Row>(cluster.nodes[1], 'SHOW PROCESSLIST')).concat(await cluster.query<Row>(cluster.nodes[2], 'SHOW PROCESSLIST')).filter((r) => /SLEEP\(10\)/.test(String(r.Info))).length;
+      expect(await sleepsLeft()).to.equal(0);
       expect(await portOf(victim, 'SELECT 9 AS p')).to.equal(9);
       const unknown = await killer.query('KILL 999999').then(() => null, (e: { errno?: number }) => e);
       expect(unknown?.errno).to.equal(1094);
@@ -548,6 +553,35 @@ describe('proxy server (real Dolt, static topology)', function () {
   });
 
   describe('limits and observability', () => {
+    it('query_timeout_ms stops the statement on Dolt (KILL QUERY): 3024 at once, nothing left running, a timed-out write never lands', async () => {
+      const timed = await startProxy(
+        parseProxyConfig({
+          listen: { port: 0 },
+          query_timeout_ms: 600,
+          users: [{ name: 'app', ...hashProxyPassword('secret'), backend_user: 'root' }],
+          static_topology: { primary: 'n1', nodes: { n1: { host: '127.0.0.1', port: ports.n1 } } },
+        }),
+        silentLogger,
+      );
+      registerCleanup(() => timed.stop());
+      const c = await mysql.createConnection({ host: '127.0.0.1', port: timed.server.address.port, user: 'app', password: 'secret', database: 'db' });
+      connections.push(c);
+      const started = Date.now();
+      const slow = await c.query('SELECT SLEEP(6)').then(() => null, (e: { errno?: number; message?: string }) => e);
+      expect(slow?.errno).to.equal(3024);
+      expect(slow?.message).to.match(/ran past query_timeout_ms \(600 ms\) on n1 \(127\.0\.0\.1:\d+\) and was stopped there \(KILL QUERY\)/);
+      expect(Date.now() - started).to.be.below(4000);
+      const running = async (pattern: RegExp) => (await cluster.query<Row>(cluster.primary, 'SHOW PROCESSLIST')).filter((r) => pattern.test(String(r.Info))).length;
+      expect(await running(/SLEEP\(6\)/)).to.equal(0);
+      const write = await c.query("INSERT INTO t VALUES (4242, IF(SLEEP(3) = 0, 'late', 'late'))").then(() => null, (e: { errno?: number }) => e);
+      expect(write?.errno).to.equal(3024);
+      // Had Dolt been left running it, the row would land 3 s after the statement began.
+      await new Promise((r) => setTimeout(r, 3500));
+      expect(await cluster.query<Row>(cluster.primary, 'SELECT id FROM t WHERE id = 4242')).to.deep.equal([]);
+      expect(await portOf(c, 'SELECT 11 AS p'), 'the session goes on').to.equal(11);
+      await timed.stop();
+    });
+
     it('max_client_connections: the next client gets ER_CON_COUNT_ERROR 1040', async () => {
       const small = await startProxy(
         parseProxyConfig({
