@@ -226,12 +226,15 @@ export class BackendConnection {
     readonly isTls: boolean,
     database: string | null,
     statusFlags: number,
-    maxPacketSize: number,
     leftover: Buffer,
     relay: ReadRelay | null,
   ) {
     this.database = database;
-    this.reader = new PacketReader({ maxPacketSize: maxPacketSize + 1024 });
+    // No limit on a response packet's size: responses are read and forwarded a frame (at most
+    // 16 MiB) at a time, never assembled, so a packet's size costs the proxy nothing, and a limit
+    // could only trip after its first frames had gone out, leaving the client mid-packet (a 70
+    // MiB row used to hang it). The client's own max_allowed_packet is the limit that counts.
+    this.reader = new PacketReader({ maxPacketSize: Number.MAX_SAFE_INTEGER });
     this.tracker = new ResponseTracker(capabilities, statusFlags);
     this.relay = relay;
     if (relay !== null) relay.receiver = this.onData;
@@ -359,7 +362,7 @@ export class BackendConnection {
       clearTimeout(timer);
       const leftover = channel.detach();
       socket.setTimeout(0);
-      return new BackendConnection(target, socket, capabilities, hs.serverVersion, hs.connectionId, isTls, options.database, hs.statusFlags, maxPacketSize, leftover, relay);
+      return new BackendConnection(target, socket, capabilities, hs.serverVersion, hs.connectionId, isTls, options.database, hs.statusFlags, leftover, relay);
     } catch (error) {
       clearTimeout(timer);
       channel.detach();

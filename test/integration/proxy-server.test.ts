@@ -552,6 +552,21 @@ describe('proxy server (real Dolt, static topology)', function () {
     });
   });
 
+  describe('responses past max_allowed_packet (64 MiB)', () => {
+    it('a 70 MiB row and a 66 MiB column definition reach the client whole, and the session goes on', async () => {
+      const c = await open();
+      const size = 70 * 1024 * 1024;
+      const [rows] = await c.query<Row[]>(`/* doltgate:primary */ SELECT REPEAT('x', ${size}) AS r`);
+      expect(String(rows[0].r).length).to.equal(size);
+      // Without an alias the column is named by its SQL text: a 33 MiB literal, twice over.
+      const literal = 'y'.repeat(33 * 1024 * 1024);
+      const [literalRows, fields] = await c.query<Row[]>(`SELECT '${literal}'`);
+      expect(Object.values(literalRows[0])[0] === literal).to.equal(true);
+      expect(fields[0].name.length).to.be.at.least(literal.length);
+      expect(await portOf(c, 'SELECT 12 AS p')).to.equal(12);
+    });
+  });
+
   describe('limits and observability', () => {
     it('query_timeout_ms stops the statement on Dolt (KILL QUERY): 3024 at once, nothing left running, a timed-out write never lands', async () => {
       const timed = await startProxy(
