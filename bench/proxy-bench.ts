@@ -25,7 +25,6 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import mysql from 'mysql2/promise';
@@ -35,6 +34,7 @@ import { TestDoltCluster } from '../test/bed/dolt-cluster';
 import { registerCleanup, runCleanups, tempDir } from '../test/bed/cleanup';
 import { formatPipeOverhead, formatRatios, formatTable, summarize, type LegName, type Sample } from './bench-report';
 import { envInt } from './bench-env';
+import { waitForPort } from './wait-for-port';
 import { cpuSeconds } from './proc-cpu';
 import { PROXY_NOT_BUILT_EXIT, defaultProxyModule } from './proxy-leg-main';
 import { killRunningSysbench, prepareSysbench, runSysbench, type SysbenchTarget, type SysbenchTest } from './sysbench';
@@ -88,24 +88,6 @@ function readSettings(): Settings {
 
 function say(line: string): void {
   process.stdout.write(line + '\n');
-}
-
-/** Resolves once something accepts TCP on the port; rejects if the child exits or time runs out. */
-async function waitForPort(port: number, child: ManagedChild, withinMs: number): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (Date.now() < deadline) {
-    if (!child.running) throw new Error(`exited (${JSON.stringify(child.lastExit)}) before listening on ${port}`);
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: '127.0.0.1', port }, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`did not listen on ${port} within ${withinMs} ms`);
 }
 
 async function startChild(command: string, args: string[], logFile: string): Promise<ManagedChild> {

@@ -92,6 +92,7 @@ export class ProxyServer {
   /** Sessions still logging in, bounded apart (handshake-slots.ts). */
   private readonly handshaking: HandshakeSlots<ClientSession>;
   private readonly throttle: LoginThrottle;
+  private readonly userNames: ReadonlySet<string>;
   private readonly startedAt = performance.now();
   private questions = 0;
   private server: net.Server | null = null;
@@ -120,6 +121,7 @@ export class ProxyServer {
       { max: c.login.maxHandshaking, maxPerAddress: c.login.maxHandshakingPerAddress, minEvictableWaitMs: c.login.minEvictableWaitMs },
       (s) => s.handshakeWaitingSince(),
     );
+    this.userNames = new Set(c.users.map((u) => u.name));
     this.throttle = new LoginThrottle({
       userThreshold: c.login.failedUserThreshold,
       addressThreshold: c.login.failedAddressThreshold,
@@ -329,14 +331,17 @@ export class ProxyServer {
 
   private loginGate(address: string): LoginGate {
     const throttle = this.throttle;
+    // Names no user has share one count per address: a client inventing names (up to 64 KiB
+    // each) must not make the throttle hold one entry per name; the address count covers sprays.
+    const key = (user: string): string => (this.userNames.has(user) ? user : '\u0001unknown user');
     return {
       holdFor: (user) => {
-        const ms = throttle.delayFor(address, user, performance.now());
+        const ms = throttle.delayFor(address, key(user), performance.now());
         if (ms > 0) this.metrics.loginVerdictsHeld.inc();
         return ms;
       },
-      failed: (user) => throttle.recordFailure(address, user, performance.now()),
-      succeeded: (user) => throttle.recordSuccess(address, user),
+      failed: (user) => throttle.recordFailure(address, key(user), performance.now()),
+      succeeded: (user) => throttle.recordSuccess(address, key(user)),
     };
   }
 
