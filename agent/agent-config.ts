@@ -35,6 +35,12 @@ export interface AgentConfig {
      * it too. null: databases created at run time are not replicated (the status says so).
      */
     remoteUrlTemplate: string | null;
+    /**
+     * The only directory SQL may read files from or write them to (SELECT ... INTO OUTFILE,
+     * LOAD_FILE, LOAD DATA INFILE): Dolt's secure_file_priv. Default `<node_dir>/files`, so SQL
+     * never reaches the agent's config or Dolt's data.
+     */
+    secureFilePriv: string;
     /** What other nodes and proxies use to reach this Dolt (defaults to host:port). */
     advertise: { host: string; port: number };
   };
@@ -212,6 +218,7 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
       password: typeof doltRaw.password === 'string' ? doltRaw.password : '',
       remote: reader.string(doltRaw, 'remote', 'dolt.remote', 'origin'),
       remoteUrlTemplate: remoteUrlTemplate(reader, doltRaw),
+      secureFilePriv: absolute(reader.string(doltRaw, 'secure_file_priv', 'dolt.secure_file_priv', `${nodeDir}/files`)),
       advertise,
     },
     priority: reader.int(raw, 'priority', 'priority', 100, 0),

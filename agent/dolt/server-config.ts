@@ -38,6 +38,8 @@ export interface DoltServerSettings {
   privatePort?: number | null;
   logLevel?: 'trace' | 'debug' | 'info' | 'warning' | 'error';
   maxConnections?: number;
+  /** Dolt's secure_file_priv (the one directory SQL file I/O may touch); null: Dolt's default (none). */
+  secureFilePriv?: string | null;
 }
 
 function yamlString(value: string): string {
@@ -65,6 +67,9 @@ export function renderServerConfigYaml(settings: DoltServerSettings): string {
     `  read_only: ${writable ? 'false' : 'true'}`,
     // Every SQL COMMIT must become a Dolt commit, or push-on-write never fires for it.
     '  dolt_transaction_commit: true',
+    // Read at start-up (unlike the replication variables, see the file doc): pinned in
+    // dolt-privilege-facts.test.ts. Without it any SQL user reads and writes the host's files.
+    ...(settings.secureFilePriv != null ? ['system_variables:', `  secure_file_priv: ${yamlString(settings.secureFilePriv)}`] : []),
     '',
   ].join('\n');
 }

@@ -97,6 +97,7 @@ export class DoltSqlServer {
     if (this.running) throw new Error(`cannot change the role of the running dolt sql-server on port ${this.port}: stop it first`);
     this.settings = { ...this.settings, role };
     await mkdir(this.options.nodeDir, { recursive: true });
+    if (this.settings.secureFilePriv != null) await mkdir(this.settings.secureFilePriv, { recursive: true, mode: 0o700 });
     await writeFile(this.configFile, renderServerConfigYaml(this.settings));
     await setGlobalConfig(this.options.env, this.options.nodeDir, replicationGlobalsForRole(role, this.settings.remoteName, this.settings.remoteUrlTemplate ?? null));
   }

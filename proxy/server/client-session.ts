@@ -55,6 +55,7 @@ import {
   describeForClient,
   errFrameForError,
   HandshakeEvictedError,
+  ServerStateRefusedError,
   HandshakeTimeoutError,
   IdleTimeoutError,
   LocalInfileRefusedError,
@@ -67,6 +68,7 @@ import {
 import { FlowControl } from './flow-control';
 import { clientAddressOf } from './handshake-slots';
 import { heldVerdict } from './login-verdict';
+import { serverStateRefusal } from './server-state-guard';
 import type { PacketChannel } from './packet-channel';
 import { StatementRegistry } from './prepared-statements';
 import type { SessionContext } from './session-context';
@@ -415,6 +417,13 @@ export class ClientSession {
     }
     if (isAccountStatement(c)) {
       const refusal = new AccountStatementRefusedError();
+      this.countError(refusal);
+      this.refuse(view, refusal);
+      return;
+    }
+    const guarded = serverStateRefusal(c, sql, noBackslashEscapes);
+    if (guarded !== null) {
+      const refusal = new ServerStateRefusedError(guarded);
       this.countError(refusal);
       this.refuse(view, refusal);
       return;

@@ -31,7 +31,8 @@
  *   be restored on a new backend connection.
  * - 3948 ER_CLIENT_LOCAL_FILES_DISABLED (42000): LOAD DATA LOCAL INFILE is refused.
  * - 1227 ER_SPECIFIC_ACCESS_DENIED_ERROR (42000): CREATE USER, GRANT and the other account
- *   statements are refused: users live per node and would silently diverge.
+ *   statements are refused: users live per node and would silently diverge. So are global SETs,
+ *   PREPARE from a variable and routines whose body holds any of these (server-state-guard.ts).
  * - 1047 ER_UNKNOWN_COM_ERROR (08S01): a command byte the proxy does not forward.
  * - 1243 ER_UNKNOWN_STMT_HANDLER: a statement id the session never prepared (or closed).
  * - 4031 ER_CLIENT_INTERACTION_TIMEOUT: idle_timeout_ms passed with no command.
@@ -80,6 +81,7 @@ export type ProxyErrorCode =
   | 'KILL_DENIED'
   | 'QUERY_INTERRUPTED'
   | 'SESSION_MEMORY_LIMIT'
+  | 'SERVER_STATE_REFUSED'
   | 'SHUTTING_DOWN';
 
 export abstract class ProxyError extends Error {
@@ -215,6 +217,14 @@ export class LocalInfileRefusedError extends ProxyError {
  * carry them (test/integration/dolt-new-database-facts.test.ts), so one made through the proxy
  * would exist on the primary only and be gone after the next failover. Refused, never forwarded.
  */
+/** A statement that would change what the agents own on Dolt, or run SQL the proxy cannot see (server-state-guard.ts). */
+export class ServerStateRefusedError extends ProxyError {
+  readonly code = 'SERVER_STATE_REFUSED';
+  constructor(message: string) {
+    super(message, 1227, '42000');
+  }
+}
+
 export class AccountStatementRefusedError extends ProxyError {
   readonly code = 'ACCOUNT_STATEMENT_REFUSED';
   constructor() {

@@ -20,8 +20,9 @@ import { Command, statementIdOf, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
 import type { BackendConnection } from './backend-connection';
 import { READ_CLASSIFICATION, type JobFields } from './command-job';
-import { AccountStatementRefusedError, BackendErrorReply, MalformedCommandError, SessionMemoryLimitError, UnknownStatementError } from './errors';
+import { AccountStatementRefusedError, BackendErrorReply, MalformedCommandError, ServerStateRefusedError, SessionMemoryLimitError, UnknownStatementError } from './errors';
 import { isAccountStatement } from './command-job';
+import { serverStateRefusal } from './server-state-guard';
 import { KILL_NOT_PREPARED, parseKill } from './kill-command';
 import { executeLayoutAt, keepParameterTypes, placementOn, type ExecuteLayout, type PreparedStatement, type StatementRegistry } from './prepared-statements';
 
@@ -60,6 +61,8 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
       return { action: 'refuse', error: new BackendErrorReply(1064, '42000', KILL_NOT_PREPARED) };
     }
     if (isAccountStatement(c)) return { action: 'refuse', error: new AccountStatementRefusedError() };
+    const guarded = serverStateRefusal(c, buf.subarray(start + 1, start + length), false);
+    if (guarded !== null) return { action: 'refuse', error: new ServerStateRefusedError(guarded) };
     const overLimit = statements.admit(sql.length);
     if (overLimit !== null) return { action: 'refuse', error: overLimit };
     return { action: 'route', routing: c, mayWrite: false, job: { effects: null, prepare: { clientId: statements.reserveId(), sql, classification: c }, stmt: null, layout: null, initDb: null, selectDatabase: null, fixedConn: null } };

@@ -1,7 +1,13 @@
 /**
- * Checks on the `app` SQL user the deploy guide and the Kubernetes init create: it lacks SUPER,
- * so Dolt refuses it KILL, even of another connection of the same user.
+ * Checks on the `app` SQL user the deploy guide and the Kubernetes init create: data rights only
+ * (APP_USER_PRIVILEGES: no SUPER, FILE, PROCESS, CREATE USER or GRANT OPTION), so Dolt refuses it
+ * KILL, even of another connection of the same user, and the version-control procedures that
+ * touch remotes.
  */
+
+/** The privileges the deploy files grant the application user, in the words of their GRANT. */
+export const APP_USER_PRIVILEGES =
+  'SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, REFERENCES, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, TRIGGER, EVENT';
 
 import { expect } from 'chai';
 import type { Connection, RowDataPacket } from 'mysql2/promise';

@@ -33,6 +33,8 @@ export interface DoltClusterOptions {
   maxConnections?: number;
   /** Lay out the nodes but start none. */
   startServers?: boolean;
+  /** Give every node a secure_file_priv directory (`<node dir>/files`), as the agent does. */
+  secureFiles?: boolean;
 }
 
 export class TestDoltCluster {
@@ -62,7 +64,7 @@ export class TestDoltCluster {
       const server = new DoltSqlServer({
         env: layout.env,
         nodeDir: layout.nodeDir,
-        settings: { dataDir: layout.dataDir, host: '127.0.0.1', port, role, remoteName: 'origin', remoteUrlTemplate: options.remoteUrlTemplate ? remoteUrlTemplate(remoteDir) : null, maxConnections: options.maxConnections },
+        settings: { dataDir: layout.dataDir, host: '127.0.0.1', port, role, remoteName: 'origin', remoteUrlTemplate: options.remoteUrlTemplate ? remoteUrlTemplate(remoteDir) : null, maxConnections: options.maxConnections, secureFilePriv: options.secureFiles ? join(layout.nodeDir, 'files') : null },
       });
       await server.configure(role);
       nodes.push({ name, layout, server, port });

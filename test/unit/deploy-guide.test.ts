@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { parseAgentConfig } from '../../agent/agent-config';
+import { APP_USER_PRIVILEGES } from '../bed/app-user-checks';
 import { repoRoot } from '../bed/dolt-binary';
 
 interface Fence {
@@ -98,5 +99,12 @@ describe('deploy/OPERATIONS.md as a document', () => {
     const links = [...guide.matchAll(/\]\(#([a-z0-9-]+)\)/g)].map((m) => m[1]);
     expect(links.length).to.be.greaterThan(0);
     expect(links.filter((link) => !anchors.has(link))).to.deep.equal([]);
+  });
+
+  it('the guide and the Kubernetes init grant the application user data rights only (APP_USER_PRIVILEGES), never ALL', () => {
+    const templates = readFileSync(join(repoRoot, 'deploy', 'kubernetes', 'templates.yaml'), 'utf8');
+    expect(guide).to.contain(`GRANT ${APP_USER_PRIVILEGES} ON *.* TO 'app'@'%';`);
+    expect(templates).to.contain(`GRANT ${APP_USER_PRIVILEGES} ON *.* TO '$DOLTGATE_APP_USER'@'%';`);
+    for (const text of [guide, templates]) expect(text).to.not.match(/GRANT ALL ON \*\.\* TO '(app|\$DOLTGATE_APP_USER)'/);
   });
 });
