@@ -22,7 +22,8 @@ import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import type { Logger } from '../../common/logger';
 import { etcdHostBreaker } from '../../common/etcd-host-breaker';
 import { withTimeout } from '../../common/with-timeout';
-import { clusterKeys, decodeTopology, type Topology } from '../../proto';
+import { clusterKeys, decodeMember, decodeTopology, type ClusterKeys, type Topology } from '../../proto';
+import { vetTopology, type TopologyEvidence } from './topology-vetting';
 import { admitTopology, type AppliedTopology } from './topology-admission';
 import { TopologyListeners, freezeTopology, type TopologyListener } from './topology-listeners';
 import type { TopologySource, TopologyView } from './topology-source';
@@ -64,6 +65,10 @@ const firstRetryMs = 100;
 export class EtcdTopologySource implements TopologySource {
   private readonly endpoints: string[];
   private readonly key: string;
+  private readonly keys: ClusterKeys;
+  /** Offers are vetted against etcd one at a time, in the order they arrived. */
+  private offers: Promise<void> = Promise.resolve();
+  private lastRefusedRevision: string | null = null;
   private readonly leaderKey: string;
   private leaderWatcher: Watcher | null = null;
   /** The leader key's value as last heard: undefined before the first read, null when vacant. */
@@ -94,7 +99,8 @@ export class EtcdTopologySource implements TopologySource {
   private view: TopologyView = Object.freeze({ topology: null, source: 'etcd', etcdReachable: false, lastUpdateAt: null });
 
   constructor(options: EtcdTopologySourceOptions) {
-    this.key = clusterKeys(options.cluster).topology;
+    this.keys = clusterKeys(options.cluster);
+    this.key = this.keys.topology;
     this.leaderKey = clusterKeys(options.cluster).leader;
     this.logger = options.logger.child('topology', { cluster: options.cluster });
     this.callTimeoutMs = options.callTimeoutMs ?? 2000;
@@ -224,7 +230,7 @@ export class EtcdTopologySource implements TopologySource {
     });
     watcher.on('put', (kv: IKeyValue) => {
       if (watcher !== this.watcher) return;
-      this.offer(kv.value, String(kv.mod_revision), 'watch');
+      void this.offer(kv.value, String(kv.mod_revision), 'watch');
     });
     watcher.on('delete', () => {
       if (watcher !== this.watcher) return;
@@ -270,7 +276,7 @@ export class EtcdTopologySource implements TopologySource {
       this.retryDelay = firstRetryMs;
       const kv = response.kvs[0];
       if (kv) {
-        this.offer(kv.value, String(kv.mod_revision), 'read');
+        await this.offer(kv.value, String(kv.mod_revision), 'read');
       } else if (!this.loggedNoTopology) {
         this.loggedNoTopology = true;
         this.logger.warn('no topology is published in etcd yet; writes cannot be routed until an agent publishes one', { key: this.key });
@@ -302,8 +308,19 @@ export class EtcdTopologySource implements TopologySource {
     this.retryTimer.unref();
   }
 
-  /** A value from a read or a watch event: decode, ask admitTopology, apply and notify. */
-  private offer(raw: Buffer, modRevision: string, via: 'read' | 'watch'): void {
+  /** A value from a read or a watch event, queued behind the ones before it. */
+  private offer(raw: Buffer, modRevision: string, via: 'read' | 'watch'): Promise<void> {
+    const next = this.offers.then(() => this.consider(raw, modRevision, via));
+    this.offers = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Decode, ask admitTopology, vet against the member records and history (topology-vetting.ts),
+   * apply and notify. A value that cannot be vetted (etcd gone between the value and the
+   * evidence) is not applied; the retry loop reads it again.
+   */
+  private async consider(raw: Buffer, modRevision: string, via: 'read' | 'watch'): Promise<void> {
     let candidate: Topology;
     try {
       candidate = decodeTopology(raw);
@@ -322,13 +339,58 @@ export class EtcdTopologySource implements TopologySource {
       if (verdict.advanceRevision && this.applied) this.applied = { topology: this.applied.topology, modRevision: revision };
       return;
     }
+    let evidence: TopologyEvidence;
+    try {
+      evidence = await this.evidence();
+    } catch (error) {
+      this.logger.warn('could not read the member records to vet a new topology; keeping the last one and reading again', { error, epoch: candidate.epoch, modRevision });
+      this.readOk = false;
+      this.updateReachable();
+      this.scheduleRetry();
+      return;
+    }
+    if (this.stopped) return;
+    const vetting = vetTopology(candidate, this.applied?.topology.epoch ?? null, evidence);
+    if (!vetting.accept) {
+      if (this.lastRefusedRevision !== modRevision) {
+        this.lastRefusedRevision = modRevision;
+        this.logger.error(`refused topology epoch ${candidate.epoch}: ${vetting.reason}; keeping the last good one`, { modRevision, via, epoch: this.applied?.topology.epoch ?? null });
+      }
+      return;
+    }
+    if (vetting.unvouched.length > 0) this.logger.warn('topology nodes without a member record are left out of routing', { nodes: vetting.unvouched, epoch: candidate.epoch });
+    // The applied value may have moved while the evidence was read: admit again.
+    if (!admitTopology(this.applied, candidate, revision).apply) return;
     const previous = this.applied?.topology ?? null;
-    const next = freezeTopology(candidate);
+    const next = freezeTopology(vetting.topology);
     this.applied = { topology: next, modRevision: revision };
     this.appliedAt = this.now();
     this.refreshView();
     this.logger.info(verdict.reason, { epoch: next.epoch, state: next.state, primary: next.primary, modRevision, via, why: next.reason });
     this.listeners.notify(next, previous, this.logger);
+  }
+
+  /** The member records and the newest history epoch, as etcd holds them now. */
+  private async evidence(): Promise<TopologyEvidence> {
+    const client = this.client;
+    if (!client) throw new Error('no etcd client');
+    const [memberValues, historyKeys] = await withTimeout(
+      Promise.all([client.getAll().prefix(this.keys.membersPrefix).strings(), client.getAll().prefix(this.keys.historyPrefix).sort('Key', 'Descend').limit(1).keys()]),
+      this.callTimeoutMs,
+      'read the member records',
+    );
+    const members: Record<string, { sql: { host: string; port: number }; epoch: number }> = {};
+    for (const [key, value] of Object.entries(memberValues)) {
+      try {
+        const m = decodeMember(value);
+        members[key.slice(this.keys.membersPrefix.length)] = { sql: m.sql, epoch: m.epoch };
+      } catch {
+        // a malformed member vouches for nothing
+      }
+    }
+    const newest = historyKeys[0];
+    const latestHistoryEpoch = newest === undefined ? null : Number(newest.slice(this.keys.historyPrefix.length));
+    return { members, latestHistoryEpoch: Number.isSafeInteger(latestHistoryEpoch) ? latestHistoryEpoch : null };
   }
 
   private updateReachable(): void {

@@ -25,7 +25,6 @@
 import { Buffer } from 'node:buffer';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { constants as cryptoConstants, publicEncrypt } from 'node:crypto';
 import {
   AuthPlugin,
   buildHandshakeResponse41,
@@ -346,16 +345,18 @@ export class BackendConnection {
           const status = packet.length === 2 ? packet[1] : -1;
           if (status === CachingSha2Status.FAST_AUTH_SUCCESS) continue;
           if (status === CachingSha2Status.PERFORM_FULL_AUTHENTICATION) {
-            if (isTls) channel.writePacket(cleartextPasswordPayload(password));
-            else channel.writePacket(Buffer.from([CachingSha2Status.REQUEST_PUBLIC_KEY]));
+            // The password itself goes only to a server whose identity TLS verified: to anyone
+            // else (an unverified certificate, or an RSA key the server hands over) it would be
+            // handed in clear to whoever answers at that address.
+            if (!isTls || options.tls?.rejectUnauthorized === false) {
+              throw new BackendProtocolError(
+                where,
+                `asks for the password itself (caching_sha2_password full authentication), which doltgate sends only over TLS with a verified certificate; ${isTls ? 'set backend_tls.reject_unauthorized: true with the CA' : 'configure backend_tls'} or give user '${options.login.user}' mysql_native_password`,
+              );
+            }
+            channel.writePacket(cleartextPasswordPayload(password));
             continue;
           }
-          // Otherwise the payload is the server's PEM public key.
-          const key = packet.subarray(1).toString('ascii');
-          const plain = cleartextPasswordPayload(password);
-          for (let i = 0; i < plain.length; i++) plain[i] ^= scramble[i % scramble.length];
-          channel.writePacket(publicEncrypt({ key, padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, plain));
-          continue;
         }
         throw new BackendProtocolError(where, `unexpected packet 0x${first.toString(16)} during login`);
       }

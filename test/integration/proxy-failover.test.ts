@@ -17,6 +17,7 @@ import { silentLogger } from '../../common/logger';
 import { clusterKeys, encodeTopology, type Topology } from '../../proto';
 import { hashProxyPassword, parseProxyConfig } from '../../proxy/config';
 import { startProxy, type RunningProxy } from '../../proxy/proxy-main';
+import { vouchFor } from '../bed/topology-evidence';
 import { registerCleanup } from '../bed/cleanup';
 import { TestDoltCluster } from '../bed/dolt-cluster';
 import { etcdClient, startTestEtcd } from '../bed/etcd';
@@ -59,6 +60,7 @@ describe('proxy following the cluster (real etcd, real Dolt)', function () {
   }
 
   async function publish(name: string, t: Topology): Promise<void> {
+    await vouchFor(client, name, t);
     await client.put(clusterKeys(name).topology).value(encodeTopology(t));
   }
 
@@ -280,7 +282,9 @@ describe('proxy holds writes from the moment it sees the primary fail (topology 
     await cluster.query(cluster.primary, 'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(100))');
     const nodes: Topology['nodes'] = {};
     for (const n of cluster.nodes) nodes[n.name] = { sql: { host: '127.0.0.1', port: n.port }, role: n.name === 'n1' ? 'primary' : 'replica' };
-    await client.put(clusterKeys(name).topology).value(encodeTopology({ epoch: 1, state: 'stable', primary: 'n1', nodes, reason: 'test', at: new Date().toISOString() }));
+    const first: Topology = { epoch: 1, state: 'stable', primary: 'n1', nodes, reason: 'test', at: new Date().toISOString() };
+    await vouchFor(client, name, first);
+    await client.put(clusterKeys(name).topology).value(encodeTopology(first));
     await client.put(clusterKeys(name).leader).value('n1');
     proxy = await startProxy(
       parseProxyConfig({ listen: { port: 0 }, users: [USER], cluster: name, etcd: { endpoints: etcd.endpoints }, hold: { timeout_ms: 30_000, max_held: 100 }, metrics: { port: 0 } }),

@@ -9,6 +9,7 @@
 import { expect } from 'chai';
 import type { Etcd3 } from 'etcd3';
 import { startTestEtcd, etcdClient } from '../bed/etcd';
+import { vouchFor } from '../bed/topology-evidence';
 import { registerCleanup } from '../bed/cleanup';
 import { eventually } from '../bed/eventually';
 import { createLogger } from '../../common/logger';
@@ -51,6 +52,7 @@ async function harness(etcd: EtcdCluster, client: Etcd3, options: { start?: bool
   const changes: string[] = [];
   source.onChange((next, previous) => changes.push(`${previous ? `${previous.epoch}/${previous.state}` : 'none'}→${next.epoch}/${next.state}`));
   const put = async (value: Topology | string): Promise<void> => {
+    if (typeof value !== 'string') await vouchFor(client, cluster, value);
     await client.put(key).value(typeof value === 'string' ? value : encodeTopology(value));
   };
   const remove = async (): Promise<void> => {
