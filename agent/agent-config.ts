@@ -4,6 +4,7 @@
  * names the offending field; nothing starts on a bad config.
  */
 
+import { parseEtcdAccess, type EtcdAccess } from '../common/etcd-access';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { parse } from 'yaml';
@@ -17,7 +18,8 @@ export type DoltMode = 'managed' | 'external';
 export interface AgentConfig {
   name: string;
   cluster: string;
-  etcd: { endpoints: string[]; callTimeoutMs: number };
+  /** Endpoints, TLS and user/password (common/etcd-access.ts), and the per-call deadline. */
+  etcd: EtcdAccess & { callTimeoutMs: number };
   dolt: {
     mode: DoltMode;
     /** managed: the dolt binary, the node dir (YAML, log, DOLT_ROOT_PATH=<nodeDir>/home) and data dir. */
@@ -160,6 +162,7 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
   if (!Array.isArray(endpoints) || endpoints.length === 0 || !endpoints.every((url) => typeof url === 'string' && /^https?:\/\//.test(url))) {
     reader.fail('etcd.endpoints', 'must be a list of http(s):// URLs');
   }
+  const etcdAccess = parseEtcdAccess(etcdRaw, endpoints as string[], { section: 'etcd', env: process.env, resolve: absolute, fail: (path, message) => reader.fail(path, message) });
 
   const doltRaw = reader.section(raw, 'dolt');
   const mode = (doltRaw.mode ?? 'managed') as DoltMode;
@@ -206,7 +209,7 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
   return {
     name,
     cluster,
-    etcd: { endpoints: endpoints as string[], callTimeoutMs: reader.int(etcdRaw, 'call_timeout_ms', 'etcd.call_timeout_ms', 1500, 100) },
+    etcd: { ...etcdAccess, callTimeoutMs: reader.int(etcdRaw, 'call_timeout_ms', 'etcd.call_timeout_ms', 1500, 100) },
     dolt: {
       mode,
       binary: reader.string(doltRaw, 'binary', 'dolt.binary', 'dolt'),

@@ -20,7 +20,7 @@ export interface RunningAgent {
 export async function runAgent(configPath: string): Promise<RunningAgent> {
   const config = loadAgentConfig(configPath);
   const logger = createLogger('agent', { node: config.name, cluster: config.cluster });
-  const store = new EtcdClusterStore({ endpoints: config.etcd.endpoints, cluster: config.cluster, callTimeoutMs: config.etcd.callTimeoutMs });
+  const store = new EtcdClusterStore({ endpoints: config.etcd.endpoints, tls: config.etcd.tls, auth: config.etcd.auth, cluster: config.cluster, callTimeoutMs: config.etcd.callTimeoutMs });
   const runtime = new AgentRuntime(config, store, logger);
   await runtime.start();
   const started: Array<{ stop(): Promise<void> }> = [];
@@ -33,7 +33,7 @@ export async function runAgent(configPath: string): Promise<RunningAgent> {
   }
   if (config.grpc) {
     // Its own store: the runtime closes its store on stop, and a watch must not share its timeouts.
-    const controlStore = new EtcdClusterStore({ endpoints: config.etcd.endpoints, cluster: config.cluster, callTimeoutMs: config.etcd.callTimeoutMs });
+    const controlStore = new EtcdClusterStore({ endpoints: config.etcd.endpoints, tls: config.etcd.tls, auth: config.etcd.auth, cluster: config.cluster, callTimeoutMs: config.etcd.callTimeoutMs });
     const control = await startControlServer({
       host: config.grpc.host,
       port: config.grpc.port,

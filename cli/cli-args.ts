@@ -14,6 +14,7 @@
  * stands in for `--token`, which keeps the token out of `ps` output and shell history.
  */
 
+import type { EtcdAccess } from '../common/etcd-access';
 import { loadAgentConfig } from '../agent/agent-config';
 import { clusterKeys } from '../proto';
 import { UsageError } from './cli-io';
@@ -81,6 +82,10 @@ export const connectionOptions: readonly OptionSpec[] = [
   { name: 'cluster', kind: 'string', placeholder: 'NAME', help: "cluster name (default 'default'); env DOLTGATE_CLUSTER" },
   { name: 'config', kind: 'string', placeholder: 'FILE', help: "an agent's agent.yaml: take etcd endpoints and cluster from it" },
   { name: 'agent', kind: 'list', placeholder: 'HOST:PORT', help: "an agent's control API, instead of finding agents in etcd; env DOLTGATE_AGENT" },
+  { name: 'etcd-ca', kind: 'string', placeholder: 'FILE', help: "CA certificate (PEM) of etcd's server certificate (https:// endpoints); env DOLTGATE_ETCD_CA" },
+  { name: 'etcd-cert', kind: 'string', placeholder: 'FILE', help: 'client certificate (PEM) for etcd with client-cert-auth; env DOLTGATE_ETCD_CERT' },
+  { name: 'etcd-key', kind: 'string', placeholder: 'FILE', help: 'private key (PEM) of --etcd-cert; env DOLTGATE_ETCD_KEY' },
+  { name: 'etcd-user', kind: 'string', placeholder: 'USER', help: 'etcd user (etcd auth enabled); its password from env DOLTGATE_ETCD_PASSWORD; env DOLTGATE_ETCD_USER' },
   { name: 'token', kind: 'string', placeholder: 'TOKEN', help: 'bearer token for changing calls; env DOLTGATE_TOKEN' },
   { name: 'tls', kind: 'flag', help: "use TLS with the system's CA certificates" },
   { name: 'tls-ca', kind: 'string', placeholder: 'FILE', help: "CA certificate (PEM) that signed the agents' certificates; implies --tls" },
@@ -101,6 +106,8 @@ export interface ConnectionArgs {
   cluster: string;
   /** etcd endpoints to find agents through; empty when `agents` is given. */
   etcd: string[];
+  /** etcd's TLS and user/password (from the options, --config's agent.yaml, or DOLTGATE_ETCD_*). */
+  etcdAccess: Pick<EtcdAccess, 'tls' | 'auth'>;
   /** Agents named directly (host:port), tried in this order; empty: find them in etcd. */
   agents: string[];
   token: string | null;
@@ -117,15 +124,34 @@ function envList(value: string | undefined): string[] {
   return (value ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
 }
 
+/** etcd TLS and auth from --etcd-* and DOLTGATE_ETCD_* (the password only from the environment). */
+function etcdAccessOf(values: ParsedOptions, env: Env): Pick<EtcdAccess, 'tls' | 'auth'> {
+  const pick = (option: string, variable: string): string | null => (values[option] as string | undefined) ?? (env[variable] || null);
+  const ca = pick('etcd-ca', 'DOLTGATE_ETCD_CA');
+  const cert = pick('etcd-cert', 'DOLTGATE_ETCD_CERT');
+  const key = pick('etcd-key', 'DOLTGATE_ETCD_KEY');
+  if ((cert === null) !== (key === null)) throw new UsageError('--etcd-cert and --etcd-key go together');
+  if (cert !== null && ca === null) throw new UsageError('--etcd-cert needs --etcd-ca');
+  const user = pick('etcd-user', 'DOLTGATE_ETCD_USER');
+  const password = env.DOLTGATE_ETCD_PASSWORD || null;
+  if (user !== null && password === null) throw new UsageError('--etcd-user needs its password in DOLTGATE_ETCD_PASSWORD');
+  return {
+    tls: ca === null ? null : { caFile: ca, certFile: cert, keyFile: key },
+    auth: user === null ? null : { user, password: password as string },
+  };
+}
+
 /** The shared options as a ConnectionArgs; throws UsageError naming what is missing or wrong. */
 export function connectionArgs(values: ParsedOptions, env: Env): ConnectionArgs {
   let configEtcd: string[] = [];
   let configCluster: string | undefined;
+  let configAccess: Pick<EtcdAccess, 'tls' | 'auth'> | null = null;
   if (typeof values.config === 'string') {
     try {
       const config = loadAgentConfig(values.config);
       configEtcd = config.etcd.endpoints;
       configCluster = config.cluster;
+      configAccess = { tls: config.etcd.tls, auth: config.etcd.auth };
     } catch (error) {
       throw new UsageError(`--config: ${(error as Error).message}`);
     }
@@ -158,6 +184,8 @@ export function connectionArgs(values: ParsedOptions, env: Env): ConnectionArgs 
   if ((cert === null) !== (key === null)) throw new UsageError('--tls-cert and --tls-key go together');
   const useTls = values.tls === true || ca !== null || cert !== null;
 
+  const etcdAccess = configAccess ?? etcdAccessOf(values, env);
+
   const timeoutMs = (values.timeout as number | undefined) ?? defaultTimeoutMs;
   if (timeoutMs < 100) throw new UsageError('--timeout must be at least 100 ms');
 
@@ -165,6 +193,7 @@ export function connectionArgs(values: ParsedOptions, env: Env): ConnectionArgs 
     cluster,
     // Named agents win: etcd is then not needed at all (it may be the thing that is down).
     etcd: agents.length > 0 ? [] : etcd,
+    etcdAccess,
     agents,
     token: (values.token as string | undefined) ?? (env.DOLTGATE_TOKEN || null),
     tls: useTls ? { ca, cert, key } : null,

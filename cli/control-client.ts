@@ -15,6 +15,7 @@
  * unreachable during discovery → 4; anything else → 1.
  */
 
+import { etcd3Options, type EtcdAccess } from '../common/etcd-access';
 import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as grpc from '@grpc/grpc-js';
@@ -64,9 +65,15 @@ export function plainReason(text: string): string {
 }
 
 /** Member records with a gRPC address, in name order, read from etcd under the cluster's prefix. */
-export async function discoverAgents(endpoints: readonly string[], cluster: string, timeoutMs: number): Promise<AgentAddress[]> {
+export async function discoverAgents(access: EtcdAccess, cluster: string, timeoutMs: number): Promise<AgentAddress[]> {
+  const endpoints = access.endpoints;
   const keys = clusterKeys(cluster);
-  const client = new Etcd3({ hosts: [...endpoints], dialTimeout: timeoutMs });
+  let client: Etcd3;
+  try {
+    client = new Etcd3(etcd3Options(access, { dialTimeout: timeoutMs }));
+  } catch (error) {
+    throw new CliError(ExitCode.usage, `etcd TLS: ${(error as Error).message}`);
+  }
   let values: Record<string, string>;
   try {
     values = await withTimeout(client.getAll().prefix(keys.membersPrefix).strings(), timeoutMs, 'reading the member records');
@@ -158,7 +165,7 @@ export class ControlConnection {
 
   /** Agents named with --agent, or found in etcd. */
   static async open(args: ConnectionArgs): Promise<ControlConnection> {
-    const agents = args.agents.length > 0 ? args.agents.map((address) => ({ name: address, address })) : await discoverAgents(args.etcd, args.cluster, args.timeoutMs);
+    const agents = args.agents.length > 0 ? args.agents.map((address) => ({ name: address, address })) : await discoverAgents({ endpoints: args.etcd, ...args.etcdAccess }, args.cluster, args.timeoutMs);
     return new ControlConnection(agents, args);
   }
 

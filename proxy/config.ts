@@ -15,6 +15,7 @@
  * Relative file paths (TLS certificates and keys) are resolved against the config file's folder.
  */
 
+import { ETCD_ACCESS_KEYS, parseEtcdAccess, type EtcdAccess } from '../common/etcd-access';
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -77,7 +78,7 @@ export interface ProxyConfig {
   backendTls: BackendTlsConfig | null;
   cluster: string;
   /** Exactly one of etcd / staticTopology is set. */
-  etcd: { endpoints: string[] } | null;
+  etcd: EtcdAccess | null;
   staticTopology: Topology | null;
   hold: { timeoutMs: number; maxHeld: number };
   routing: {
@@ -225,7 +226,10 @@ class Reader {
   }
 
   file(raw: Raw, key: string, path: string): string {
-    const value = this.string(raw, key, path);
+    return this.resolvePath(this.string(raw, key, path));
+  }
+
+  resolvePath(value: string): string {
     return isAbsolute(value) ? value : resolve(this.baseDir, value);
   }
 
@@ -280,13 +284,13 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
   }
   let etcd: ProxyConfig['etcd'] = null;
   if (etcdRaw !== undefined) {
-    r.noUnknownKeys(etcdRaw, ['endpoints'], 'etcd');
+    r.noUnknownKeys(etcdRaw, ['endpoints', ...ETCD_ACCESS_KEYS], 'etcd');
     const endpoints = r.stringList(etcdRaw, 'endpoints', 'etcd.endpoints');
     if (endpoints.length === 0) r.fail('etcd.endpoints', 'must list at least one endpoint (http://host:port)');
     for (const [i, e] of endpoints.entries()) {
       if (!/^https?:\/\/[^/\s]+(:\d+)?\/?$/.test(e)) r.fail(`etcd.endpoints[${i}]`, 'must look like http://host:port');
     }
-    etcd = { endpoints };
+    etcd = parseEtcdAccess(etcdRaw, endpoints, { section: 'etcd', env, resolve: (path) => r.resolvePath(path), fail: (path, message) => r.fail(path, message) });
   }
   const staticTopology = staticRaw === undefined ? null : parseStaticTopology(r, staticRaw);
 

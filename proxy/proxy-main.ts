@@ -32,7 +32,7 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
   logger.info('starting proxy', describeProxyConfig(config));
   const source: TopologySource =
     config.etcd !== null
-      ? new EtcdTopologySource({ endpoints: config.etcd.endpoints, cluster: config.cluster, logger: logger.child('topology') })
+      ? new EtcdTopologySource({ endpoints: config.etcd.endpoints, tls: config.etcd.tls, auth: config.etcd.auth, cluster: config.cluster, logger: logger.child('topology') })
       : new StaticTopologySource(config.staticTopology as NonNullable<ProxyConfig['staticTopology']>);
   await source.start();
   const metrics = new ProxyMetrics({ cluster: config.cluster });

@@ -3,6 +3,9 @@
  * a real `etcd` process (Debian's etcd-server) with its own data dir, stopped by PID.
  */
 
+import { randomBytes } from 'node:crypto';
+import { Etcd3 } from 'etcd3';
+import type { EtcdAccess } from '../common/etcd-access';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as http from 'node:http';
@@ -32,13 +35,41 @@ export interface EtcdClusterOptions {
   clientPorts?: number[];
   /** Members run in their own process group and outlive us (sandbox --detach). */
   detached?: boolean;
+  /**
+   * Turn on etcd's authentication once the cluster is up: a `root` user (role root) with a fresh
+   * random password, which every client must then present (`access`).
+   */
+  auth?: boolean;
 }
 
 export class EtcdCluster {
+  /** The credentials clients need once auth is on; null while etcd is open. */
+  auth: { user: string; password: string } | null = null;
+
   private constructor(readonly members: EtcdMember[]) {}
 
   get endpoints(): string[] {
     return this.members.map((member) => member.clientUrl);
+  }
+
+  /** What a client needs to reach this etcd (common/etcd-access.ts). */
+  get access(): EtcdAccess {
+    return { endpoints: this.endpoints, tls: null, auth: this.auth };
+  }
+
+  /** Adds the root user and role, then turns authentication on. */
+  private async enableAuth(): Promise<void> {
+    const password = randomBytes(18).toString('base64url');
+    const client = new Etcd3({ hosts: this.endpoints });
+    try {
+      await client.role('root').create();
+      await client.user('root').create(password);
+      await client.user('root').addRole('root');
+      await client.auth.authEnable();
+    } finally {
+      client.close();
+    }
+    this.auth = { user: 'root', password };
   }
 
   static async start(options: EtcdClusterOptions): Promise<EtcdCluster> {
@@ -80,6 +111,7 @@ export class EtcdCluster {
     try {
       for (const member of members) await member.process.start();
       for (const member of members) await cluster.waitHealthy(member, 30_000);
+      if (options.auth === true) await cluster.enableAuth();
     } catch (error) {
       await cluster.stop();
       throw error;

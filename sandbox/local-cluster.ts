@@ -34,6 +34,8 @@ export interface LocalClusterOptions {
   detached?: boolean;
   /** The agents' control API token; default: a fresh random one. */
   controlToken?: string;
+  /** Run etcd with authentication on (a root user every client logs in as); default true. */
+  etcdAuth?: boolean;
 }
 
 export interface LocalAgent {
@@ -66,7 +68,7 @@ export class LocalCluster {
   private readonly token: string;
 
   private constructor(
-    readonly options: Required<Omit<LocalClusterOptions, 'agentOverrides' | 'detached' | 'controlToken'>> & Pick<LocalClusterOptions, 'agentOverrides' | 'detached' | 'controlToken'>,
+    readonly options: Required<Omit<LocalClusterOptions, 'agentOverrides' | 'detached' | 'controlToken' | 'etcdAuth'>> & Pick<LocalClusterOptions, 'agentOverrides' | 'detached' | 'controlToken' | 'etcdAuth'>,
     readonly etcd: EtcdCluster,
     readonly agents: LocalAgent[],
     readonly remoteDir: string,
@@ -82,7 +84,7 @@ export class LocalCluster {
     const full = { cluster: 'sandbox', nodes: 3, databases: ['app'], etcdMembers: 1 as const, ...options };
     await mkdir(full.dir, { recursive: true });
     progress(`starting etcd (${full.etcdMembers} member${full.etcdMembers > 1 ? 's' : ''})`);
-    const etcd = await EtcdCluster.start({ dir: join(full.dir, 'etcd'), members: full.etcdMembers, detached: full.detached });
+    const etcd = await EtcdCluster.start({ dir: join(full.dir, 'etcd'), members: full.etcdMembers, detached: full.detached, auth: full.etcdAuth ?? true });
     const remoteDir = join(full.dir, 'remote');
     const agents: LocalAgent[] = [];
     const cluster = new LocalCluster(full, etcd, agents, remoteDir);
@@ -126,7 +128,7 @@ export class LocalCluster {
     const base: Record<string, unknown> = {
       name: agent.name,
       cluster: this.options.cluster,
-      etcd: { endpoints: this.etcd.endpoints },
+      etcd: this.etcdSection(),
       dolt: {
         mode: 'managed',
         binary: this.options.doltBinary,
@@ -151,8 +153,20 @@ export class LocalCluster {
     return mergeDeep(base, this.options.agentOverrides ?? {});
   }
 
+  /** The `etcd:` section of an agent.yaml or proxy.yaml for this cluster (those files are 0600). */
+  etcdSection(): Record<string, unknown> {
+    const auth = this.etcd.auth;
+    return auth === null ? { endpoints: this.etcd.endpoints } : { endpoints: this.etcd.endpoints, user: auth.user, password: auth.password };
+  }
+
+  /** The environment the `doltgate` CLI needs for this cluster: the control token and etcd's credentials. */
+  cliEnv(): Record<string, string> {
+    const auth = this.etcd.auth;
+    return { DOLTGATE_TOKEN: this.controlToken, ...(auth === null ? {} : { DOLTGATE_ETCD_USER: auth.user, DOLTGATE_ETCD_PASSWORD: auth.password }) };
+  }
+
   store(): EtcdClusterStore {
-    return new EtcdClusterStore({ endpoints: this.etcd.endpoints, cluster: this.options.cluster });
+    return new EtcdClusterStore({ endpoints: this.etcd.endpoints, auth: this.etcd.auth, cluster: this.options.cluster });
   }
 
   async snapshot(): Promise<ClusterSnapshot> {
@@ -221,6 +235,8 @@ export class LocalCluster {
       etcdPids: this.etcd.members.map((member) => member.process.pid),
       remote: this.remoteDir,
       controlToken: this.controlToken,
+      etcdUser: this.etcd.auth?.user ?? null,
+      etcdPassword: this.etcd.auth?.password ?? null,
       nodes: this.agents.map((agent) => ({
         name: agent.name,
         sqlPort: agent.sqlPort,
@@ -246,7 +262,7 @@ export class LocalCluster {
       {
         listen: { host: '127.0.0.1', port },
         cluster: this.options.cluster,
-        etcd: { endpoints: this.etcd.endpoints },
+        etcd: this.etcdSection(),
         users: [{ name: user.name, ...hashProxyPassword(user.password), backend_user: 'root', backend_password: '' }],
         hold: { timeout_ms: 10_000 },
         metrics: { host: '127.0.0.1', port: metricsPort },

@@ -5,6 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { Etcd3, isRecoverableError, Range, type Lease } from 'etcd3';
+import { etcd3Options, type EtcdAccess } from '../../common/etcd-access';
 import { etcdHostBreaker } from '../../common/etcd-host-breaker';
 import { fenceClockMs } from '../../common/fence-clock';
 import { withTimeout } from '../../common/with-timeout';
@@ -32,6 +33,9 @@ import { CompareFailedError, LeaseExpiredError, StoreUnavailableError, type Clus
 
 export interface EtcdStoreOptions {
   endpoints: string[];
+  /** TLS and user/password for etcd (common/etcd-access.ts); default none. */
+  tls?: EtcdAccess['tls'];
+  auth?: EtcdAccess['auth'];
   cluster: string;
   /** Per-call deadline: a call that takes longer counts as "etcd unreachable". */
   callTimeoutMs?: number;
@@ -98,7 +102,8 @@ export class EtcdClusterStore implements ClusterStore {
     this.keys = clusterKeys(options.cluster);
     this.cluster = options.cluster;
     this.timeoutMs = options.callTimeoutMs ?? 1500;
-    this.client = new Etcd3({ hosts: options.endpoints, dialTimeout: this.timeoutMs, faultHandling: { host: etcdHostBreaker } });
+    const access = { endpoints: options.endpoints, tls: options.tls ?? null, auth: options.auth ?? null };
+    this.client = new Etcd3(etcd3Options(access, { dialTimeout: this.timeoutMs, faultHandling: { host: etcdHostBreaker } }));
   }
 
   readonly cluster: string;

@@ -20,6 +20,7 @@
 
 import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import type { Logger } from '../../common/logger';
+import { etcd3Options, type EtcdAccess } from '../../common/etcd-access';
 import { etcdHostBreaker } from '../../common/etcd-host-breaker';
 import { withTimeout } from '../../common/with-timeout';
 import { clusterKeys, decodeMember, decodeTopology, type ClusterKeys, type Topology } from '../../proto';
@@ -30,6 +31,9 @@ import type { TopologySource, TopologyView } from './topology-source';
 
 export interface EtcdTopologySourceOptions {
   endpoints: string[];
+  /** TLS and user/password for etcd (common/etcd-access.ts); default none. */
+  tls?: EtcdAccess['tls'];
+  auth?: EtcdAccess['auth'];
   cluster: string;
   logger: Logger;
   /** Deadline of one etcd read and of the first attempt in start(); default 2000 ms. */
@@ -66,6 +70,7 @@ export class EtcdTopologySource implements TopologySource {
   private readonly endpoints: string[];
   private readonly key: string;
   private readonly keys: ClusterKeys;
+  private readonly access: EtcdAccess;
   /** Offers are vetted against etcd one at a time, in the order they arrived. */
   private offers: Promise<void> = Promise.resolve();
   private lastRefusedRevision: string | null = null;
@@ -107,16 +112,16 @@ export class EtcdTopologySource implements TopologySource {
     this.maxRetryMs = options.maxRetryMs ?? 5000;
     this.now = options.now ?? Date.now;
     this.endpoints = options.endpoints;
+    this.access = { endpoints: options.endpoints, tls: options.tls ?? null, auth: options.auth ?? null };
   }
 
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    this.client = new Etcd3({
-      hosts: this.endpoints,
+    this.client = new Etcd3(etcd3Options(this.access, {
       dialTimeout: this.callTimeoutMs,
       faultHandling: { host: etcdHostBreaker, watchBackoff: new CappedBackoff(firstRetryMs / 2, this.maxRetryMs) },
-    });
+    }));
     const connected = this.openWatcher();
     this.openLeaderWatcher();
     const [readOk] = await Promise.all([this.refresh('start'), withTimeout(connected, this.callTimeoutMs).catch(() => undefined)]);

@@ -19,7 +19,7 @@ type Runner = { runCli(argv: string[], io?: ReturnType<typeof memoryIo>, env?: N
 
 async function cli(cluster: LocalCluster, command: Runner, args: string[]): Promise<{ code: number; out: string }> {
   const io = memoryIo();
-  const code = await command.runCli([...args, '--etcd', cluster.etcd.endpoints.join(','), '--cluster', cluster.cluster], io, { DOLTGATE_TOKEN: cluster.controlToken });
+  const code = await command.runCli([...args, '--etcd', cluster.etcd.endpoints.join(','), '--cluster', cluster.cluster], io, cluster.cliEnv());
   return { code, out: io.text() };
 }
 

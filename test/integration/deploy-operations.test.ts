@@ -147,7 +147,7 @@ describe('deploy/OPERATIONS.md, every doc-test block run against a real cluster'
   }
 
   async function waitForRole(clusterName: string, node: string, role: string, within = 45_000): Promise<void> {
-    const s = new EtcdClusterStore({ endpoints: cluster.etcd.endpoints, cluster: clusterName });
+    const s = new EtcdClusterStore({ endpoints: cluster.etcd.endpoints, auth: cluster.etcd.auth, cluster: clusterName });
     try {
       await eventually(
         async () => {
@@ -172,7 +172,7 @@ describe('deploy/OPERATIONS.md, every doc-test block run against a real cluster'
     const config = guideAgentYaml(guide);
     config.name = name;
     config.cluster = clusterName;
-    config.etcd = { endpoints: cluster.etcd.endpoints };
+    config.etcd = cluster.etcdSection();
     config.dolt = { ...config.dolt, binary: doltBinary(), node_dir: nodeDir, host: '127.0.0.1', port: sqlPort, advertise: `127.0.0.1:${sqlPort}` };
     config.grpc = `127.0.0.1:${grpcPort}`;
     config.metrics = `127.0.0.1:${metricsPort}`;
@@ -476,6 +476,7 @@ describe('deploy/OPERATIONS.md, every doc-test block run against a real cluster'
       HOME: join(dir, 'home'),
       NO_COLOR: '1',
       DOLTGATE_ETCD: cluster.etcd.endpoints.join(','),
+      ...(cluster.etcd.auth === null ? {} : { DOLTGATE_ETCD_USER: cluster.etcd.auth.user, DOLTGATE_ETCD_PASSWORD: cluster.etcd.auth.password }),
       DOLTGATE_CLUSTER: cluster.cluster,
       DOLTGATE_TOKEN: grpcToken,
       DOLTGATE_HOME: repoRoot,

@@ -21,7 +21,7 @@ const ER_DUP_ENTRY = 1062;
 
 function statusJson(cluster: LocalCluster): Promise<{ primary: string; nodes: Array<{ name: string; databases: Array<{ name: string; hasRemote: boolean }> }> }> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [join(repoRoot, 'dist', 'bin', 'doltgate.js'), 'status', '--json', '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], { timeout: 20_000 }, (error, stdout) => {
+    execFile(process.execPath, [join(repoRoot, 'dist', 'bin', 'doltgate.js'), 'status', '--json', '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], { timeout: 20_000, env: { ...process.env, ...cluster.cliEnv() } }, (error, stdout) => {
       if (error) reject(error);
       else resolve(JSON.parse(stdout));
     });
@@ -116,7 +116,7 @@ describe('databases created at run time through the proxy (real processes)', fun
 
     const third = names.find((name) => name !== first && name !== second) ?? (names.find((name) => name !== second) as string);
     const io = memoryIo();
-    const code = await switchoverCli.runCli(['--to', third, '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], io, { DOLTGATE_TOKEN: cluster.controlToken });
+    const code = await switchoverCli.runCli(['--to', third, '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], io, cluster.cliEnv());
     expect(code, io.text()).to.equal(0);
     await writeThroughProxy(19);
     expect(await idsOn(cluster, third), 'every acknowledged row after the switchover').to.deep.equal(acknowledged);

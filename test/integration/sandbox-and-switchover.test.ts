@@ -21,9 +21,9 @@ import { queryNode, startLocalCluster } from '../bed/local-cluster';
 const entry = join(repoRoot, 'dist', 'bin', 'doltgate.js');
 const ER_DUP_ENTRY = 1062;
 
-function doltgate(args: string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
+function doltgate(args: string[], timeoutMs = 120_000, env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [entry, ...args], { timeout: timeoutMs }, (error, stdout, stderr) => {
+    execFile(process.execPath, [entry, ...args], { timeout: timeoutMs, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
       resolve({ code: error ? Number((error as NodeJS.ErrnoException & { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -48,6 +48,11 @@ describe('sandbox and zero-error switchover (real processes)', function () {
     for (const file of ['proxy1.yaml', 'n1/agent.yaml']) expect(statSync(join(dir, file)).mode & 0o777, file).to.equal(0o600);
     expect(state.cluster).to.equal('sandbox');
     expect(state.etcd).to.have.length(1);
+    // etcd runs with authentication on: the CLI needs the credentials state.json holds.
+    expect(state.etcdUser).to.equal('root');
+    const etcdEnv = { DOLTGATE_ETCD_USER: state.etcdUser as string, DOLTGATE_ETCD_PASSWORD: state.etcdPassword as string };
+    const refused = await doltgate(['status', '--json', '--etcd', state.etcd[0], '--cluster', state.cluster], 30_000);
+    expect(refused.code, 'status without etcd credentials').to.not.equal(0);
     expect(state.proxy).to.include.keys('host', 'port', 'user', 'password', 'metrics');
     expect(state.nodes.map((node: { name: string }) => node.name)).to.deep.equal(['n1', 'n2', 'n3']);
     for (const node of state.nodes) expect(node).to.include.keys('name', 'sqlPort', 'user', 'password', 'grpc', 'agentPid');
@@ -58,7 +63,7 @@ describe('sandbox and zero-error switchover (real processes)', function () {
     await client.query('CREATE TABLE t (id INT PRIMARY KEY)');
     await client.query('INSERT INTO t VALUES (1), (2)');
 
-    const status = JSON.parse((await doltgate(['status', '--json', '--etcd', state.etcd[0], '--cluster', state.cluster])).stdout);
+    const status = JSON.parse((await doltgate(['status', '--json', '--etcd', state.etcd[0], '--cluster', state.cluster], 120_000, etcdEnv)).stdout);
     const primary = state.nodes.find((node: { name: string }) => node.name === status.primary);
     // The agent's Dolt runs under its keeper: find it in the agent's process tree.
     const doltPid = await newestDescendant(primary.agentPid, (cmdline) => cmdline.includes('sql-server') && !cmdline.some((arg) => arg.endsWith('keeper-main.js')));
@@ -68,7 +73,7 @@ describe('sandbox and zero-error switchover (real processes)', function () {
     // A replica takes over, or the old primary recovers in place when its Dolt is back first:
     // either way a newer epoch with a primary.
     await eventually(async () => {
-      const after = JSON.parse((await doltgate(['status', '--json', '--etcd', state.etcd[0], '--cluster', state.cluster])).stdout);
+      const after = JSON.parse((await doltgate(['status', '--json', '--etcd', state.etcd[0], '--cluster', state.cluster], 120_000, etcdEnv)).stdout);
       return after.state === 'stable' && after.primary !== null && after.epoch > status.epoch;
     }, { within: 30_000, what: 'a primary at a newer epoch' });
     // An attempt can commit and still fail for the client (its connection cut by the failover:
@@ -135,7 +140,7 @@ describe('sandbox and zero-error switchover (real processes)', function () {
     await eventually(() => acknowledged.length >= 20, { within: 10_000, what: 'writes flowing' });
     const target = cluster.agents.find((agent) => agent.name !== primary)?.name as string;
     const io = memoryIo();
-    const code = await switchoverCli.runCli(['--to', target, '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], io, { DOLTGATE_TOKEN: cluster.controlToken });
+    const code = await switchoverCli.runCli(['--to', target, '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], io, cluster.cliEnv());
     expect(code, io.text()).to.equal(0);
     const before = acknowledged.length;
     await eventually(() => acknowledged.length >= before + 20, { within: 15_000, what: 'writes flowing on the new primary' });

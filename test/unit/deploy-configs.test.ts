@@ -40,6 +40,12 @@ function keyPaths(value: unknown, prefix = ''): string[] {
  * reader.address and direct reads like `doltRaw.mode`, plus the ha field table. Section
  * variables (`const doltRaw = reader.section(raw, 'dolt')`) give the prefixes.
  */
+/** The etcd keys common/etcd-access.ts reads for both parsers (ETCD_ACCESS_KEYS). */
+function etcdAccessKeys(): string[] {
+  const m = /ETCD_ACCESS_KEYS = \[([^\]]*)\]/.exec(source('common/etcd-access.ts'));
+  return m === null ? [] : [...m[1].matchAll(/'(\w+)'/g)].map((k) => k[1]);
+}
+
 export function agentSettingsFromSource(text: string): Set<string> {
   const prefixOf: Record<string, string> = { raw: '' };
   for (const m of text.matchAll(/const (\w+) = [^;]*?reader\.section\(\s*raw,\s*'(\w+)'\)/g)) prefixOf[m[1]] = `${m[2]}.`;
@@ -49,6 +55,7 @@ export function agentSettingsFromSource(text: string): Set<string> {
   for (const m of text.matchAll(/\b(\w+)\.(\w+)\b/g)) if (m[1] in prefixOf) paths.add(`${prefixOf[m[1]]}${m[2]}`);
   for (const m of text.matchAll(/\[\s*'(\w+)',\s*'\w+'\s*\]/g)) paths.add(`ha.${m[1]}`);
   for (const m of text.matchAll(/reader\.section\(\s*raw,\s*'(\w+)'\)/g)) paths.add(m[1]);
+  if (text.includes('parseEtcdAccess(')) for (const k of etcdAccessKeys()) paths.add(`etcd.${k}`);
   return paths;
 }
 
@@ -61,7 +68,22 @@ export function proxySettingsFromSource(text: string): Set<string> {
     ...text.matchAll(/noUnknownKeys\(\s*\w+,\s*\[([^\]]*)\]/g),
   ];
   for (const m of lists) for (const name of m[1].matchAll(/'(\w+)'/g)) names.add(name[1]);
+  if (text.includes('...ETCD_ACCESS_KEYS')) for (const k of etcdAccessKeys()) names.add(k);
   return names;
+}
+
+/** `section.key` of keys shown commented out inside a live top-level section (`  # key: value`). */
+function nestedCommentedPaths(text: string): string[] {
+  const paths: string[] = [];
+  let section: string | null = null;
+  for (const line of text.split('\n')) {
+    const top = /^([a-z][a-z0-9_]*):/.exec(line);
+    if (top) section = top[1];
+    else if (/^\S/.test(line)) section = null;
+    const nested = /^  # ([a-z][a-z0-9_]*): \S+$/.exec(line);
+    if (nested && section !== null) paths.push(`${section}.${nested[1]}`);
+  }
+  return paths;
 }
 
 /**
@@ -121,7 +143,7 @@ function uncommentAlternatives(text: string, drop: string[] = []): string {
   return out.join('\n');
 }
 
-const proxyEnv = { DOLTGATE_BACKEND_PASSWORD_APP: 'app-password', DOLTGATE_BACKEND_PASSWORD_REPORT: 'report-password' };
+const proxyEnv = { DOLTGATE_BACKEND_PASSWORD_APP: 'app-password', DOLTGATE_BACKEND_PASSWORD_REPORT: 'report-password', DOLTGATE_ETCD_PASSWORD: 'example-etcd-password' };
 
 describe('deploy/config examples', () => {
   describe('agent.example.yaml', () => {
@@ -130,12 +152,16 @@ describe('deploy/config examples', () => {
 
     const withToken = <T>(fn: () => T): T => {
       const saved = process.env.DOLTGATE_GRPC_TOKEN;
+      const savedEtcd = process.env.DOLTGATE_ETCD_PASSWORD;
       process.env.DOLTGATE_GRPC_TOKEN = 'example-token-0123456789';
+      process.env.DOLTGATE_ETCD_PASSWORD = 'example-etcd-password';
       try {
         return fn();
       } finally {
         if (saved === undefined) delete process.env.DOLTGATE_GRPC_TOKEN;
         else process.env.DOLTGATE_GRPC_TOKEN = saved;
+        if (savedEtcd === undefined) delete process.env.DOLTGATE_ETCD_PASSWORD;
+        else process.env.DOLTGATE_ETCD_PASSWORD = savedEtcd;
       }
     };
 
@@ -162,7 +188,7 @@ describe('deploy/config examples', () => {
     it('the settings read from agent/agent-config.ts are what the example holds, no more, no less', () => {
       expect(known.size, `settings found in agent-config.ts: ${[...known].join(', ')}`).to.be.at.least(30);
       const live = keyPaths(parse(text)).filter((path) => !path.includes('[]'));
-      const all = new Set([...live, ...keyPaths(parse(uncommentAlternatives(text))).filter((path) => !path.includes('[]'))]);
+      const all = new Set([...live, ...keyPaths(parse(uncommentAlternatives(text))).filter((path) => !path.includes('[]')), ...nestedCommentedPaths(text)]);
       expect([...known].filter((path) => !all.has(path)), 'settings the parser reads but the example lacks').to.deep.equal([]);
       expect([...all].filter((path) => !known.has(path)), 'settings in the example the parser does not read').to.deep.equal([]);
     });

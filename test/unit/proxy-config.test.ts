@@ -57,10 +57,35 @@ describe('proxy config', () => {
 
   it('etcd endpoints instead of a static topology', () => {
     const c = parseProxyConfig({ users: [user], cluster: 'prod', etcd: { endpoints: ['http://127.0.0.1:2379'] } });
-    expect(c.etcd).to.deep.equal({ endpoints: ['http://127.0.0.1:2379'] });
+    expect(c.etcd).to.deep.equal({ endpoints: ['http://127.0.0.1:2379'], tls: null, auth: null });
     expect(c.cluster).to.equal('prod');
     expect(c.staticTopology).to.equal(null);
   });
+
+  it('etcd TLS and user/password: files resolve against the config folder, the password from the environment', () => {
+    const c = parseProxyConfig(
+      { users: [user], etcd: { endpoints: ['https://10.0.0.1:2379'], ca_file: 'ca.pem', cert_file: '/abs/c.pem', key_file: 'k.pem', user: 'proxy', password_env: 'ETCD_PW' } },
+      { baseDir: '/etc/doltgate', env: { ETCD_PW: 's3cret' } },
+    );
+    expect(c.etcd).to.deep.equal({
+      endpoints: ['https://10.0.0.1:2379'],
+      tls: { caFile: '/etc/doltgate/ca.pem', certFile: '/abs/c.pem', keyFile: '/etc/doltgate/k.pem' },
+      auth: { user: 'proxy', password: 's3cret' },
+    });
+  });
+
+  const etcdErrors: Array<{ name: string; etcd: Record<string, unknown>; message: RegExp }> = [
+    { name: 'a CA with http:// endpoints', etcd: { endpoints: ['http://h:2379'], ca_file: 'ca.pem' }, message: /etcd\.endpoints must all be https:\/\/ URLs when ca_file is set/ },
+    { name: 'https:// without a CA', etcd: { endpoints: ['https://h:2379'] }, message: /etcd\.ca_file is needed for https:\/\/ endpoints/ },
+    { name: 'a certificate without its key', etcd: { endpoints: ['https://h:2379'], ca_file: 'ca.pem', cert_file: 'c.pem' }, message: /cert_file and key_file go together/ },
+    { name: 'a user without a password', etcd: { endpoints: ['http://h:2379'], user: 'proxy' }, message: /etcd\.user and password/ },
+    { name: 'password_env naming an unset variable', etcd: { endpoints: ['http://h:2379'], user: 'proxy', password_env: 'NOPE_NOT_SET' }, message: /names NOPE_NOT_SET, which is not set/ },
+  ];
+  for (const row of etcdErrors) {
+    it(`etcd: ${row.name} is refused`, () => {
+      expect(() => parseProxyConfig({ users: [user], etcd: row.etcd }, { env: {} })).to.throw(row.message);
+    });
+  }
 
   it('relative TLS paths resolve against the config file folder', () => {
     const c = parseProxyConfig(minimal({ tls: { cert: 'c.pem', key: '/abs/k.pem', required: true } }), { baseDir: '/etc/doltgate' });
