@@ -85,6 +85,7 @@ async function main(): Promise<number> {
     deadline: performance.now() + minutes * 60_000,
     alive: () => proxy.running,
     onProgress: (r) => say(line(r)),
+    onFailure: (f) => say(`  FAILURE ${f}`),
   });
   const rssAfter = proxy.running ? await rssKiB(proxy.pid as number) : 0;
   say(line(report));

@@ -40,6 +40,8 @@ export interface FuzzOptions {
   /** Whether the proxy process is still running (a refused connection then is not a crash). */
   alive: () => boolean;
   onProgress?: (report: FuzzReport) => void;
+  /** Called with each failure as it is found (the report keeps only the first ones). */
+  onFailure?: (failure: string) => void;
 }
 
 export interface FuzzReport {
@@ -75,7 +77,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     else if (kind === 'hang') report.hangs++;
     else if (kind === 'wrong') report.wrongAnswers++;
     else report.bypasses++;
-    if (report.failures.length < MAX_FAILURES_KEPT) report.failures.push(`${kind}: ${detail}${input === null ? '' : ` (input ${input.subarray(0, 256).toString('hex')}${input.length > 256 ? '…' : ''})`}`);
+    const line = `${kind}: ${detail}${input === null ? '' : ` (input ${input.subarray(0, 256).toString('hex')}${input.length > 256 ? '…' : ''})`}`;
+    if (report.failures.length < MAX_FAILURES_KEPT) report.failures.push(line);
+    o.onFailure?.(line);
     if (kind === 'crash') stop = true;
   };
   const take = (): boolean => {
