@@ -96,6 +96,14 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
+// Ctrl-C or a kill stops the proxy and Dolt this run started, as a normal end does.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    say(`bench:fuzz: ${signal}, stopping`);
+    void runCleanups().finally(() => process.exit(130));
+  });
+}
+
 main().then(
   async (code) => {
     await runCleanups();

@@ -35,7 +35,13 @@ export function etcd3Options(access: EtcdAccess, extra: Omit<IOptions, 'hosts' |
       ...(access.tls.keyFile !== null ? { privateKey: readFileSync(access.tls.keyFile) } : {}),
     };
   }
-  if (access.auth !== null) options.auth = { username: access.auth.user, password: access.auth.password };
+  if (access.auth !== null) {
+    // The password-for-token exchange gets a deadline of its own: without one, an exchange begun
+    // while etcd is down can hang forever, and every later call waits behind it (seen after an
+    // etcd restart, which also invalidates every token: the client then logs in again).
+    const limit = typeof extra.dialTimeout === 'number' ? extra.dialTimeout : 2000;
+    options.auth = { username: access.auth.user, password: access.auth.password, callOptions: () => ({ deadline: Date.now() + limit }) };
+  }
   return options;
 }
 

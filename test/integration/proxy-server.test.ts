@@ -522,6 +522,43 @@ describe('proxy server (real Dolt, static topology)', function () {
       expect((await raw.next())?.[0]).to.equal(0);
     });
 
+    it('an error owed for a lost transaction answers the next command that has an answer, never COM_STMT_SEND_LONG_DATA (found by bench:fuzz)', async () => {
+      const raw = await RawClient.connect(port);
+      await raw.login('app', 'secret');
+      raw.command(0x16, 'SELECT ?');
+      const prepareOk = (await raw.next()) as Buffer;
+      expect(prepareOk[0]).to.equal(0x00);
+      const statementId = prepareOk.readUInt32LE(1);
+      await raw.next(); // the parameter's definition
+      await raw.next(); // the column's definition
+      raw.command(0x03, 'BEGIN');
+      expect((await raw.next())?.[0]).to.equal(0x00);
+      raw.command(0x03, "INSERT INTO t VALUES (7001, 'lost')");
+      expect((await raw.next())?.[0]).to.equal(0x00);
+      raw.command(0x03, 'SELECT CONNECTION_ID()');
+      const idRows = await raw.response();
+      const doltId = Number(idRows[2].subarray(1, 1 + idRows[2][0]).toString('latin1'));
+      const bystander = await mysql.createConnection({ host: '127.0.0.1', port: ports.n1, user: 'root', password: '' });
+      connections.push(bystander);
+      await bystander.query(`KILL ${doltId}`);
+      await new Promise((r) => setTimeout(r, 500));
+      // Long data is never answered, owed error or not.
+      const longData = Buffer.alloc(7 + 3);
+      longData[0] = 0x18;
+      longData.writeUInt32LE(statementId, 1);
+      longData.write('abc', 7);
+      raw.send(frame(0, longData));
+      const early = await raw.next(700).then((p) => p, () => null);
+      expect(early, 'an answer to COM_STMT_SEND_LONG_DATA').to.equal(null);
+      raw.command(0x03, 'SELECT 1');
+      const owed = (await raw.next()) as Buffer;
+      expect(owed[0]).to.equal(0xff);
+      expect(owed.readUInt16LE(1)).to.equal(1213);
+      raw.command(0x03, 'SELECT 5');
+      const rows = await raw.response();
+      expect(rows[2].subarray(1).toString('latin1')).to.equal('5');
+    });
+
     it('a slow client gets every byte of large results (backpressure; frames copied out of reused buffers)', async () => {
       const big = 'abcdefghij'.repeat(1_700_000);
       await cluster.query(cluster.primary, 'REPLACE INTO t VALUES (101, ?)', [big]);
