@@ -109,7 +109,7 @@ export async function sandboxUp(args: SandboxArgs, say: (line: string) => void):
   const entry = join(repositoryRoot(), 'dist', 'bin', 'doltgate.js');
   const started = Date.now();
   const cluster = await LocalCluster.create(
-    { dir: args.dir, doltBinary: resolveDoltBinary(), doltgateEntry: entry, detached: args.detach },
+    { dir: args.dir, doltBinary: resolveDoltBinary(), doltgateEntry: entry, detached: args.detach, etcdAuth: true },
     (line) => say(`${((Date.now() - started) / 1000).toFixed(1)}s ${line}`),
   );
   let proxy: LocalProxy | undefined;
