@@ -426,16 +426,16 @@ export class ClientSession {
       this.refuse(view, refusal);
       return;
     }
+    const kill = parseKill(c, sql, noBackslashEscapes);
+    if (kill !== null) {
+      this.onKill(view, kill);
+      return;
+    }
     const guarded = serverStateRefusal(c, sql, noBackslashEscapes);
     if (guarded !== null) {
       const refusal = new ServerStateRefusedError(guarded);
       this.countError(refusal);
       this.refuse(view, refusal);
-      return;
-    }
-    const kill = parseKill(c, sql, noBackslashEscapes);
-    if (kill !== null) {
-      this.onKill(view, kill);
       return;
     }
     const writes = mayWrite(c);

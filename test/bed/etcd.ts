@@ -12,7 +12,7 @@ export async function startTestEtcd(members: 1 | 3 = 1, options: { auth?: boolea
   return cluster;
 }
 
-export function etcdClient(cluster: EtcdCluster): Etcd3 {
+export function etcdClient(cluster: Pick<EtcdCluster, 'access'>): Etcd3 {
   const client = new Etcd3(etcd3Options(cluster.access, { dialTimeout: 2000 }));
   // Closing a client whose cluster a test already stopped may reject; that is not a test failure.
   registerCleanup(() => {

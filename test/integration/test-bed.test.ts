@@ -32,7 +32,7 @@ describe('test bed', function () {
       return true;
     }, { within: 10_000, what: 'a write with two of three members' });
     await second.process.stop();
-    const lonely = etcdClient({ endpoints: [first.clientUrl] } as typeof etcd);
+    const lonely = etcdClient({ endpoints: [first.clientUrl], access: { endpoints: [first.clientUrl], tls: null, auth: null } } as typeof etcd);
     let refused = false;
     try {
       await Promise.race([
