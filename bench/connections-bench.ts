@@ -37,6 +37,7 @@ import { repositoryRoot, resolveDoltBinary } from '../sandbox/dolt-binary';
 import { LocalCluster, type LocalProxy } from '../sandbox/local-cluster';
 import { scrapeSum } from '../test/bed/metrics-scrape';
 import { envInt } from './bench-env';
+import { rssKiB } from './proc-rss';
 import { ThinClient } from './thin-client';
 
 interface Settings {
@@ -71,11 +72,6 @@ function readSettings(): Settings {
 
 function say(line: string): void {
   process.stdout.write(line + '\n');
-}
-
-function rssKiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m === null ? 0 : Number(m[1]);
 }
 
 function openFilesLimit(): number {

@@ -10,7 +10,7 @@
  * FUZZ_PRE_LOGIN_PERCENT (default 25) of them before login. Exit 1 when anything failed.
  */
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ManagedChild } from '../common/child-process';
@@ -19,17 +19,13 @@ import { hashProxyPassword } from '../proxy/config';
 import { registerCleanup, runCleanups, tempDir } from '../test/bed/cleanup';
 import { TestDoltCluster } from '../test/bed/dolt-cluster';
 import { envInt } from './bench-env';
+import { rssKiB } from './proc-rss';
 import { runFuzz, type FuzzReport } from './fuzz/fuzz-run';
 import { waitForPort } from './wait-for-port';
 
 const say = (line: string): void => {
   process.stdout.write(line + '\n');
 };
-
-async function rssKiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-}
 
 function line(r: FuzzReport): string {
   const rate = r.inputs / Math.max(1, r.elapsedMs / 1000);
@@ -69,7 +65,7 @@ async function main(): Promise<number> {
   registerCleanup(() => proxy.stop(5000).then(() => undefined));
   await proxy.start();
   await waitForPort(port, proxy, 15_000);
-  const rssBefore = await rssKiB(proxy.pid as number);
+  const rssBefore = rssKiB(proxy.pid as number);
 
   const report = await runFuzz({
     host: '127.0.0.1',
@@ -87,7 +83,7 @@ async function main(): Promise<number> {
     onProgress: (r) => say(line(r)),
     onFailure: (f) => say(`  FAILURE ${f}`),
   });
-  const rssAfter = proxy.running ? await rssKiB(proxy.pid as number) : 0;
+  const rssAfter = proxy.running ? rssKiB(proxy.pid as number) : 0;
   say(line(report));
   say(`proxy RSS: ${(rssBefore / 1024).toFixed(0)} MiB before, ${(rssAfter / 1024).toFixed(0)} MiB after; still running: ${proxy.running}`);
   for (const f of report.failures) say(`  ${f}`);

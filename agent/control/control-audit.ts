@@ -9,20 +9,13 @@
 
 import type * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../common/logger';
-import type { AuditCall, AuditOutcome, AuditRecord } from '../../proto';
+import type { AuditRecord } from '../../proto';
 import type { ClusterStore } from '../store/cluster-store';
 
 const UNAUTHENTICATED_RECORD_INTERVAL_MS = 1000;
 
-export interface AuditEntry {
-  call: AuditCall;
-  identity: string;
-  peer: string;
-  requestedBy: string;
-  outcome: AuditOutcome;
-  detail: string;
-  opId: string | null;
-}
+/** What the server says about a call; the audit adds when and which agent. */
+export type AuditEntry = Omit<AuditRecord, 'at' | 'agent'>;
 
 export class ControlAudit {
   private lastUnauthenticatedAt = Number.NEGATIVE_INFINITY;

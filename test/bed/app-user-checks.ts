@@ -28,3 +28,14 @@ export async function expectKillRefused(killer: Connection, victim: Connection):
   const [after] = await victim.query<RowDataPacket[]>('SELECT 1 AS alive');
   expect(after[0].alive).to.equal(1);
 }
+
+/**
+ * The deploy guide's users on a node, made through `admin` (a root connection): `doltgate`,
+ * local-only with every right, at `agentPassword`, and `app` with APP_USER_PRIVILEGES.
+ */
+export async function createDeployUsers(admin: Connection, agentPassword: string, appPassword: string): Promise<void> {
+  await admin.query(`CREATE USER 'doltgate'@'localhost' IDENTIFIED BY '${agentPassword}'`);
+  await admin.query("GRANT ALL ON *.* TO 'doltgate'@'localhost' WITH GRANT OPTION");
+  await admin.query(`CREATE USER 'app'@'%' IDENTIFIED BY '${appPassword}'`);
+  await admin.query(`GRANT ${APP_USER_PRIVILEGES} ON *.* TO 'app'@'%'`);
+}

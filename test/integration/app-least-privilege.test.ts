@@ -13,7 +13,7 @@ import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { silentLogger } from '../../common/logger';
 import { hashProxyPassword, parseProxyConfig } from '../../proxy/config';
 import { startProxy, type RunningProxy } from '../../proxy/proxy-main';
-import { APP_USER_PRIVILEGES } from '../bed/app-user-checks';
+import { createDeployUsers } from '../bed/app-user-checks';
 import { registerCleanup } from '../bed/cleanup';
 import { TestDoltCluster } from '../bed/dolt-cluster';
 
@@ -28,10 +28,7 @@ describe('the application user cannot reach what the agents own (real Dolt, thro
     cluster = await TestDoltCluster.start({ nodes: 1, secureFiles: true });
     admin = await cluster.connect(cluster.primary);
     await admin.query('CREATE TABLE t (id INT PRIMARY KEY, v TEXT)');
-    await admin.query("CREATE USER 'doltgate'@'localhost' IDENTIFIED BY 'agent-pw'");
-    await admin.query("GRANT ALL ON *.* TO 'doltgate'@'localhost' WITH GRANT OPTION");
-    await admin.query("CREATE USER 'app'@'%' IDENTIFIED BY 'app-pw'");
-    await admin.query(`GRANT ${APP_USER_PRIVILEGES} ON *.* TO 'app'@'%'`);
+    await createDeployUsers(admin, 'agent-pw', 'app-pw');
     proxy = await startProxy(
       parseProxyConfig({
         listen: { host: '127.0.0.1', port: 0 },
