@@ -20,6 +20,11 @@ export class DoltCommandError extends Error {
   constructor(readonly args: string[], readonly stderr: string, exitCode: number | string | null) {
     super(`dolt ${args.join(' ')} failed (exit ${exitCode}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
   }
+
+  /** Dolt prints progress on stdout and the reason on stderr: the reason must end the message. */
+  static fromOutput(args: string[], stdout: string, stderr: string, exitCode: number | string | null): DoltCommandError {
+    return new DoltCommandError(args, `${stdout}${stdout.endsWith('\n') || stdout === '' ? '' : '\n'}${stderr}`, exitCode);
+  }
 }
 
 export function doltProcessEnv(env: DoltEnvironment): NodeJS.ProcessEnv {
@@ -31,7 +36,7 @@ export function runDolt(env: DoltEnvironment, args: string[], cwd: string, timeo
   return new Promise((resolve, reject) => {
     execFile(env.binary, args, { cwd, env: doltProcessEnv(env), timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) {
-        reject(new DoltCommandError(args, `${stderr}${stdout}`, (error as NodeJS.ErrnoException).code ?? null));
+        reject(DoltCommandError.fromOutput(args, stdout, stderr, (error as NodeJS.ErrnoException).code ?? null));
         return;
       }
       resolve(stdout);

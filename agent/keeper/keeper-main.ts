@@ -13,6 +13,9 @@
  * - Unguarded (read-only roles): deadlines are ignored.
  * - The agent gone (stdin closed): Dolt gets SIGKILL. The keeper gone: the kernel kills Dolt
  *   (parent-death signal through setpriv, which execs dolt, so Dolt's PID is the child's PID).
+ *   The signal is armed only once setpriv runs, so a keeper killed between the fork and that
+ *   moment would leave an orphaned Dolt (perhaps writable) with no signal coming: after arming
+ *   it, a shell checks that its parent is still this keeper and refuses to exec Dolt otherwise.
  * - SIGTERM or SIGINT: passed on to Dolt as SIGTERM (the agent's graceful stop); SIGUSR2: Dolt
  *   gets SIGKILL (the agent's fence). Either way the keeper exits only once Dolt has exited, so
  *   the agent that waits for the keeper knows Dolt's port and files are free.
@@ -22,7 +25,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fenceClockMs } from '../../common/fence-clock';
-import { KEEPER_FENCED_EXIT, KEEPER_KILL_SIGNAL, mustKill, parseKeeperArgs, parseKeeperLine } from './keeper-protocol';
+import { KEEPER_FENCED_EXIT, KEEPER_KILL_SIGNAL, mustKill, parentDeathSignalArgs, parseKeeperArgs, parseKeeperLine } from './keeper-protocol';
 /** How often the deadline is checked; far below the fence margin it enforces. */
 const TICK_MS = 20;
 
@@ -61,7 +64,7 @@ class Keeper {
       say(`not starting ${program}: the lease deadline ${this.until} has passed (fence clock ${fenceClockMs()})`);
       process.exit(KEEPER_FENCED_EXIT);
     }
-    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...this.command], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn('setpriv', parentDeathSignalArgs(process.pid, this.command), { stdio: ['ignore', 'inherit', 'inherit'] });
     this.child = child;
     child.once('error', (error) => {
       say(`could not start ${program}: ${error.message}`);

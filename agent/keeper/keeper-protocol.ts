@@ -67,3 +67,16 @@ export function formatKeeperLine(until: number): string {
 export function mustKill(guarded: boolean, until: number | null, now: number): boolean {
   return guarded && (until === null || now >= until);
 }
+
+/** Exit status of the wrapper when its parent was no longer the keeper once the signal was armed. */
+export const KEEPER_ORPHANED_EXIT = 70;
+
+/**
+ * setpriv's arguments to run `command` with SIGKILL as its parent-death signal. setpriv arms the
+ * signal and execs a shell, which execs the command only while its parent is still `keeperPid`:
+ * had the keeper died before the signal was armed, the kernel would never send it.
+ */
+export function parentDeathSignalArgs(keeperPid: number, command: readonly string[]): string[] {
+  const guard = `[ "$PPID" = "$1" ] || { echo "keeper $1 is gone: not starting $2" >&2; exit ${KEEPER_ORPHANED_EXIT}; }; shift; exec "$@"`;
+  return ['--pdeathsig', 'KILL', '--', '/bin/sh', '-c', guard, 'keeper-guard', String(keeperPid), ...command];
+}

@@ -7,12 +7,13 @@
  */
 
 import { expect } from 'chai';
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ManagedChild, isProcessAlive } from '../../common/child-process';
 import { fenceClockMs } from '../../common/fence-clock';
 import { keeperEntry } from '../../agent/agent-runtime';
-import { formatKeeperLine, KEEPER_FENCED_EXIT } from '../../agent/keeper/keeper-protocol';
+import { formatKeeperLine, KEEPER_FENCED_EXIT, KEEPER_ORPHANED_EXIT, parentDeathSignalArgs } from '../../agent/keeper/keeper-protocol';
 import { registerCleanup, tempDir } from '../bed/cleanup';
 import { eventually } from '../bed/eventually';
 
@@ -20,7 +21,12 @@ async function childOf(pid: number): Promise<number> {
   return eventually<number | null>(
     async () => {
       const text = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).trim();
-      return text === '' ? null : Number(text.split(/\s+/)[0]);
+      if (text === '') return null;
+      const child = Number(text.split(/\s+/)[0]);
+      // Until setpriv has exec'd the command, its parent-death signal may not be set yet: a test
+      // that kills the keeper in that window would see an orphan the kernel was never asked to kill.
+      const program = (await readFile(`/proc/${child}/comm`, 'utf8').catch(() => '')).trim();
+      return program === 'sleep' ? child : null;
     },
     { within: 5_000, interval: 20, what: `the keeper ${pid} to start its child` },
   ) as Promise<number>;
@@ -107,6 +113,20 @@ describe('keeper (real processes)', function () {
     keeper.closeStdin();
     await keeper.waitForExit();
     expect(isProcessAlive(child)).to.equal(false);
+  });
+
+  it('the parent-death wrapper execs the command only while its parent is the keeper it names', async () => {
+    const run = (keeperPid: number) =>
+      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        execFile('setpriv', parentDeathSignalArgs(keeperPid, ['echo', 'dolt ran']), (error, out, err) => resolve({ code: error ? (error.code as number) : 0, out, err }));
+      });
+    const ours = await run(process.pid);
+    expect(ours).to.include({ code: 0, out: 'dolt ran\n' });
+    // A parent other than the named keeper is what a keeper killed before the signal was armed leaves.
+    const orphaned = await run(process.pid + 1_000_000);
+    expect(orphaned.code).to.equal(KEEPER_ORPHANED_EXIT);
+    expect(orphaned.out).to.equal('');
+    expect(orphaned.err).to.match(/keeper \d+ is gone: not starting echo/);
   });
 
   it('the keeper killed -9: the kernel kills the child (parent-death signal)', async () => {
