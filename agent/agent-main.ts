@@ -20,7 +20,14 @@ export interface RunningAgent {
 export async function runAgent(configPath: string): Promise<RunningAgent> {
   const config = loadAgentConfig(configPath);
   const logger = createLogger('agent', { node: config.name, cluster: config.cluster });
-  const store = new EtcdClusterStore({ endpoints: config.etcd.endpoints, tls: config.etcd.tls, auth: config.etcd.auth, cluster: config.cluster, callTimeoutMs: config.etcd.callTimeoutMs });
+  const store = new EtcdClusterStore({
+    endpoints: config.etcd.endpoints,
+    tls: config.etcd.tls,
+    auth: config.etcd.auth,
+    cluster: config.cluster,
+    callTimeoutMs: config.etcd.callTimeoutMs,
+    onWatchRenew: (error) => logger.warn('etcd cancelled the watch on the cluster keys; watching again on a new etcd client', { error: error.message }),
+  });
   const runtime = new AgentRuntime(config, store, logger);
   await runtime.start();
   const started: Array<{ stop(): Promise<void> }> = [];

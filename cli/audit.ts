@@ -9,8 +9,8 @@
  */
 
 import type { AuditRecordMessage, ListAuditReply, ListAuditRequest } from '../proto/control-types';
-import { connectionArgs, connectionOptions, helpText, parseOptions, type ConnectionArgs, type Env, type OptionSpec } from './cli-args';
-import { ExitCode, processIo, runCommand, UsageError, type CliIo } from './cli-io';
+import { connectionArgs, connectionOptions, helpText, limitArg, limitOption, parseOptions, type ConnectionArgs, type Env, type OptionSpec } from './cli-args';
+import { ExitCode, processIo, runCommand, type CliIo } from './cli-io';
 import { withConnection } from './control-client';
 import { formatTable, formatTime, none, nullable } from './format-table';
 
@@ -23,7 +23,7 @@ export const defaultLimit = 20;
 export const maxLimit = 1000;
 
 const specs: readonly OptionSpec[] = [
-  { name: 'limit', kind: 'int', placeholder: 'N', help: `newest N records (default ${defaultLimit}, at most ${maxLimit})` },
+  limitOption(defaultLimit, maxLimit),
   ...connectionOptions,
 ];
 const usage = 'doltgate audit [--limit N] [--etcd URL | --config FILE | --agent HOST:PORT] [--json]';
@@ -32,9 +32,7 @@ const description = 'Who switched over, failed over, paused or resumed (or tried
 export function parseAuditArgs(argv: readonly string[], env: Env): AuditArgs | 'help' {
   const values = parseOptions(argv, specs);
   if (values.help === true) return 'help';
-  const limit = (values.limit as number | undefined) ?? defaultLimit;
-  if (limit < 1 || limit > maxLimit) throw new UsageError(`--limit must be from 1 to ${maxLimit}`);
-  return { connection: connectionArgs(values, env), limit };
+  return { connection: connectionArgs(values, env), limit: limitArg(values, defaultLimit, maxLimit) };
 }
 
 export function auditJson(record: AuditRecordMessage): Record<string, unknown> {

@@ -96,6 +96,18 @@ export const connectionOptions: readonly OptionSpec[] = [
   { name: 'help', kind: 'flag', help: 'show this help' },
 ];
 
+/** `--limit N` of the listing commands (history, audit): newest N records. */
+export function limitOption(defaultLimit: number, maxLimit: number): OptionSpec {
+  return { name: 'limit', kind: 'int', placeholder: 'N', help: `newest N records (default ${defaultLimit}, at most ${maxLimit})` };
+}
+
+/** The `--limit` given, or the default; out of 1..maxLimit is a usage error. */
+export function limitArg(values: ParsedOptions, defaultLimit: number, maxLimit: number): number {
+  const limit = (values.limit as number | undefined) ?? defaultLimit;
+  if (limit < 1 || limit > maxLimit) throw new UsageError(`--limit must be from 1 to ${maxLimit}`);
+  return limit;
+}
+
 export interface TlsOptions {
   ca: string | null;
   cert: string | null;

@@ -10,8 +10,8 @@
  */
 
 import type { HistoryRecordMessage, ListHistoryReply, ListHistoryRequest } from '../proto/control-types';
-import { connectionArgs, connectionOptions, helpText, parseOptions, type ConnectionArgs, type Env, type OptionSpec } from './cli-args';
-import { ExitCode, processIo, runCommand, UsageError, type CliIo } from './cli-io';
+import { connectionArgs, connectionOptions, helpText, limitArg, limitOption, parseOptions, type ConnectionArgs, type Env, type OptionSpec } from './cli-args';
+import { ExitCode, processIo, runCommand, type CliIo } from './cli-io';
 import { withConnection } from './control-client';
 import { formatOptionalDuration, formatTable, formatTime, none, nullable, orNone } from './format-table';
 import { stepJson, type StepJson } from './operation-progress';
@@ -25,7 +25,7 @@ export const defaultLimit = 10;
 export const maxLimit = 1000;
 
 const specs: readonly OptionSpec[] = [
-  { name: 'limit', kind: 'int', placeholder: 'N', help: `newest N records (default ${defaultLimit}, at most ${maxLimit})` },
+  limitOption(defaultLimit, maxLimit),
   ...connectionOptions,
 ];
 const usage = 'doltgate history [--limit N] [--etcd URL | --config FILE | --agent HOST:PORT] [--json]';
@@ -34,9 +34,7 @@ const description = 'Past failovers and switchovers, newest first, with every st
 export function parseHistoryArgs(argv: readonly string[], env: Env): HistoryArgs | 'help' {
   const values = parseOptions(argv, specs);
   if (values.help === true) return 'help';
-  const limit = (values.limit as number | undefined) ?? defaultLimit;
-  if (limit < 1 || limit > maxLimit) throw new UsageError(`--limit must be from 1 to ${maxLimit}`);
-  return { connection: connectionArgs(values, env), limit };
+  return { connection: connectionArgs(values, env), limit: limitArg(values, defaultLimit, maxLimit) };
 }
 
 export interface HistoryJson {

@@ -40,6 +40,8 @@ export interface EtcdClusterOptions {
    * random password, which every client must then present (`access`).
    */
   auth?: boolean;
+  /** etcd's --auth-token-ttl: how long an unused token stays valid (etcd's default 300 s). */
+  authTokenTtlSeconds?: number;
 }
 
 export class EtcdCluster {
@@ -101,6 +103,7 @@ export class EtcdCluster {
           // Tight timings: failover tests measure seconds, and everything is on loopback.
           '--heartbeat-interval', '50',
           '--election-timeout', '500',
+          ...(options.authTokenTtlSeconds !== undefined ? ['--auth-token-ttl', String(options.authTokenTtlSeconds)] : []),
         ],
         logFile: join(options.dir, `${spec.name}.log`),
         detached: options.detached,

@@ -34,7 +34,7 @@ export interface LocalClusterOptions {
   detached?: boolean;
   /** The agents' control API token; default: a fresh random one. */
   controlToken?: string;
-  /** Run etcd with authentication on (a root user every client logs in as); default false (the sandbox turns it on). */
+  /** Run etcd with authentication on (a root user every client logs in as); default true, as the sandbox runs it. */
   etcdAuth?: boolean;
 }
 
@@ -84,7 +84,7 @@ export class LocalCluster {
     const full = { cluster: 'sandbox', nodes: 3, databases: ['app'], etcdMembers: 1 as const, ...options };
     await mkdir(full.dir, { recursive: true });
     progress(`starting etcd (${full.etcdMembers} member${full.etcdMembers > 1 ? 's' : ''})`);
-    const etcd = await EtcdCluster.start({ dir: join(full.dir, 'etcd'), members: full.etcdMembers, detached: full.detached, auth: full.etcdAuth ?? false });
+    const etcd = await EtcdCluster.start({ dir: join(full.dir, 'etcd'), members: full.etcdMembers, detached: full.detached, auth: full.etcdAuth ?? true });
     const remoteDir = join(full.dir, 'remote');
     const agents: LocalAgent[] = [];
     const cluster = new LocalCluster(full, etcd, agents, remoteDir);

@@ -4,7 +4,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { Etcd3, isRecoverableError, Range, type Lease } from 'etcd3';
+import { Etcd3, isRecoverableError, Range, type IOptions, type Lease } from 'etcd3';
 import { etcd3Options, type EtcdAccess } from '../../common/etcd-access';
 import { etcdHostBreaker } from '../../common/etcd-host-breaker';
 import { fenceClockMs } from '../../common/fence-clock';
@@ -29,6 +29,7 @@ import {
   type OperationRecord,
   type Topology,
 } from '../../proto';
+import { DecisionKeyWatch } from './decision-key-watch';
 import { CompareFailedError, LeaseExpiredError, StoreUnavailableError, type ClusterSnapshot, type ClusterStore, type LeaseHandle } from './cluster-store';
 
 export interface EtcdStoreOptions {
@@ -39,6 +40,8 @@ export interface EtcdStoreOptions {
   cluster: string;
   /** Per-call deadline: a call that takes longer counts as "etcd unreachable". */
   callTimeoutMs?: number;
+  /** Told when etcd cancelled the decision-key watch and it starts over on a new client. */
+  onWatchRenew?: (error: Error) => void;
 }
 
 /**
@@ -103,8 +106,13 @@ export class EtcdClusterStore implements ClusterStore {
     this.cluster = options.cluster;
     this.timeoutMs = options.callTimeoutMs ?? 1500;
     const access = { endpoints: options.endpoints, tls: options.tls ?? null, auth: options.auth ?? null };
-    this.client = new Etcd3(etcd3Options(access, { dialTimeout: this.timeoutMs, faultHandling: { host: etcdHostBreaker } }));
+    this.clientOptions = etcd3Options(access, { dialTimeout: this.timeoutMs, faultHandling: { host: etcdHostBreaker } });
+    this.client = new Etcd3(this.clientOptions);
+    this.onWatchRenew = options.onWatchRenew;
   }
+
+  private readonly clientOptions: IOptions;
+  private readonly onWatchRenew: ((error: Error) => void) | undefined;
 
   readonly cluster: string;
 
@@ -292,18 +300,8 @@ export class EtcdClusterStore implements ClusterStore {
   }
 
   async watchDecisionKeys(onChange: () => void): Promise<() => Promise<void>> {
-    const watcher = await this.call('watch the cluster keys', () => this.client.watch().prefix(this.keys.prefix).create());
-    const relevant = (key: Buffer): boolean => {
-      const k = key.toString();
-      return !k.startsWith(this.keys.membersPrefix) && !k.startsWith(this.keys.historyPrefix) && !k.startsWith(this.keys.auditPrefix);
-    };
-    watcher.on('put', (kv) => relevant(kv.key) && onChange());
-    watcher.on('delete', (kv) => relevant(kv.key) && onChange());
-    // Errors surface through the loop's snapshots; the watcher reconnects by itself.
-    watcher.on('error', () => undefined);
-    return async () => {
-      await watcher.cancel().catch(() => undefined);
-    };
+    const watch = new DecisionKeyWatch({ keys: this.keys, newClient: () => new Etcd3(this.clientOptions), onChange, timeoutMs: this.timeoutMs, onRenew: this.onWatchRenew });
+    return () => watch.stop();
   }
 
   close(): void {

@@ -28,6 +28,8 @@ export interface CampaignOptions {
   /** Faults per sandbox before a fresh one is made. */
   faultsPerSandbox: number;
   etcdMembers: 1 | 3;
+  /** etcd with user/password authentication on, as the sandbox runs it. */
+  etcdAuth: boolean;
   seed: number;
   dir: string;
   doltBinary: string;
@@ -89,8 +91,8 @@ export async function runCampaign(options: CampaignOptions): Promise<FaultRun[]>
     const chunk = options.faults.slice(start, start + options.faultsPerSandbox);
     const dir = join(options.dir, `sandbox-${sandbox}`);
     await mkdir(dir, { recursive: true });
-    options.say(`sandbox ${sandbox}: starting (${options.etcdMembers} etcd member${options.etcdMembers > 1 ? 's' : ''}) for ${chunk.join(', ')}`);
-    const cluster = await LocalCluster.create({ dir, doltBinary: options.doltBinary, doltgateEntry: options.doltgateEntry, etcdMembers: options.etcdMembers });
+    options.say(`sandbox ${sandbox}: starting (${options.etcdMembers} etcd member${options.etcdMembers > 1 ? 's' : ''}${options.etcdAuth ? ', auth on' : ''}) for ${chunk.join(', ')}`);
+    const cluster = await LocalCluster.create({ dir, doltBinary: options.doltBinary, doltgateEntry: options.doltgateEntry, etcdMembers: options.etcdMembers, etcdAuth: options.etcdAuth });
     const writers: Writer[] = [];
     let probe: WritabilityProbe | null = null;
     try {

@@ -22,6 +22,7 @@ import { Etcd3, type IKeyValue, type Watcher } from 'etcd3';
 import type { Logger } from '../../common/logger';
 import { etcd3Options, type EtcdAccess } from '../../common/etcd-access';
 import { etcdHostBreaker } from '../../common/etcd-host-breaker';
+import { disposeWatchClient } from '../../common/etcd-watch-stream';
 import { withTimeout } from '../../common/with-timeout';
 import { clusterKeys, decodeMember, decodeTopology, type ClusterKeys, type Topology } from '../../proto';
 import { vetTopology, type TopologyEvidence } from './topology-vetting';
@@ -65,6 +66,8 @@ class CappedBackoff {
 }
 
 const firstRetryMs = 100;
+/** How many maxRetryMs the watch may stay unattached while etcd answers reads. */
+const stalledWatchFactor = 2;
 
 export class EtcdTopologySource implements TopologySource {
   private readonly endpoints: string[];
@@ -98,6 +101,8 @@ export class EtcdTopologySource implements TopologySource {
   private readAgain = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryDelay = firstRetryMs;
+  /** When etcd first answered a read while the topology watch was unattached (noteReadWithoutWatch). */
+  private unattachedSince: number | null = null;
   /** Mod revision of the last malformed value logged, so a re-read does not log it again. */
   private lastMalformedRevision: string | null = null;
   private loggedNoTopology = false;
@@ -118,10 +123,7 @@ export class EtcdTopologySource implements TopologySource {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    this.client = new Etcd3(etcd3Options(this.access, {
-      dialTimeout: this.callTimeoutMs,
-      faultHandling: { host: etcdHostBreaker, watchBackoff: new CappedBackoff(firstRetryMs / 2, this.maxRetryMs) },
-    }));
+    this.client = this.newClient();
     const connected = this.openWatcher();
     this.openLeaderWatcher();
     const [readOk] = await Promise.all([this.refresh('start'), withTimeout(connected, this.callTimeoutMs).catch(() => undefined)]);
@@ -130,20 +132,44 @@ export class EtcdTopologySource implements TopologySource {
     }
   }
 
+  private newClient(): Etcd3 {
+    return new Etcd3(etcd3Options(this.access, {
+      dialTimeout: this.callTimeoutMs,
+      faultHandling: { host: etcdHostBreaker, watchBackoff: new CappedBackoff(firstRetryMs / 2, this.maxRetryMs) },
+    }));
+  }
+
+  /**
+   * A cancelled watcher leaves its client's stream unable to attach any other (see
+   * common/etcd-watch-stream.ts): both watches move to a fresh client, whose 'connected' re-reads
+   * the keys, and the old client is disposed of.
+   */
+  private renewClient(why: string, error: unknown): void {
+    const old = this.client;
+    if (this.stopped || !old) return;
+    this.logger.warn(`${why}; watching again on a new etcd client`, { error, epoch: this.applied?.topology.epoch ?? null });
+    const oldWatchers = [this.watcher, this.leaderWatcher];
+    this.client = this.newClient();
+    this.watcher = null;
+    this.leaderWatcher = null;
+    this.watchConnected = false;
+    this.unattachedSince = null;
+    this.updateReachable();
+    void disposeWatchClient(old, oldWatchers, this.callTimeoutMs);
+    void this.openWatcher();
+    this.openLeaderWatcher();
+    this.scheduleRetry();
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    const watcher = this.watcher;
+    const watchers = [this.watcher, this.leaderWatcher];
     this.watcher = null;
-    const leaderWatcher = this.leaderWatcher;
     this.leaderWatcher = null;
-    if (leaderWatcher) await withTimeout(leaderWatcher.cancel(), this.callTimeoutMs, 'cancel the leader watch').catch(() => undefined);
-    // Cancel the watcher before closing the client: a watcher left attached makes etcd3 retry its
-    // stream forever on timers of its own.
-    if (watcher) await withTimeout(watcher.cancel(), this.callTimeoutMs, 'cancel the topology watch').catch(() => undefined);
-    this.client?.close();
+    if (this.client) await disposeWatchClient(this.client, watchers, this.callTimeoutMs);
     this.client = null;
     this.watchConnected = false;
     this.updateReachable();
@@ -203,13 +229,10 @@ export class EtcdTopologySource implements TopologySource {
     watcher.on('delete', () => {
       if (watcher === this.leaderWatcher) this.setLeader(null);
     });
-    watcher.on('error', () => {
-      // Cancelled for good: open a new one later; the last value stays meanwhile.
+    watcher.on('error', (error: Error) => {
+      // Cancelled for good; the last value stays meanwhile.
       if (watcher !== this.leaderWatcher || this.stopped) return;
-      this.leaderWatcher = null;
-      setTimeout(() => {
-        if (!this.stopped && this.leaderWatcher === null) this.openLeaderWatcher();
-      }, this.maxRetryMs).unref();
+      this.renewClient('etcd cancelled the leader watch', error);
     });
   }
 
@@ -223,6 +246,7 @@ export class EtcdTopologySource implements TopologySource {
     watcher.on('connected', () => {
       if (watcher !== this.watcher) return;
       this.watchConnected = true;
+      this.unattachedSince = null;
       this.updateReachable();
       // Whatever was written while the watch was away (or before it first attached) is read now.
       void this.refresh('watch connected');
@@ -232,6 +256,8 @@ export class EtcdTopologySource implements TopologySource {
       if (this.watchConnected) this.logger.warn('the topology watch lost etcd; keeping the last topology while it reconnects', { error, epoch: this.applied?.topology.epoch ?? null });
       this.watchConnected = false;
       this.updateReachable();
+      // Reads keep the topology current until the watch is back.
+      this.scheduleRetry();
     });
     watcher.on('put', (kv: IKeyValue) => {
       if (watcher !== this.watcher) return;
@@ -242,14 +268,9 @@ export class EtcdTopologySource implements TopologySource {
       this.logger.warn('the topology key was deleted; keeping the last topology until a new one is published', { key: this.key, epoch: this.applied?.topology.epoch ?? null });
     });
     watcher.on('error', (error: Error) => {
-      // etcd cancelled the watch for good (e.g. its start revision was compacted away): etcd3 has
-      // already dropped it, so open a fresh one from the retry loop, which re-reads first.
+      // etcd cancelled the watch for good (its token gone, or its start revision compacted away).
       if (watcher !== this.watcher) return;
-      this.logger.warn('etcd cancelled the topology watch; opening a new one', { error });
-      this.watcher = null;
-      this.watchConnected = false;
-      this.updateReachable();
-      this.scheduleRetry();
+      this.renewClient('etcd cancelled the topology watch', error);
     });
     return firstConnect;
   }
@@ -278,7 +299,8 @@ export class EtcdTopologySource implements TopologySource {
       const response = await withTimeout(client.get(this.key).exec(), this.callTimeoutMs, 'read the topology');
       if (this.stopped) return false;
       this.readOk = true;
-      this.retryDelay = firstRetryMs;
+      if (this.watchConnected) this.retryDelay = firstRetryMs;
+      else this.noteReadWithoutWatch();
       const kv = response.kvs[0];
       if (kv) {
         await this.offer(kv.value, String(kv.mod_revision), 'read');
@@ -296,6 +318,23 @@ export class EtcdTopologySource implements TopologySource {
     } finally {
       this.updateReachable();
     }
+  }
+
+  /**
+   * etcd answers reads but the watch has not connected: until it does, the retry loop keeps
+   * reading (so the proxy still follows the topology), and a watch that stays unattached while
+   * etcd answers is on a stream that will never attach it: it moves to a new client.
+   */
+  private noteReadWithoutWatch(): void {
+    const now = Date.now();
+    if (this.unattachedSince === null) {
+      this.unattachedSince = now;
+    } else if (now - this.unattachedSince >= stalledWatchFactor * this.maxRetryMs) {
+      // etcd3 retries a lost stream within maxRetryMs: this long means it never will.
+      this.renewClient(`etcd answered reads for ${now - this.unattachedSince} ms while the topology watch stayed unattached`, null);
+      return;
+    }
+    this.scheduleRetry();
   }
 
   /** Background healing while etcd is away: re-open a dropped watch, re-read, back off, repeat. */

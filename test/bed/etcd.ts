@@ -5,9 +5,9 @@ import { Etcd3 } from 'etcd3';
 import { EtcdCluster } from '../../sandbox/etcd-cluster';
 import { registerCleanup, tempDir } from './cleanup';
 
-export async function startTestEtcd(members: 1 | 3 = 1, options: { auth?: boolean } = {}): Promise<EtcdCluster> {
+export async function startTestEtcd(members: 1 | 3 = 1, options: { auth?: boolean; authTokenTtlSeconds?: number } = {}): Promise<EtcdCluster> {
   const dir = await tempDir('etcd');
-  const cluster = await EtcdCluster.start({ dir, members, auth: options.auth });
+  const cluster = await EtcdCluster.start({ dir, members, auth: options.auth, authTokenTtlSeconds: options.authTokenTtlSeconds });
   registerCleanup(() => cluster.stop());
   return cluster;
 }

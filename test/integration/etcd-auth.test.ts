@@ -70,3 +70,50 @@ describe('etcd with authentication on (real etcd)', function () {
     await eventually(() => source.current().topology?.epoch === 2, { within: 15_000, what: 'the topology source to follow epoch 2 after the restart' });
   });
 });
+
+describe('etcd with authentication on and tokens gone after 1 s idle (real etcd, --auth-token-ttl 1)', function () {
+  this.timeout(120_000);
+  let etcd: EtcdCluster;
+
+  before(async () => {
+    etcd = await startTestEtcd(1, { auth: true, authTokenTtlSeconds: 1 });
+  });
+
+  const topology = (epoch: number): Topology => ({ epoch, state: 'stable', primary: 'n1', nodes: { n1: { sql: { host: '127.0.0.1', port: 3301 }, role: 'primary' } }, reason: `epoch ${epoch}`, at: new Date().toISOString() });
+  const restartEtcd = async (): Promise<void> => {
+    const member = etcd.members[0];
+    await member.process.stop(5000);
+    await member.process.start();
+    await etcd.waitHealthy(member, 30_000);
+  };
+
+  it('after each of three etcd restarts, the agent\'s decision-key watch hears the next change and the topology source follows it', async () => {
+    const store = new EtcdClusterStore({ endpoints: etcd.endpoints, auth: etcd.auth, cluster: 'ttl', callTimeoutMs: 1500 });
+    registerCleanup(() => store.close());
+    let changes = 0;
+    const unwatch = await store.watchDecisionKeys(() => changes++);
+    registerCleanup(unwatch);
+    const source = new EtcdTopologySource({ endpoints: etcd.endpoints, auth: etcd.auth, cluster: 'ttl', logger: silentLogger, callTimeoutMs: 1000, maxRetryMs: 500 });
+    registerCleanup(() => source.stop());
+    const publish = async (epoch: number): Promise<void> => {
+      const client = etcdClient(etcd);
+      await vouchFor(client, 'ttl', topology(epoch));
+      await client.put(clusterKeys('ttl').topology).value(encodeTopology(topology(epoch)));
+      client.close();
+    };
+    await publish(1);
+    await source.start();
+    await eventually(() => source.current().topology?.epoch === 1, { within: 10_000, what: 'epoch 1' });
+    for (let epoch = 2; epoch <= 4; epoch++) {
+      // Idle past the token's life, then a restart: the streams come back with a token etcd
+      // no longer knows, and a watch re-created on them is cancelled.
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      await restartEtcd();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const before = changes;
+      await publish(epoch);
+      await eventually(() => changes > before, { within: 15_000, what: `the decision-key watch to hear epoch ${epoch}'s topology` });
+      await eventually(() => source.current().topology?.epoch === epoch && source.current().etcdReachable, { within: 15_000, what: `the topology source to follow epoch ${epoch}, watch attached` });
+    }
+  });
+});

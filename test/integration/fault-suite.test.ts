@@ -29,6 +29,7 @@ describe('fault suite slice (real sandbox: etcd, three Dolt nodes with agents, a
       faults: planFaults(kinds, kinds.length, prng(seed)),
       faultsPerSandbox: kinds.length,
       etcdMembers: 1,
+      etcdAuth: true,
       seed,
       dir,
       doltBinary: doltBinary(),
