@@ -80,7 +80,7 @@ export interface ProxyConfig {
   /** Exactly one of etcd / staticTopology is set. */
   etcd: EtcdAccess | null;
   staticTopology: Topology | null;
-  hold: { timeoutMs: number; maxHeld: number };
+  hold: { timeoutMs: number; maxHeld: number; maxEpisodeMs: number };
   routing: {
     strategy: SelectionStrategy;
     readYourWritesMs: number;
@@ -295,7 +295,8 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
   const staticTopology = staticRaw === undefined ? null : parseStaticTopology(r, staticRaw);
 
   const holdRaw = r.section(raw, 'hold', 'hold') ?? {};
-  r.noUnknownKeys(holdRaw, ['timeout_ms', 'max_held'], 'hold');
+  r.noUnknownKeys(holdRaw, ['timeout_ms', 'max_held', 'max_episode_ms'], 'hold');
+  const holdTimeoutMs = r.int(holdRaw, 'timeout_ms', 'hold.timeout_ms', 10_000, 1, 3_600_000);
   const routingRaw = r.section(raw, 'routing', 'routing') ?? {};
   r.noUnknownKeys(routingRaw, ['strategy', 'read_your_writes_ms', 'read_only_procedures', 'write_functions'], 'routing');
   const strategy = r.string(routingRaw, 'strategy', 'routing.strategy', 'round-robin');
@@ -356,8 +357,10 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
     etcd,
     staticTopology,
     hold: {
-      timeoutMs: r.int(holdRaw, 'timeout_ms', 'hold.timeout_ms', 10_000, 1, 3_600_000),
+      timeoutMs: holdTimeoutMs,
       maxHeld: r.int(holdRaw, 'max_held', 'hold.max_held', 1000, 0, 1_000_000),
+      // At least one write's own wait; past it a failover is stuck and needs a person.
+      maxEpisodeMs: r.int(holdRaw, 'max_episode_ms', 'hold.max_episode_ms', 3 * holdTimeoutMs, holdTimeoutMs, 3 * 3_600_000),
     },
     routing: {
       strategy,

@@ -47,6 +47,7 @@ export class ProxyMetrics {
   readonly queryLatency: Histogram;
   readonly heldWrites: Gauge;
   readonly holdTimeouts: Counter;
+  readonly holdCutOffs: Counter;
   readonly primarySuspicions: Counter<'kind'>;
   readonly topologyEpoch: Gauge;
   readonly backendUp: Gauge<'backend' | 'role'>;
@@ -123,6 +124,11 @@ export class ProxyMetrics {
     this.holdTimeouts = new Counter({
       name: 'doltgate_proxy_hold_timeouts_total',
       help: 'Held writes that failed because no primary appeared within the hold timeout (they were not executed)',
+      registers,
+    });
+    this.holdCutOffs = new Counter({
+      name: 'doltgate_proxy_hold_cutoffs_total',
+      help: 'Writes refused or let go because the cluster had no primary for longer than hold.max_episode_ms (they were not executed)',
       registers,
     });
     this.primarySuspicions = new Counter({

@@ -20,6 +20,22 @@ export class HoldTimeoutError extends Error {
   }
 }
 
+/**
+ * The whole episode (the cluster without a primary) has lasted past the hold's bound: writes are
+ * no longer held at all, and those still waiting are let go with this error, as VTGate stops
+ * buffering past its max failover duration. A failover that long needs a person, not patience.
+ */
+export class HoldEpisodeOverError extends Error {
+  readonly code = 'HOLD_EPISODE_OVER';
+  constructor(
+    readonly episodeMs: number,
+    readonly reason: string,
+  ) {
+    super(`doltgate stopped holding writes: the cluster has had no usable primary for ${episodeMs} ms (${reason}); this write was not executed — retry it once the failover completes`);
+    this.name = 'HoldEpisodeOverError';
+  }
+}
+
 /** As many writes as the hold may keep were already waiting; this one was refused at once. */
 export class HoldQueueFullError extends Error {
   readonly code = 'HOLD_QUEUE_FULL';

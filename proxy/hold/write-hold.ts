@@ -12,7 +12,9 @@
  * - idle: `wait()` resolves at once (the proxy may also skip the call when `state === 'idle'`).
  * - holding: `wait()` queues the caller; it is refused at once with HoldQueueFullError when
  *   `maxHeld` callers already wait (nothing is evicted: the earliest writes keep their place),
- *   and rejected with HoldTimeoutError once it has waited `timeoutMs`.
+ *   and rejected with HoldTimeoutError once it has waited `timeoutMs`. Once the episode (time
+ *   since idle → holding) passes `maxEpisodeMs`, nothing more is held: waiters are cut off and
+ *   new writes refused at once, both with HoldEpisodeOverError, until a primary is back.
  * - draining: waiters are released in FIFO order, `drainBatch` per event-loop turn so the new
  *   primary does not take the whole backlog in one burst. A write that arrives now queues behind
  *   them (it never overtakes a write held earlier) — unless the queue is full, then it passes at
@@ -24,16 +26,16 @@
  * the clock (`now`) and a scheduler, and drive the timer with `tick()`.
  *
  * Stats invariant (after every public call returns):
- *   held = released + timedOut + aborted + waiting
+ *   held = released + timedOut + cutOff + aborted + waiting
  * counting queue entries: a write that waits a second time (with its first deadline) counts twice.
- * `rejected` counts refusals (queue full, already aborted, its deadline already past); a refused
- * write was never held.
+ * `rejected` counts refusals (queue full, already aborted, its deadline already past, the episode
+ * over); a refused write was never held.
  */
 
 import { performance } from 'node:perf_hooks';
-import { HoldAbortedError, HoldQueueFullError, HoldTimeoutError } from './hold-errors';
+import { HoldAbortedError, HoldEpisodeOverError, HoldQueueFullError, HoldTimeoutError } from './hold-errors';
 
-export { HoldAbortedError, HoldQueueFullError, HoldTimeoutError } from './hold-errors';
+export { HoldAbortedError, HoldEpisodeOverError, HoldQueueFullError, HoldTimeoutError } from './hold-errors';
 
 export type HoldState = 'idle' | 'holding' | 'draining';
 
@@ -44,6 +46,8 @@ export interface HoldStats {
   released: number;
   /** Queued writes failed with HoldTimeoutError. */
   timedOut: number;
+  /** Queued writes failed with HoldEpisodeOverError (the episode outlasted maxEpisodeMs). */
+  cutOff: number;
   /** Queued writes whose caller went away (AbortSignal) before release or timeout. */
   aborted: number;
   /** Writes refused without being queued (queue full, or their signal had already fired). */
@@ -81,6 +85,8 @@ export interface WriteHoldOptions {
   maxHeld: number;
   /** Longest a single write waits before it fails with HoldTimeoutError. */
   timeoutMs: number;
+  /** Longest one episode without a primary is held through; default 3 × timeoutMs. */
+  maxEpisodeMs?: number;
   /** Monotonic milliseconds; default `performance.now()` (wall-clock jumps must not expire writes). */
   now?: () => number;
   /** Resolution of the shared timeout timer; default timeoutMs / 20, within 10..250 ms. */
@@ -110,13 +116,14 @@ interface Waiter {
   next: Waiter | null;
 }
 
-type Outcome = 'released' | 'timedOut' | 'aborted';
+type Outcome = 'released' | 'timedOut' | 'cutOff' | 'aborted';
 
 const passThrough: Promise<void> = Promise.resolve();
 
 export class WriteHold {
   private readonly maxHeld: number;
   private readonly timeoutMs: number;
+  private readonly maxEpisodeMs: number;
   private readonly tickMs: number;
   private readonly drainBatch: number;
   private readonly now: () => number;
@@ -130,13 +137,15 @@ export class WriteHold {
   private waiting = 0;
   private timer: HoldTimer | null = null;
   private drainScheduled = false;
-  private readonly counts = { held: 0, released: 0, timedOut: 0, aborted: 0, rejected: 0 };
+  private readonly counts = { held: 0, released: 0, timedOut: 0, cutOff: 0, aborted: 0, rejected: 0 };
 
   constructor(options: WriteHoldOptions) {
     if (!Number.isInteger(options.maxHeld) || options.maxHeld < 0) throw new WriteHoldConfigError(`maxHeld must be a non-negative integer, got ${options.maxHeld}`);
     if (!(options.timeoutMs > 0)) throw new WriteHoldConfigError(`timeoutMs must be positive, got ${options.timeoutMs}`);
     this.maxHeld = options.maxHeld;
     this.timeoutMs = options.timeoutMs;
+    this.maxEpisodeMs = options.maxEpisodeMs ?? 3 * options.timeoutMs;
+    if (!(this.maxEpisodeMs >= this.timeoutMs)) throw new WriteHoldConfigError(`maxEpisodeMs must be at least timeoutMs (${this.timeoutMs}), got ${this.maxEpisodeMs}`);
     this.tickMs = options.tickMs ?? Math.min(250, Math.max(10, Math.round(options.timeoutMs / 20)));
     if (!(this.tickMs > 0)) throw new WriteHoldConfigError(`tickMs must be positive, got ${this.tickMs}`);
     this.drainBatch = options.drainBatch ?? 256;
@@ -212,6 +221,10 @@ export class WriteHold {
       return Promise.reject(new HoldQueueFullError(this.maxHeld, this.reason));
     }
     const now = this.now();
+    if (this.episodeOver(now)) {
+      this.counts.rejected++;
+      return Promise.reject(new HoldEpisodeOverError(this.episodeMs(now), this.reason));
+    }
     if (deadline !== undefined && deadline <= now) {
       this.counts.rejected++;
       return Promise.reject(new HoldTimeoutError(Math.round(now - (deadline - this.timeoutMs)), this.reason));
@@ -237,10 +250,23 @@ export class WriteHold {
    */
   tick(): void {
     const at = this.now();
+    if (this.episodeOver(at)) {
+      while (this.head !== null) this.settle(this.head, 'cutOff', new HoldEpisodeOverError(this.episodeMs(at), this.reason));
+      return;
+    }
     while (this.head !== null && this.head.deadline <= at) {
       const waiter = this.head;
       this.settle(waiter, 'timedOut', new HoldTimeoutError(Math.round(at - waiter.enqueuedAt), this.reason));
     }
+  }
+
+  /** Holding (not draining: a primary is back then) for longer than maxEpisodeMs. */
+  private episodeOver(at: number): boolean {
+    return this.current === 'holding' && this.since !== null && at - this.since >= this.maxEpisodeMs;
+  }
+
+  private episodeMs(at: number): number {
+    return this.since === null ? 0 : Math.round(at - this.since);
   }
 
   /** Links `waiter` in after the last waiter whose deadline is not later (usually the tail: O(1)). */

@@ -217,7 +217,9 @@ export class CommandForwarder implements BackendSink {
     this.setupAbort = null;
     if (this.host.isClosed()) return;
     this.host.countError(error);
-    if ((error as { code?: string }).code === 'HOLD_TIMEOUT') this.host.ctx.metrics.holdTimeouts.inc();
+    const code = (error as { code?: string }).code;
+    if (code === 'HOLD_TIMEOUT') this.host.ctx.metrics.holdTimeouts.inc();
+    else if (code === 'HOLD_EPISODE_OVER') this.host.ctx.metrics.holdCutOffs.inc();
     // No response exists for long data; the execute that follows will report the failure.
     this.finishUnsent(job, job.command === Command.COM_STMT_SEND_LONG_DATA ? null : error);
   }

@@ -387,6 +387,8 @@ export function describeForClient(error: unknown): { errno: number; sqlState: st
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   if (code === 'HOLD_TIMEOUT') return { errno: ErrorCode.ER_LOCK_WAIT_TIMEOUT, sqlState: 'HY000', message, kind: code };
+  // Not executed either way, so a driver's retry-on-lock-timeout is safe and right.
+  if (code === 'HOLD_EPISODE_OVER') return { errno: ErrorCode.ER_LOCK_WAIT_TIMEOUT, sqlState: 'HY000', message, kind: code };
   if (code === 'HOLD_QUEUE_FULL') return { errno: ErrorCode.ER_OUT_OF_RESOURCES, sqlState: 'HY000', message, kind: code };
   if (code === 'HOLD_ABORTED') return { errno: ErrorCode.ER_QUERY_INTERRUPTED, sqlState: '70100', message, kind: code };
   return { errno: ErrorCode.ER_UNKNOWN_ERROR, sqlState: 'HY000', message: `doltgate: internal error: ${message}`, kind: 'INTERNAL' };

@@ -116,7 +116,7 @@ export class ProxyServer {
     this.logger = options.logger;
     this.metrics = options.metrics;
     this.source = options.topology;
-    this.hold = new WriteHold({ maxHeld: c.hold.maxHeld, timeoutMs: c.hold.timeoutMs });
+    this.hold = new WriteHold({ maxHeld: c.hold.maxHeld, timeoutMs: c.hold.timeoutMs, maxEpisodeMs: c.hold.maxEpisodeMs });
     this.handshaking = new HandshakeSlots<ClientSession>(
       { max: c.login.maxHandshaking, maxPerAddress: c.login.maxHandshakingPerAddress, minEvictableWaitMs: c.login.minEvictableWaitMs },
       (s) => s.handshakeWaitingSince(),

@@ -2,7 +2,7 @@
  * The write hold's state machine, table-driven with an injected clock and a manual scheduler:
  * each row is a script of steps, the state expected after each step, the order in which waiters
  * settled, and the final counters. After EVERY step the runner checks the stats invariant
- * (held = released + timedOut + aborted + waiting) and that exactly one shared timer is armed
+ * (held = released + timedOut + cutOff + aborted + waiting) and that exactly one shared timer is armed
  * while anyone waits and none otherwise.
  */
 
@@ -68,7 +68,7 @@ interface Row {
   stats: HoldStats;
 }
 
-const zero: HoldStats = { held: 0, released: 0, timedOut: 0, aborted: 0, rejected: 0, waiting: 0 };
+const zero: HoldStats = { held: 0, released: 0, timedOut: 0, cutOff: 0, aborted: 0, rejected: 0, waiting: 0 };
 
 const rows: Row[] = [
   {
@@ -197,6 +197,22 @@ const rows: Row[] = [
     settled: ['a:ok', 'b:HOLD_TIMEOUT'],
     stats: { ...zero, held: 2, released: 1, timedOut: 1 },
   },
+  {
+    name: 'past the episode bound waiters are cut off and new writes refused at once, until a primary is back',
+    options: { maxEpisodeMs: 2500 },
+    steps: [['begin', 'failover'], ['advance', 2000], ['wait', 'a'], ['advance', 600], ['tick'], ['wait', 'b'], ['end'], ['wait', 'c']],
+    states: ['holding', 'holding', 'holding', 'holding', 'holding', 'holding', 'idle', 'idle'],
+    settled: ['a:HOLD_EPISODE_OVER', 'b:HOLD_EPISODE_OVER', 'c:ok'],
+    stats: { ...zero, held: 1, cutOff: 1, rejected: 1 },
+  },
+  {
+    name: 'the episode bound counts from the start of each episode, not from the first one',
+    options: { maxEpisodeMs: 2500 },
+    steps: [['begin', 'failover'], ['advance', 2000], ['wait', 'a'], ['end'], ['begin', 'again'], ['advance', 2000], ['wait', 'b'], ['tick'], ['end']],
+    states: ['holding', 'holding', 'holding', 'idle', 'holding', 'holding', 'holding', 'holding', 'idle'],
+    settled: ['a:ok', 'b:ok'],
+    stats: { ...zero, held: 2, released: 2 },
+  },
 ];
 
 function flushMicrotasks(): Promise<void> {
@@ -205,7 +221,7 @@ function flushMicrotasks(): Promise<void> {
 
 function checkInvariants(hold: WriteHold, scheduler: ManualScheduler, where: string): void {
   const s = hold.stats;
-  expect(s.held, `held = released + timedOut + aborted + waiting ${where}`).to.equal(s.released + s.timedOut + s.aborted + s.waiting);
+  expect(s.held, `held = released + timedOut + cutOff + aborted + waiting ${where}`).to.equal(s.released + s.timedOut + s.cutOff + s.aborted + s.waiting);
   expect(scheduler.armed, `one shared timer while anyone waits, none otherwise ${where}`).to.equal(s.waiting > 0 ? 1 : 0);
   if (hold.state === 'idle') expect(s.waiting, `idle means nobody waits ${where}`).to.equal(0);
 }
