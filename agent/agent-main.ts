@@ -10,6 +10,8 @@ import { loadAgentConfig } from './agent-config';
 import { serveMetrics } from './agent-metrics';
 import { AgentRuntime } from './agent-runtime';
 import { EtcdClusterStore } from './store/etcd-cluster-store';
+import { MalformedValueLog } from './store/malformed-values';
+import { clusterKeys } from '../proto';
 import { startControlServer } from './control/control-server';
 
 export interface RunningAgent {
@@ -20,6 +22,7 @@ export interface RunningAgent {
 export async function runAgent(configPath: string): Promise<RunningAgent> {
   const config = loadAgentConfig(configPath);
   const logger = createLogger('agent', { node: config.name, cluster: config.cluster });
+  const malformed = new MalformedValueLog(clusterKeys(config.cluster).prefix, logger.child('store'));
   const store = new EtcdClusterStore({
     endpoints: config.etcd.endpoints,
     tls: config.etcd.tls,
@@ -27,8 +30,10 @@ export async function runAgent(configPath: string): Promise<RunningAgent> {
     cluster: config.cluster,
     callTimeoutMs: config.etcd.callTimeoutMs,
     onWatchRenew: (error) => logger.warn('etcd cancelled the watch on the cluster keys; watching again on a new etcd client', { error: error.message }),
+    malformed,
   });
   const runtime = new AgentRuntime(config, store, logger);
+  runtime.metrics.countMalformed(malformed);
   await runtime.start();
   const started: Array<{ stop(): Promise<void> }> = [];
   if (config.metrics) {

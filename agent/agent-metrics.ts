@@ -6,6 +6,7 @@
 
 import * as http from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { MalformedValueLog } from './store/malformed-values';
 
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -48,6 +49,20 @@ export class AgentMetrics {
     this.backupSyncFailures = new Counter({ name: 'doltgate_agent_backup_sync_failures_total', help: 'Failed backup syncs', registers: r });
     this.etcdReachable = new Gauge({ name: 'doltgate_agent_etcd_reachable', help: '1 when the last etcd read succeeded', registers: r });
     this.doltRestarts = new Counter({ name: 'doltgate_agent_dolt_restarts_total', help: 'Restarts of the local dolt sql-server after a crash', registers: r });
+  }
+
+  /** doltgate_agent_malformed_etcd_values_total{kind}, read from `log` at each scrape. */
+  countMalformed(log: MalformedValueLog): void {
+    new Counter({
+      name: 'doltgate_agent_malformed_etcd_values_total',
+      help: 'Distinct etcd values (key and revision) the agent could not decode and skipped, by kind of key',
+      labelNames: ['kind'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [kind, count] of log.counts()) this.inc({ kind }, count);
+      },
+    });
   }
 
   setRole(role: string): void {

@@ -30,6 +30,7 @@ import {
   type Topology,
 } from '../../proto';
 import { DecisionKeyWatch } from './decision-key-watch';
+import type { MalformedValueLog } from './malformed-values';
 import { CompareFailedError, LeaseExpiredError, StoreUnavailableError, type ClusterSnapshot, type ClusterStore, type LeaseHandle } from './cluster-store';
 
 export interface EtcdStoreOptions {
@@ -42,6 +43,8 @@ export interface EtcdStoreOptions {
   callTimeoutMs?: number;
   /** Told when etcd cancelled the decision-key watch and it starts over on a new client. */
   onWatchRenew?: (error: Error) => void;
+  /** Where values that cannot be decoded are reported (they are skipped); default: nowhere. */
+  malformed?: MalformedValueLog;
 }
 
 /**
@@ -109,7 +112,10 @@ export class EtcdClusterStore implements ClusterStore {
     this.clientOptions = etcd3Options(access, { dialTimeout: this.timeoutMs, faultHandling: { host: etcdHostBreaker } });
     this.client = new Etcd3(this.clientOptions);
     this.onWatchRenew = options.onWatchRenew;
+    this.malformed = options.malformed ?? null;
   }
+
+  private readonly malformed: MalformedValueLog | null;
 
   private readonly clientOptions: IOptions;
   private readonly onWatchRenew: ((error: Error) => void) | undefined;
@@ -163,8 +169,9 @@ export class EtcdClusterStore implements ClusterStore {
           snapshot.latestHistory = record;
           if (movesThePrimary(record)) snapshot.latestFailover = record;
         }
-      } catch {
+      } catch (error) {
         // A malformed value from an older or foreign writer is skipped, never fatal to the loop.
+        this.malformed?.report(key, String(kv.mod_revision), error);
       }
     }
     return snapshot;
@@ -232,11 +239,11 @@ export class EtcdClusterStore implements ClusterStore {
   async listHistory(limit: number): Promise<HistoryRecord[]> {
     const values = await this.call('read history', () => this.client.getAll().prefix(this.keys.historyPrefix).sort('Key', 'Descend').limit(limit).strings());
     const records: HistoryRecord[] = [];
-    for (const raw of Object.values(values)) {
+    for (const [key, raw] of Object.entries(values)) {
       try {
         records.push(decodeHistory(raw));
-      } catch {
-        // skip a malformed record
+      } catch (error) {
+        this.malformed?.report(key, null, error);
       }
     }
     return records.sort((a, b) => b.epoch - a.epoch);
@@ -262,8 +269,8 @@ export class EtcdClusterStore implements ClusterStore {
     for (const key of newestFirst) {
       try {
         records.push(decodeAudit(values[key]));
-      } catch {
-        // skip a malformed record
+      } catch (error) {
+        this.malformed?.report(key, null, error);
       }
     }
     return records;

@@ -8,7 +8,10 @@ import { expect } from 'chai';
 import { EtcdClusterStore } from '../../agent/store/etcd-cluster-store';
 import { CompareFailedError, StoreUnavailableError, type ClusterStore } from '../../agent/store/cluster-store';
 import type { MemberRecord, OperationRecord, Topology } from '../../proto';
-import { startTestEtcd } from '../bed/etcd';
+import { etcdClient, startTestEtcd } from '../bed/etcd';
+import { MalformedValueLog } from '../../agent/store/malformed-values';
+import { silentLogger } from '../../common/logger';
+import { clusterKeys } from '../../proto';
 import { registerCleanup } from '../bed/cleanup';
 import { eventually } from '../bed/eventually';
 import type { EtcdCluster } from '../../sandbox/etcd-cluster';
@@ -54,6 +57,25 @@ describe('ClusterStore contract (real etcd)', function () {
   });
   beforeEach(() => {
     cluster++;
+  });
+
+  it('a value it cannot decode is skipped and reported once per revision, by kind; the rest of the snapshot stands', async () => {
+    const name = `c${cluster}`;
+    const malformed = new MalformedValueLog(clusterKeys(name).prefix, silentLogger);
+    const reporting = new EtcdClusterStore({ endpoints: etcd.endpoints, cluster: name, malformed });
+    registerCleanup(() => reporting.close());
+    const raw = etcdClient(etcd);
+    await raw.put(clusterKeys(name).member('good')).value(JSON.stringify(member('good')));
+    await raw.put(clusterKeys(name).member('bad')).value('{"name": "bad", "sql": ');
+    await raw.put(clusterKeys(name).history(3)).value('not json');
+    const first = await reporting.snapshot();
+    await reporting.snapshot();
+    expect(Object.keys(first.members)).to.deep.equal(['good']);
+    expect(first.latestHistory).to.equal(null);
+    expect([...malformed.counts()].sort()).to.deep.equal([['history', 1], ['members', 1]]);
+    await raw.put(clusterKeys(name).member('bad')).value('still not a member');
+    await reporting.snapshot();
+    expect(malformed.counts().get('members'), 'a new revision of the bad value is a new report').to.equal(2);
   });
 
   it('creates the leader key only if absent, and only the holder can release it', async () => {
