@@ -34,11 +34,14 @@ import { HostProbe } from './health/host-probe';
 import { FailoverExecutor, type ExecutorHooks, type ExecutorSettings } from './failover/failover-executor';
 import { buildTopology } from './failover/topology-builder';
 import { BackupScheduler } from './backup-scheduler';
+import { defaultDrainTimeoutMs } from './control/op-request';
 import { planRetention } from './retention';
 
 export interface LastDecision {
   action: string;
   reason: string;
+  /** For 'wait': its WaitCode, so tests and SREs key on a code, not on the reason's words. */
+  waitCode: string | null;
   at: string;
 }
 
@@ -118,7 +121,8 @@ export class AgentRuntime {
       backupUrl: config.backup?.url ?? null,
       remoteUrlTemplate: config.dolt.remoteUrlTemplate,
       sqlTimeoutMs: Math.max(config.checkTimeoutMs, 2000),
-      drainTimeoutMs: 5000,
+      // Used only by a hand-over without an op; an op carries its own (switchover --drain-timeout).
+      drainTimeoutMs: defaultDrainTimeoutMs,
     };
     this.executor = this.executorWith({});
     this.catalogSync = new DatabaseCatalogSync(
@@ -426,7 +430,7 @@ export class AgentRuntime {
   }
 
   private record(decision: Decision): void {
-    this.lastDecisionValue = { action: decision.action, reason: decision.reason, at: new Date(this.now()).toISOString() };
+    this.lastDecisionValue = { action: decision.action, reason: decision.reason, waitCode: decision.action === 'wait' ? decision.code : null, at: new Date(this.now()).toISOString() };
     this.metrics.decisions.inc({ action: decision.action, code: decision.action === 'wait' ? decision.code : '' });
     // Reasons carry live numbers ("lease valid for 6.0 s"): log on a change of action or code.
     const key = `${decision.action}:${decision.action === 'wait' ? decision.code : ''}`;
@@ -483,7 +487,8 @@ export class AgentRuntime {
         await this.runPlan(decision, decision.reason, decision.op.id, snapshot, 'operator');
         return;
       case 'refuse-op':
-        await this.updateOp(decision.op.id, (op) => ({ ...op, state: 'refused', reason: decision.reason }));
+        // Only from pending: an agent that claimed it meanwhile keeps it.
+        await this.updateOp(decision.op.id, (op) => (op.state === 'pending' ? { ...op, state: 'refused', reason: decision.reason } : null));
         return;
       case 'rejoin-as-replica':
         await this.rejoin(decision.epoch, decision.orphanEpoch);
@@ -525,7 +530,8 @@ export class AgentRuntime {
       this.logger.info('another node holds the leader key; observing again', { plan: plan.kind, epoch: plan.epoch });
       return;
     }
-    if (opId) await this.updateOp(opId, (op) => ({ ...op, state: 'running', executor: this.config.name, reason }));
+    // The executor claims the op (pending → running, by this agent) in the transaction that starts
+    // the failover's history: see FailoverExecutor.begin.
     // The op mirrors the history's steps one write after another, and all before its outcome:
     // written concurrently, an older step list could land last, and whoever follows the op would
     // see it succeed before its last step did.
@@ -545,18 +551,21 @@ export class AgentRuntime {
       await executor.run(plan, reason);
       if (plan.steps.includes('enable-push-on-write')) this.setState({ role: 'primary', epoch: plan.epoch, primaryEpoch: plan.epoch });
       else this.setState({ ...this.state, epoch: Math.max(this.state.epoch, plan.epoch) });
+      // Our step list reaches the op before the key does: the next executor mirrors its own after it.
+      await mirrored;
       if (plan.releaseLeaderAfter) await this.store.releaseLeader(this.config.name);
       if (plan.steps.includes('reroute')) this.metrics.failovers.inc({ kind: plan.kind, trigger, outcome: 'succeeded' });
       if (opId && (plan.steps.includes('reroute') || !plan.releaseLeaderAfter)) {
         // The running reason was this agent's decision to act; the outcome is what the requester wants to read.
         const outcome = plan.steps.includes('reroute') ? `${plan.candidate} is primary at epoch ${plan.epoch}` : null;
         await mirrored;
-        await this.updateOp(opId, (op) => ({ ...op, state: 'succeeded', epoch: plan.epoch, reason: outcome ?? op.reason }));
+        await this.updateOp(opId, (op) => (this.runsOp(op) ? { ...op, state: 'succeeded', epoch: plan.epoch, reason: outcome ?? op.reason } : null));
       }
     } catch (error) {
       this.metrics.failovers.inc({ kind: plan.kind, trigger, outcome: 'failed' });
       await mirrored;
-      if (opId) await this.updateOp(opId, (op) => ({ ...op, state: 'failed', reason: (error as Error).message })).catch(() => undefined);
+      // Only an op this agent claimed: a plan stopped before its claim leaves the op to its owner.
+      if (opId) await this.updateOp(opId, (op) => (this.runsOp(op) ? { ...op, state: 'failed', reason: (error as Error).message } : null)).catch(() => undefined);
       throw error;
     }
   }
@@ -586,13 +595,20 @@ export class AgentRuntime {
     this.logger.info('rejoined as a read replica', { epoch, orphans });
   }
 
-  private async updateOp(id: string, change: (op: OperationRecord) => OperationRecord): Promise<void> {
+  private runsOp(op: OperationRecord): boolean {
+    return op.state === 'running' && op.executor === this.config.name;
+  }
+
+  /** Rewrites the op by `change` (null: leave it as it is), compare-and-swap on a fresh read. */
+  private async updateOp(id: string, change: (op: OperationRecord) => OperationRecord | null): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const snapshot = await this.store.snapshot();
       const current = snapshot.ops.find((op) => op.value.id === id);
       if (!current) return;
+      const next = change(current.value);
+      if (next === null) return;
       try {
-        await this.store.putOperation(change(current.value), current.modRevision);
+        await this.store.putOperation(next, current.modRevision);
         return;
       } catch (error) {
         if ((error as { code?: string }).code !== 'COMPARE_FAILED') throw error;

@@ -9,7 +9,8 @@
  *   "state": "stable" | "failover" | "switchover" | "none",
  *   "primary": string | null, "leader": string | null,
  *   "paused": boolean, "pause": { "by": string, "at": string, "reason": string } | null,
- *   "lastDecision": { "agent": string, "action": string, "reason": string } | null,
+ *   "lastDecision": { "agent": string, "action": string, "waitCode": string | null, "reason": string } | null,
+ *                   (waitCode: for action "wait", a stable code such as "paused" or "anti-flap")
  *   "answeredBy": string, "topologyReason": string,
  *   "nodes": [{ "name": string, "sql": "host:port", "role": "primary" | "replica" | "fenced" | "down",
  *               "live": boolean, "healthy": boolean, "consecutiveFailures": number,
@@ -68,7 +69,7 @@ export interface StatusJson {
   leader: string | null;
   paused: boolean;
   pause: { by: string; at: string; reason: string } | null;
-  lastDecision: { agent: string; action: string; reason: string } | null;
+  lastDecision: { agent: string; action: string; waitCode: string | null; reason: string } | null;
   answeredBy: string;
   topologyReason: string;
   nodes: NodeJson[];
@@ -104,7 +105,7 @@ export function statusJson(status: ClusterStatus): StatusJson {
     leader: nullable(status.leader),
     paused: pause !== null,
     pause,
-    lastDecision: status.lastDecision === null ? null : { agent: status.answeredBy, action: status.lastDecision.action, reason: status.lastDecision.reason },
+    lastDecision: status.lastDecision === null ? null : { agent: status.answeredBy, action: status.lastDecision.action, waitCode: status.lastDecision.waitCode === '' ? null : status.lastDecision.waitCode, reason: status.lastDecision.reason },
     answeredBy: status.answeredBy,
     topologyReason: status.topologyReason,
     nodes: status.nodes.map(nodeJson),
@@ -152,7 +153,7 @@ export function formatStatus(status: ClusterStatus): string {
   lines.push(
     status.lastDecision === null
       ? `decision of ${status.answeredBy}: none yet`
-      : `decision of ${status.answeredBy}: ${status.lastDecision.action}: ${status.lastDecision.reason}`,
+      : `decision of ${status.answeredBy}: ${status.lastDecision.action}${status.lastDecision.waitCode === '' ? '' : ` (${status.lastDecision.waitCode})`}: ${status.lastDecision.reason}`,
   );
   lines.push('');
   if (status.nodes.length === 0) {

@@ -23,6 +23,8 @@ export interface GetStatusRequest {}
 export interface Decision {
   action: string;
   reason: string;
+  /** For action 'wait': the stable WaitCode (agent/ha/decision.ts); '' otherwise. */
+  waitCode: string;
 }
 
 export interface PauseState {

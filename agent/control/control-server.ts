@@ -65,7 +65,7 @@ export interface ControlServerOptions {
   agentName: string;
   haConfig: HaConfig;
   /** What this agent's HA loop last decided, for GetStatus. */
-  localStatus: () => { lastDecision: { action: string; reason: string } | null };
+  localStatus: () => { lastDecision: { action: string; reason: string; waitCode: string | null } | null };
   tls?: ControlServerTls;
   token?: string;
   /**
@@ -207,7 +207,12 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     GetStatus: unary<GetStatusRequest, ClusterStatus>('GetStatus', async () => {
       const snapshot = await opts.store.snapshot();
       const { lastDecision } = opts.localStatus();
-      return clusterStatus(snapshot, { cluster: opts.store.cluster, agentName: opts.agentName, config: opts.haConfig, lastDecision });
+      return clusterStatus(snapshot, {
+        cluster: opts.store.cluster,
+        agentName: opts.agentName,
+        config: opts.haConfig,
+        lastDecision: lastDecision === null ? null : { action: lastDecision.action, reason: lastDecision.reason, waitCode: lastDecision.waitCode ?? '' },
+      });
     }),
 
     Switchover: unary<SwitchoverRequest, OperationReply>('Switchover', (call) => {

@@ -9,9 +9,9 @@
  */
 
 import type { Logger } from '../../common/logger';
-import type { HistoryRecord, HistoryStep, Topology } from '../../proto';
+import { isFinalOperationState, type HistoryRecord, type HistoryStep, type OperationRecord, type Topology } from '../../proto';
 import type { FailoverPlan, FailoverStep } from '../ha';
-import type { ClusterStore } from '../store/cluster-store';
+import type { ClusterSnapshot, ClusterStore } from '../store/cluster-store';
 import type { LocalDolt } from '../dolt/local-dolt';
 import { withSession } from '../dolt/sql-session';
 import { alignWithCatalog, describeAlignment, type Alignment } from '../dolt/database-sync';
@@ -54,18 +54,25 @@ export class FailoverExecutor {
 
   /** Runs plan.steps in order; resolves when all are done, throws on the first failure. */
   async run(plan: FailoverPlan, reason: string): Promise<void> {
-    let record = await this.historyFor(plan, reason);
+    let record = await this.begin(plan, reason);
     for (const step of plan.steps) {
       record = await this.runStep(plan, record, step);
     }
   }
 
-  private async historyFor(plan: FailoverPlan, reason: string): Promise<HistoryRecord> {
+  /**
+   * The history record to run under: the one already written for this epoch and candidate (a
+   * resumed plan), else a new one. Creating it and claiming the plan's op happen in one etcd
+   * transaction (store.beginFailover), so a plan runs only for an op nobody else claimed, refused
+   * or finished meanwhile, and one epoch's history is created by one agent.
+   */
+  private async begin(plan: FailoverPlan, reason: string): Promise<HistoryRecord> {
     const snapshot = await this.store.snapshot();
-    if (snapshot.latestHistory && snapshot.latestHistory.epoch === plan.epoch && snapshot.latestHistory.candidate === plan.candidate) {
-      return snapshot.latestHistory;
-    }
-    const record: HistoryRecord = {
+    const latest = snapshot.latestHistory;
+    const existing = latest && latest.epoch === plan.epoch && latest.candidate === plan.candidate ? latest : null;
+    const claim = plan.opId === null ? null : this.claimOf(snapshot.ops, plan.opId, reason);
+    if (existing && claim === null) return existing;
+    const record: HistoryRecord = existing ?? {
       epoch: plan.epoch,
       kind: plan.kind,
       reason,
@@ -80,8 +87,24 @@ export class FailoverExecutor {
       steps: [],
       orphanedBranches: [],
     };
-    await this.store.putHistory(record);
+    if (!(await this.store.beginFailover(existing ? null : record, claim))) {
+      throw new FailoverAbortedError(`history of epoch ${plan.epoch} or op ${plan.opId ?? '-'} changed since it was read; observing again`);
+    }
     return record;
+  }
+
+  /**
+   * The op's claimed value (running, by this agent), or null when this agent already runs it.
+   * A pending op is claimed; a running one is taken over (the target's share of a hand-over, or a
+   * stalled op); a finished or refused one, or one that is gone, is never run again.
+   */
+  private claimOf(ops: ClusterSnapshot['ops'], opId: string, reason: string): { op: OperationRecord; modRevision: string } | null {
+    const entry = ops.find((candidate) => candidate.value.id === opId);
+    if (!entry) throw new FailoverAbortedError(`op ${opId} is gone; not running it`);
+    const op = entry.value;
+    if (isFinalOperationState(op.state)) throw new FailoverAbortedError(`op ${opId} is already ${op.state}; not running it`);
+    if (op.state === 'running' && op.executor === this.settings.name) return null;
+    return { op: { ...op, state: 'running', executor: this.settings.name, reason }, modRevision: entry.modRevision };
   }
 
   private async runStep(plan: FailoverPlan, record: HistoryRecord, name: FailoverStep): Promise<HistoryRecord> {
@@ -140,11 +163,15 @@ export class FailoverExecutor {
           // is on the remote, then stop taking writes.
           const topology = buildTopology({ epoch: plan.epoch, state, primary: null, outgoing: null, members: snapshot.members, previous, reason: record.reason, now: this.now() });
           await this.publish(topology, record);
-          await this.drain();
+          // The bound the operator gave the op (switchover --drain-timeout), else the agent's.
+          const op = snapshot.ops.find((entry) => entry.value.id === plan.opId)?.value ?? null;
+          const bound = op?.drainTimeoutMs ?? this.settings.drainTimeoutMs;
+          const drained = await this.drain(bound);
           const pushed = await withSession(endpoint, timeout * 10, (session) => pushAllBranches(session, this.settings.remote));
           await this.local.fence({ restart: false });
           this.hooks.rolePublished?.('fenced', plan.epoch);
-          text += `; drained; pushed ${pushed} branch(es) the remote lacked; stopped taking writes`;
+          const drainText = drained.running === 0 ? `drained in ${drained.waitedMs} ms` : `${drained.running} statement(s) still running at the ${bound} ms drain bound, cut off`;
+          text += `; ${drainText}; pushed ${pushed} branch(es) the remote lacked; stopped taking writes`;
           return { text, orphans: [] };
         }
         if (previous && previous.epoch === plan.epoch && previous.state !== 'stable') return { text: `already published at epoch ${plan.epoch}`, orphans: [] };
@@ -214,16 +241,18 @@ export class FailoverExecutor {
   }
 
   /**
-   * Waits until no other session runs a statement on the local Dolt, bounded by drainTimeoutMs.
+   * Waits until no other session runs a statement on the local Dolt, for at most `boundMs`.
    * The proxies already hold new writes and transaction starts, so this only waits out the ones
-   * under way.
+   * under way. Says how long it waited and how many were still running when it stopped.
    */
-  private async drain(): Promise<void> {
-    const deadline = this.now() + this.settings.drainTimeoutMs;
-    await withSession(this.local.endpoint, this.settings.sqlTimeoutMs, async (session) => {
+  private async drain(boundMs: number): Promise<{ waitedMs: number; running: number }> {
+    const started = this.now();
+    const deadline = started + boundMs;
+    return withSession(this.local.endpoint, this.settings.sqlTimeoutMs, async (session) => {
       for (;;) {
         const rows = await session.query("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND command NOT IN ('Sleep', 'Daemon', 'Binlog Dump')");
-        if (Number(rows[0]?.n ?? 0) === 0 || this.now() >= deadline) return;
+        const running = Number(rows[0]?.n ?? 0);
+        if (running === 0 || this.now() >= deadline) return { waitedMs: this.now() - started, running };
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     });

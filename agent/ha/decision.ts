@@ -17,7 +17,8 @@ import type { FailoverStep } from './steps';
  * 1. makes sure this agent holds the leader key: create it if absent (txn on create revision 0),
  *    bound to its lease; if another node holds it, drop the decision and observe again;
  * 2. creates `history/<epoch>` if absent ({kind, candidate, fromPrimary, handOver, opId,
- *    takeoverFrom, startedAt, completed: []}); execute-op claims `ops/<opId>` in the same txn;
+ *    takeoverFrom, startedAt, completed: []}) and claims `ops/<opId>` in the same txn
+ *    (FailoverExecutor.begin, store.beginFailover): a claimed, refused or finished op never runs;
  * 3. runs `steps` in order, recording each as complete in the same etcd txn as any topology
  *    write the step makes (fence, reroute), so topology and history never disagree;
  * 4. if releaseLeaderAfter, deletes the leader key (only if its value is still this node).

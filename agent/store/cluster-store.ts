@@ -83,6 +83,13 @@ export interface ClusterStore {
   casTopology(next: Topology, expectedModRevision: string | null, history?: HistoryRecord): Promise<string>;
   putHistory(record: HistoryRecord): Promise<void>;
   /**
+   * Starts a failover's record in ONE transaction: creates `history/<epoch>` (`create`; it must
+   * not exist yet) and moves the op in `claim` from the revision it was read at to its claimed
+   * value. Either may be null, not both. False when a compare failed: another agent created that
+   * epoch's history, or the op changed (claimed, refused, finished) since it was read.
+   */
+  beginFailover(create: HistoryRecord | null, claim: { op: OperationRecord; modRevision: string } | null): Promise<boolean>;
+  /**
    * Writes the database catalog if its mod revision is still `expected` (null: must not exist)
    * and the topology's is still `topologyModRevision`: a primary writes it only under the topology
    * that made it primary, so an agent that froze and woke after a failover cannot write it.

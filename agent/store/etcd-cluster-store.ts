@@ -236,6 +236,27 @@ export class EtcdClusterStore implements ClusterStore {
     await this.call('record history', () => this.client.put(this.keys.history(record.epoch)).value(JSON.stringify(record)).exec());
   }
 
+  async beginFailover(create: HistoryRecord | null, claim: { op: OperationRecord; modRevision: string } | null): Promise<boolean> {
+    const compares: Array<{ key: string; target: 'Create' | 'Mod'; value: number | string }> = [];
+    const writes: Array<{ key: string; value: string }> = [];
+    if (create) {
+      compares.push({ key: this.keys.history(create.epoch), target: 'Create', value: 0 });
+      writes.push({ key: this.keys.history(create.epoch), value: JSON.stringify(create) });
+    }
+    if (claim) {
+      compares.push({ key: this.keys.op(claim.op.id), target: 'Mod', value: claim.modRevision });
+      writes.push({ key: this.keys.op(claim.op.id), value: JSON.stringify(claim.op) });
+    }
+    const [first, ...rest] = compares;
+    if (first === undefined) throw new Error('beginFailover needs a history record to create or an op to claim');
+    const result = await this.call('start the failover record', () => {
+      let txn = this.client.if(first.key, first.target, '==', first.value);
+      for (const c of rest) txn = txn.and(c.key, c.target, '==', c.value);
+      return txn.then(...writes.map((w) => this.client.put(w.key).value(w.value))).commit();
+    });
+    return result.succeeded;
+  }
+
   async listHistory(limit: number): Promise<HistoryRecord[]> {
     const values = await this.call('read history', () => this.client.getAll().prefix(this.keys.historyPrefix).sort('Key', 'Descend').limit(limit).strings());
     const records: HistoryRecord[] = [];

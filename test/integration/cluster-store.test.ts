@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import { EtcdClusterStore } from '../../agent/store/etcd-cluster-store';
 import { CompareFailedError, StoreUnavailableError, type ClusterStore } from '../../agent/store/cluster-store';
-import type { MemberRecord, OperationRecord, Topology } from '../../proto';
+import type { HistoryRecord, MemberRecord, OperationRecord, Topology } from '../../proto';
 import { etcdClient, startTestEtcd } from '../bed/etcd';
 import { MalformedValueLog } from '../../agent/store/malformed-values';
 import { silentLogger } from '../../common/logger';
@@ -195,6 +195,38 @@ describe('ClusterStore contract (real etcd)', function () {
     expect(after.latestHistory?.epoch).to.equal(11);
     await a.prune([], null);
     expect((await a.listHistory(100)).length, 'an empty plan deletes nothing').to.equal(2);
+  });
+
+  it("beginFailover creates an epoch's history and claims its op in one transaction: both or neither", async () => {
+    const a = store();
+    const history = (epoch: number, candidate: string): HistoryRecord => ({ epoch, kind: 'switchover', reason: 'test', fromPrimary: 'n1', candidate, handOver: true, opId: 'op-1', takeoverFrom: null, startedAt: '', endedAt: null, outcome: 'running', steps: [], orphanedBranches: [] });
+    const pending: OperationRecord = { id: 'op-1', kind: 'switchover', target: 'n2', force: false, drainTimeoutMs: 1000, requestedAt: new Date().toISOString(), requestedBy: 'test', state: 'pending', executor: null, epoch: null, steps: [], reason: 'requested' };
+    const readAt = await a.putOperation(pending, null);
+    const claimed = { op: { ...pending, state: 'running' as const, executor: 'n1' }, modRevision: readAt };
+
+    // The op changed since it was read (another agent refused it): nothing is written.
+    const refusedAt = await a.putOperation({ ...pending, state: 'refused', reason: 'refused by n3' }, readAt);
+    expect(await a.beginFailover(history(5, 'n2'), claimed)).to.equal(false);
+    let snapshot = await a.snapshot();
+    expect(snapshot.latestHistory, 'no history without the claim').to.equal(null);
+    expect(snapshot.ops[0].value.state).to.equal('refused');
+
+    // Read fresh, the claim and the history land together.
+    const fresh = { op: { ...pending, state: 'running' as const, executor: 'n1' }, modRevision: refusedAt };
+    expect(await a.beginFailover(history(5, 'n2'), fresh)).to.equal(true);
+    snapshot = await a.snapshot();
+    expect(snapshot.latestHistory?.epoch).to.equal(5);
+    expect(snapshot.ops[0].value).to.include({ state: 'running', executor: 'n1' });
+
+    // One epoch's history is created once, with or without an op.
+    expect(await a.beginFailover(history(5, 'n3'), null)).to.equal(false);
+    expect((await a.snapshot()).latestHistory?.candidate).to.equal('n2');
+    expect(await a.beginFailover(history(6, 'n3'), null)).to.equal(true);
+    // A claim alone (a resumed history) compares only the op.
+    const now = (await a.snapshot()).ops[0];
+    expect(await a.beginFailover(null, { op: { ...now.value, executor: 'n2' }, modRevision: now.modRevision })).to.equal(true);
+    expect(await a.beginFailover(null, { op: { ...now.value, executor: 'n3' }, modRevision: now.modRevision }), 'a stale revision').to.equal(false);
+    expect((await a.snapshot()).ops[0].value.executor).to.equal('n2');
   });
 
   it('is usable again within about a second of etcd coming back (no long circuit breaker)', async () => {

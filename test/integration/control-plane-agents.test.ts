@@ -14,6 +14,7 @@ import * as resumeCli from '../../cli/resume';
 import * as historyCli from '../../cli/history';
 import { eventually, sleep } from '../bed/eventually';
 import { queryNode, startLocalCluster } from '../bed/local-cluster';
+import { queryAsRoot } from '../../sandbox/root-query';
 
 type Runner = { runCli(argv: string[], io?: ReturnType<typeof memoryIo>, env?: NodeJS.ProcessEnv): Promise<number> };
 
@@ -88,6 +89,19 @@ describe('control plane with real agents', function () {
     expect(latest.steps.map((step: { name: string }) => step.name)).to.deep.equal(['fence', 'disable-read-only', 'recover', 'enable-push-on-write', 'reroute']);
   });
 
+  it('switchover --drain-timeout bounds the wait for a statement still running on the old primary', async () => {
+    const target = cluster.agents.find((agent) => agent.name !== primary)?.name as string;
+    // A statement that outlives any drain: the fence restarts Dolt read-only under it.
+    const sleeper = queryAsRoot(cluster.agent(primary).sqlPort, 'SELECT SLEEP(30)', [], { database: 'app', connectTimeoutMs: 2000, queryTimeoutMs: 60_000 }).catch(() => 'cut off');
+    await eventually(async () => (await queryNode<{ n: number }>(cluster, primary, "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP%'"))[0].n > 0, { within: 5_000, what: 'the sleeping statement to run' });
+    const result = await cli(cluster, switchoverCli, ['--to', target, '--drain-timeout', '700']);
+    expect(result.code, result.out).to.equal(0);
+    expect(result.out, result.out).to.match(/fence\s+done\s+.*1 statement\(s\) still running at the 700 ms drain bound, cut off/);
+    expect(await sleeper).to.equal('cut off');
+    primary = await cluster.waitForStablePrimary(15_000);
+    expect(primary).to.equal(target);
+  });
+
   it('pause blocks automatic failover; resume restores it', async () => {
     expect((await cli(cluster, pauseCli, ['--reason', 'maintenance'])).code).to.equal(0);
     expect((await cluster.snapshot()).paused?.reason).to.equal('maintenance');
@@ -95,6 +109,9 @@ describe('control plane with real agents', function () {
     await cluster.agent(primary).process.kill9();
     await sleep(9000);
     expect((await cluster.snapshot()).topology?.value.epoch, 'paused: no failover').to.equal(epoch);
+    // The agent that answers says why it waits, as a code.
+    const status = JSON.parse((await cli(cluster, statusCli, ['--json'])).out);
+    expect(status.lastDecision, JSON.stringify(status.lastDecision)).to.include({ action: 'wait', waitCode: 'paused' });
     expect((await cli(cluster, resumeCli, [])).code).to.equal(0);
     const next = await cluster.waitForStablePrimary(30_000, primary);
     expect((await cluster.snapshot()).topology?.value.epoch).to.be.greaterThan(epoch);

@@ -102,7 +102,7 @@ describe('control plane: gRPC API and CLI (real etcd)', function () {
     store = new EtcdClusterStore({ endpoints: etcd.endpoints, cluster });
     registerCleanup(() => store.close());
     const common = { host: '127.0.0.1', port: 0, store, haConfig: config, token, logger: silentLogger, watchPollMs: 50 };
-    serverA = await startControlServer({ ...common, agentName: 'a', localStatus: () => ({ lastDecision: { action: 'renew-lease', reason: 'primary a holds the leader key and is healthy' } }) });
+    serverA = await startControlServer({ ...common, agentName: 'a', localStatus: () => ({ lastDecision: { action: 'renew-lease', reason: 'primary a holds the leader key and is healthy', waitCode: null } }) });
     registerCleanup(() => serverA.stop());
     serverB = await startControlServer({ ...common, agentName: 'b', localStatus: () => ({ lastDecision: null }) });
     registerCleanup(() => serverB.stop());

@@ -26,7 +26,7 @@ function status(overrides: Partial<ClusterStatus> = {}): ClusterStatus {
     primary: 'a',
     leader: 'a',
     pause: { paused: false, by: '', at: '', reason: '' },
-    lastDecision: { action: 'follow', reason: 'following primary a at epoch 7' },
+    lastDecision: { action: 'follow', reason: 'following primary a at epoch 7', waitCode: '' },
     answeredBy: 'b',
     topologyReason: 'switchover to a',
     nodes: [
@@ -76,7 +76,7 @@ describe('cli status output', () => {
     const json = statusJson(status({ operations: [op('running', { executor: 'a', steps: [step('fence', 'running')] })] }));
     expect(Object.keys(json)).to.deep.equal(['cluster', 'epoch', 'state', 'primary', 'leader', 'paused', 'pause', 'lastDecision', 'answeredBy', 'topologyReason', 'nodes', 'operations']);
     expect(json).to.include({ cluster: 'prod', epoch: 7, state: 'stable', primary: 'a', leader: 'a', paused: false, pause: null, answeredBy: 'b' });
-    expect(json.lastDecision).to.deep.equal({ agent: 'b', action: 'follow', reason: 'following primary a at epoch 7' });
+    expect(json.lastDecision).to.deep.equal({ agent: 'b', action: 'follow', waitCode: null, reason: 'following primary a at epoch 7' });
     expect(json.nodes[0]).to.deep.equal({
       name: 'a', sql: '10.0.0.1:3306', role: 'primary', live: true, healthy: true, consecutiveFailures: 0, lastError: null,
       commitsNotOnRemote: 2, commitsBehindRemote: 0, priority: 100, nofailover: false, grpc: '10.0.0.1:7000', epoch: 7, databases: [],
@@ -121,6 +121,9 @@ describe('cli status output', () => {
     expect(lines[1]).to.equal('paused: no (automatic failover on)');
     expect(lines[2]).to.equal('topology: switchover to a');
     expect(lines[3]).to.equal('decision of b: follow: following primary a at epoch 7');
+    const waiting = formatStatus(status({ lastDecision: { action: 'wait', waitCode: 'anti-flap', reason: 'the last failover was 3 s ago' } })).split('\n');
+    expect(waiting[3]).to.equal('decision of b: wait (anti-flap): the last failover was 3 s ago');
+    expect(statusJson(status({ lastDecision: { action: 'wait', waitCode: 'paused', reason: 'paused by me' } })).lastDecision).to.deep.equal({ agent: 'b', action: 'wait', waitCode: 'paused', reason: 'paused by me' });
     expect(lines[5]).to.match(/^NODE\s+ROLE\s+SQL\s+HEALTH\s+FAILS\s+NOT-ON-REMOTE\s+BEHIND\s+PRIORITY\s+FLAGS\s+EPOCH\s+GRPC$/);
     expect(lines[6].split(/\s+/)).to.deep.equal(['a', 'primary', '10.0.0.1:3306', 'healthy', '0', '2', '0', '100', '-', '7', '10.0.0.1:7000']);
     expect(lines[7].split(/\s+/)).to.deep.equal(['b', 'replica', '10.0.0.2:3306', 'unhealthy', '3', '0', '5', '50', 'nofailover', '6', '-']);

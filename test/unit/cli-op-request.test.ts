@@ -159,7 +159,7 @@ describe('control judgeOpRequest', () => {
 
 describe('control clusterStatus', () => {
   it('merges topology and members, applying the HA health rule', () => {
-    const status = clusterStatus(snapshot({ paused: { by: 'me', at: 'now', reason: 'upgrade' } }), { cluster: 'prod', agentName: 'b', config, lastDecision: { action: 'follow', reason: 'r' } });
+    const status = clusterStatus(snapshot({ paused: { by: 'me', at: 'now', reason: 'upgrade' } }), { cluster: 'prod', agentName: 'b', config, lastDecision: { action: 'follow', reason: 'r', waitCode: '' } });
     expect(status).to.include({ cluster: 'prod', epoch: 7, state: 'stable', primary: 'a', leader: 'a', answeredBy: 'b', topologyReason: 'bootstrap' });
     expect(status.pause).to.deep.equal({ paused: true, by: 'me', at: 'now', reason: 'upgrade' });
     expect(status.nodes.map((n) => `${n.name}:${n.role}:${n.live ? 'live' : 'gone'}:${n.healthy ? 'ok' : 'bad'}`)).to.deep.equal([
