@@ -35,6 +35,7 @@ import { FailoverExecutor, type ExecutorHooks, type ExecutorSettings } from './f
 import { buildTopology } from './failover/topology-builder';
 import { BackupScheduler } from './backup-scheduler';
 import { defaultDrainTimeoutMs } from './control/op-request';
+import type { EtcdUnavailability } from './store/etcd-quorum';
 import { planRetention } from './retention';
 
 export interface LastDecision {
@@ -71,6 +72,10 @@ export class AgentRuntime {
   /** History below this epoch was deleted already (retention.ts): no range delete every cycle. */
   private historyPrunedBelow = 0;
   private lastMembers: Record<string, MemberRecord> = {};
+  /** Why this cycle's snapshot failed, when it did. */
+  private etcdUnavailable: EtcdUnavailability = 'unreachable';
+  private explaining = false;
+  private readFailed = false;
   /** The newest snapshot read: what decide sees while etcd does not answer (observation-builder.ts). */
   private lastSnapshot: ClusterSnapshot | null = null;
   private hostReachable = true;
@@ -258,6 +263,9 @@ export class AgentRuntime {
         this.logger.warn('etcd snapshot failed', { error: error.message });
         return null;
       });
+      this.readFailed = read === null;
+      if (read) this.etcdUnavailable = 'unreachable';
+      else this.explainUnavailable();
       this.metrics.etcdReachable.set(read ? 1 : 0);
       let snapshot: ClusterSnapshot | null = null;
       if (read) {
@@ -393,12 +401,30 @@ export class AgentRuntime {
     };
   }
 
+  /**
+   * Finds out in the background why etcd did not answer, for the next cycle's wait code: awaited
+   * here it would stretch a cycle by a call timeout exactly when the fence margin is running out.
+   */
+  private explainUnavailable(): void {
+    if (this.explaining) return;
+    this.explaining = true;
+    this.store
+      .explainUnavailable()
+      .catch((): EtcdUnavailability => 'unreachable')
+      .then((why) => {
+        // etcd may have answered meanwhile: an old verdict must not outlive the outage.
+        if (this.readFailed) this.etcdUnavailable = why;
+        this.explaining = false;
+      });
+  }
+
   private observe(snapshot: ClusterSnapshot | null) {
     return buildObservation(snapshot, {
       self: this.selfObservation(),
       leaseLeftMs: this.lease.leftMs(),
       leaderVacantSince: this.leaderVacantSince,
       lastKnown: this.lastSnapshot,
+      etcdUnavailable: this.etcdUnavailable,
     });
   }
 

@@ -12,6 +12,7 @@
 import type { HistoryRecord, OperationRecord } from '../proto';
 import { isFailoverStep, type FailoverStep, type InProgress, type Observation, type PendingOp, type SelfObservation } from './ha';
 import type { ClusterSnapshot, Versioned } from './store/cluster-store';
+import type { EtcdUnavailability } from './store/etcd-quorum';
 
 export interface OwnFacts {
   self: SelfObservation;
@@ -19,6 +20,8 @@ export interface OwnFacts {
   leaderVacantSince: number | null;
   /** The newest snapshot that was read; used when this cycle's read failed. */
   lastKnown: ClusterSnapshot | null;
+  /** Why this cycle's read failed (store.explainUnavailable); default 'unreachable'. */
+  etcdUnavailable?: EtcdUnavailability;
 }
 
 export function pendingOpOf(ops: ReadonlyArray<Versioned<OperationRecord>>): PendingOp | null {
@@ -45,10 +48,12 @@ export function inProgressOf(record: HistoryRecord | null): InProgress | null {
 
 export function buildObservation(snapshot: ClusterSnapshot | null, own: OwnFacts): Observation {
   const read = snapshot ?? own.lastKnown;
+  // A member answered but could not read through a majority: reachable, without quorum.
+  const unread = { reachable: own.etcdUnavailable === 'no-quorum', hasQuorum: false };
   if (read === null) {
     return {
       self: own.self,
-      etcd: { reachable: false, hasQuorum: false },
+      etcd: unread,
       leader: null,
       leaseLeftMs: own.leaseLeftMs,
       leaderVacantSince: null,
@@ -64,7 +69,7 @@ export function buildObservation(snapshot: ClusterSnapshot | null, own: OwnFacts
   return {
     self: own.self,
     // A snapshot is a linearizable range read: it only succeeds through a quorum.
-    etcd: snapshot === null ? { reachable: false, hasQuorum: false } : { reachable: true, hasQuorum: true },
+    etcd: snapshot === null ? unread : { reachable: true, hasQuorum: true },
     leader: read.leader?.name ?? null,
     leaseLeftMs: own.leaseLeftMs,
     leaderVacantSince: read.leader ? null : own.leaderVacantSince,

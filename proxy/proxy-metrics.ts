@@ -17,6 +17,7 @@
 import * as http from 'node:http';
 import { Counter, Gauge, Histogram as PromHistogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { Histogram } from './histogram';
+import type { HoldStats } from './hold/write-hold';
 
 /** Seconds; the proxy's own overhead is sub-millisecond, queries may take seconds. */
 const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -48,6 +49,7 @@ export class ProxyMetrics {
   readonly heldWrites: Gauge;
   readonly holdTimeouts: Counter;
   readonly holdCutOffs: Counter;
+  readonly holdOutcomes: Counter<'outcome'>;
   readonly primarySuspicions: Counter<'kind'>;
   readonly topologyEpoch: Gauge;
   readonly backendUp: Gauge<'backend' | 'role'>;
@@ -62,6 +64,7 @@ export class ProxyMetrics {
   /** Read at scrape time: the pools' per-node figures, and the hold reason of every session. */
   private backendSource: () => ReadonlyArray<{ node: string; inUse: number; idle: number; connecting: number; queued: number; budget: number }> = () => [];
   private holdSource: () => Iterable<string | null> = () => [];
+  private holdStatsSource: () => HoldStats | null = () => null;
 
   constructor(labels: { cluster: string }) {
     this.registry.setDefaultLabels(labels);
@@ -130,6 +133,21 @@ export class ProxyMetrics {
       name: 'doltgate_proxy_hold_cutoffs_total',
       help: 'Writes refused or let go because the cluster had no primary for longer than hold.max_episode_ms (they were not executed)',
       registers,
+    });
+    this.holdOutcomes = new Counter({
+      name: 'doltgate_proxy_hold_writes_total',
+      help: 'Writes the write hold dealt with, by outcome: held (queued), released, timed_out, cut_off (past hold.max_episode_ms), aborted (client left), rejected (never queued: queue full, episode over). held = released + timed_out + cut_off + aborted + doltgate_proxy_held_writes',
+      labelNames: ['outcome'],
+      registers,
+      collect(this: Counter<'outcome'>) {
+        const stats = self.holdStatsSource();
+        if (stats === null) return;
+        // The hold keeps the totals; a scrape copies them (they only rise).
+        this.reset();
+        for (const [outcome, n] of [['held', stats.held], ['released', stats.released], ['timed_out', stats.timedOut], ['cut_off', stats.cutOff], ['aborted', stats.aborted], ['rejected', stats.rejected]] as const) {
+          this.inc({ outcome }, n);
+        }
+      },
     });
     this.primarySuspicions = new Counter({
       name: 'doltgate_proxy_primary_suspicions_total',
@@ -219,6 +237,11 @@ export class ProxyMetrics {
         for (const [reason, n] of counts) this.set({ reason }, n);
       },
     });
+  }
+
+  /** Where the hold outcome counters read their totals. */
+  observeHold(stats: () => HoldStats): void {
+    this.holdStatsSource = stats;
   }
 
   /** Where the backend connection gauges and the pinned-sessions gauge read their figures. */

@@ -8,6 +8,7 @@
  * can never both publish the same next epoch.
  */
 
+import type { EtcdUnavailability } from './etcd-quorum';
 import type { AuditRecord, DatabaseCatalog, HistoryRecord, MemberRecord, OperationRecord, Topology } from '../../proto';
 
 export interface Versioned<T> {
@@ -109,5 +110,7 @@ export interface ClusterStore {
    * which every agent writes every cycle). A hint to look again sooner, never the only trigger.
    */
   watchDecisionKeys(onChange: () => void): Promise<() => Promise<void>>;
+  /** After a failed read: whether a member answers without a majority, or none answers. */
+  explainUnavailable(): Promise<EtcdUnavailability>;
   close(): void;
 }

@@ -9,6 +9,7 @@ import { etcd3Options, type EtcdAccess } from '../../common/etcd-access';
 import { etcdHostBreaker } from '../../common/etcd-host-breaker';
 import { fenceClockMs } from '../../common/fence-clock';
 import { withTimeout } from '../../common/with-timeout';
+import { EtcdQuorumProbe, type EtcdUnavailability } from './etcd-quorum';
 import {
   clusterKeys,
   decodeAudit,
@@ -118,6 +119,7 @@ export class EtcdClusterStore implements ClusterStore {
   private readonly malformed: MalformedValueLog | null;
 
   private readonly clientOptions: IOptions;
+  private quorumProbe: EtcdQuorumProbe | null = null;
   private readonly onWatchRenew: ((error: Error) => void) | undefined;
 
   readonly cluster: string;
@@ -330,6 +332,11 @@ export class EtcdClusterStore implements ClusterStore {
   async watchDecisionKeys(onChange: () => void): Promise<() => Promise<void>> {
     const watch = new DecisionKeyWatch({ keys: this.keys, newClient: () => new Etcd3(this.clientOptions), onChange, timeoutMs: this.timeoutMs, onRenew: this.onWatchRenew });
     return () => watch.stop();
+  }
+
+  explainUnavailable(): Promise<EtcdUnavailability> {
+    this.quorumProbe ??= new EtcdQuorumProbe(this.clientOptions, this.timeoutMs);
+    return this.quorumProbe.explain();
   }
 
   close(): void {

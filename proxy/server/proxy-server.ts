@@ -154,6 +154,8 @@ export class ProxyServer {
       onBudgetExhausted: (node) => this.metrics.backendBudgetExhausted.inc({ backend: node }),
       onQueueWait: (node, ms, outcome) => this.metrics.backendQueueWait.observe({ backend: node, outcome }, ms / 1000),
     });
+    const hold = this.hold;
+    this.metrics.observeHold(() => hold.stats);
     const sessions = this.sessions;
     this.metrics.observeBackends(() => this.pools.stats(), function* () {
       for (const s of sessions) yield s.holdReason();

@@ -222,6 +222,12 @@ describe('agent failover (real etcd, Dolt and agent processes)', function () {
     const doltPid = (await cluster.doltPid(primary)) as number;
     process.kill(doltPid, 'SIGKILL');
     // Without quorum: the primary cannot renew and stays fenced; no replica may become writable.
+    // A replica says why it waits: the member it reaches answers, without a leader.
+    const replica = cluster.agents.find((agent) => agent.name !== primary)?.name as string;
+    await eventually(async () => {
+      const health = (await (await fetch(`http://127.0.0.1:${cluster.agent(replica).metricsPort}/healthz`)).json()) as { lastDecision: { waitCode: string | null } | null };
+      return health.lastDecision?.waitCode === 'no-quorum';
+    }, { within: 10_000, what: `${replica} to wait with code no-quorum` });
     await sleep(10_000);
     expect(await writableNodes(cluster)).to.deep.equal([]);
   });

@@ -154,6 +154,19 @@ describe('proxy following the cluster (real etcd, real Dolt)', function () {
     expect(health.detail.warnings.join(' ')).to.match(/failover in progress/);
     const metrics = await (await fetch(`http://127.0.0.1:${proxy.httpAddress?.port}/metrics`)).text();
     expect(metrics).to.match(/doltgate_proxy_hold_timeouts_total\{[^}]*\} [1-9]/);
+    expect(metrics).to.match(/doltgate_proxy_hold_writes_total\{outcome="timed_out"[^}]*\} [1-9]/);
+
+    // Past hold.max_episode_ms (3 × 400 ms here) the proxy stops holding: refused at once.
+    await eventually(() => (proxy.server.hold.describe().holdingForMs ?? 0) > 1200, { within: 5000, what: 'the episode to pass its bound' });
+    const rejectedBefore = proxy.server.hold.stats.rejected;
+    const late = (await c.query("INSERT INTO t VALUES (302, 'never')").then(() => ({}), (e: SqlError) => e)) as SqlError;
+    expect(late.errno).to.equal(1205);
+    expect(late.message).to.match(/stopped holding writes: the cluster has had no usable primary for \d+ ms \(failover at epoch 2\); this write was not executed/);
+    expect(proxy.server.hold.stats.rejected, 'refused without being queued').to.equal(rejectedBefore + 1);
+    const after = await (await fetch(`http://127.0.0.1:${proxy.httpAddress?.port}/metrics`)).text();
+    expect(after).to.match(/doltgate_proxy_hold_cutoffs_total\{[^}]*\} [1-9]/);
+    expect(await portOf(c), 'reads still flow').to.be.oneOf([cluster.nodes[1].port, cluster.nodes[2].port]);
+    expect((await cluster.query<Row>(cluster.primary, 'SELECT id FROM t WHERE id BETWEEN 301 AND 302')).length, 'neither write ran').to.equal(0);
   });
 
   it('failover mid-session: the open transaction is rolled back with a clear error, held writes go to the new primary', async () => {

@@ -43,6 +43,16 @@ describe('observation builder', () => {
     expect(decision.reason).to.match(/^etcd is unreachable: keep serving on the lease/);
   });
 
+  it('etcd without quorum (a member answers, reporting no leader): the primary keeps serving, the wait says no-quorum', () => {
+    const obs = buildObservation(null, { self, leaseLeftMs: 6_000, leaderVacantSince: null, lastKnown: snapshot(), etcdUnavailable: 'no-quorum' });
+    expect(obs.etcd).to.deep.equal({ reachable: true, hasQuorum: false });
+    const decision = decide(obs, config, T0);
+    expect(decision.action, decision.reason).to.equal('renew-lease');
+    expect(decision.reason).to.match(/^etcd has no quorum: keep serving on the lease/);
+    const follower = decide(buildObservation(null, { self: { ...self, name: 'b', writable: false, role: 'replica' }, leaseLeftMs: null, leaderVacantSince: null, lastKnown: snapshot(), etcdUnavailable: 'no-quorum' }), config, T0);
+    expect(follower).to.deep.include({ action: 'wait', code: 'no-quorum' });
+  });
+
   it('etcd unreachable and nothing ever read: no leader, no topology', () => {
     const obs = buildObservation(null, { self: { ...self, writable: false }, leaseLeftMs: null, leaderVacantSince: null, lastKnown: null });
     expect(obs).to.deep.include({ leader: null, topology: null, etcd: { reachable: false, hasQuorum: false } });

@@ -17,6 +17,8 @@ const names = [
   'doltgate_proxy_query_duration_seconds',
   'doltgate_proxy_held_writes',
   'doltgate_proxy_hold_timeouts_total',
+  'doltgate_proxy_hold_cutoffs_total',
+  'doltgate_proxy_hold_writes_total',
   'doltgate_proxy_topology_epoch',
   'doltgate_proxy_backend_up',
   'doltgate_proxy_errors_total',
@@ -38,6 +40,8 @@ describe('proxy metrics', () => {
     metrics.queryLatency.observe({ route: 'replica' }, 0.002);
     metrics.heldWrites.set(3);
     metrics.holdTimeouts.inc();
+    metrics.holdCutOffs.inc();
+    metrics.observeHold(() => ({ held: 9, released: 5, timedOut: 1, cutOff: 1, aborted: 1, rejected: 4, waiting: 1 }));
     metrics.topologyEpoch.set(7);
     metrics.backendUp.set({ backend: 'n1', role: 'primary' }, 1);
     metrics.errors.inc({ kind: 'HOLD_TIMEOUT' });
@@ -48,6 +52,9 @@ describe('proxy metrics', () => {
       expect(text, name).to.match(new RegExp(`^${name}(_bucket|_sum|_count)?\\{[^}]*cluster="c1"`, 'm'));
     }
     expect(text).to.contain('doltgate_proxy_topology_epoch{cluster="c1"} 7');
+    expect(text).to.contain('doltgate_proxy_hold_writes_total{outcome="held",cluster="c1"} 9');
+    expect(text).to.contain('doltgate_proxy_hold_writes_total{outcome="cut_off",cluster="c1"} 1');
+    expect(text).to.contain('doltgate_proxy_hold_writes_total{outcome="rejected",cluster="c1"} 4');
     expect(text).to.contain('doltgate_proxy_backend_up{backend="n1",role="primary",cluster="c1"} 1');
     // prom-client puts the prefix before its own names: process_cpu_seconds_total, nodejs_heap_..., as the agent does.
     expect(text).to.match(/^doltgate_proxy_process_process_cpu_seconds_total\{cluster="c1"\}/m);
