@@ -20,6 +20,7 @@ import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { Command, comInitDbFrame, comStmtPrepareFrame, isErrPacket, parseErr, ResponseStep, ServerStatus, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
+import { readTarget } from '../routing/route-decision';
 import type { BackendConnection, BackendSink } from './backend-connection';
 import { commandLabel, jobFields, lostCommandErrors, mayWrite, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
 import { BackendErrorReply, LocalInfileRefusedError, OutcomeUnknownError, QueryInterruptedError, QueryTimeoutError, ReadInterruptedError, SessionStateLostError, TransactionLostError, errFrameForError } from './errors';
@@ -116,8 +117,8 @@ export class CommandForwarder implements BackendSink {
       conn = job.fixedConn.isIdle && !job.fixedConn.isClosed ? job.fixedConn : null;
     } else if (job.route === 'replica') {
       job.replica = this.backends.pickReplica(this.commandAt);
-      if (job.replica === undefined) job.route = 'primary';
-      else conn = this.backends.readyReplica(job.replica);
+      job.route = readTarget(job.replica);
+      if (job.replica !== undefined) conn = this.backends.readyReplica(job.replica);
     } else if (job.route === 'previous') {
       const last = this.backends.last;
       conn = last !== null && last.isIdle && this.backends.synced(last) ? last : null;

@@ -1,16 +1,8 @@
 /**
  * The backend connections of one client session and the choice of which one runs a command.
  *
- * Routing (`decide`), in order — the first rule that applies wins:
- *  1. the session is in a transaction (SERVER_STATUS_IN_TRANS on its primary connection) or has
- *     autocommit off (the AUTOCOMMIT flag of the last primary answer) → primary;
- *  2. the session is pinned (temporary table, LOCK TABLES, GET_LOCK, user variable, ...) → primary;
- *  3. the statement follows the previous one (SHOW WARNINGS, FOUND_ROWS()) → the connection that
- *     ran the previous statement, if it is still usable;
- *  4. the classifier routes it to the primary (writes, DDL, CALL, locking reads, hints) → primary;
- *  5. the read-your-writes window is open and the statement is not hinted to a replica → primary;
- *  6. a replica picked by the ReplicaSelector (round robin or least outstanding, by weight,
- *     skipping replicas in backoff); none available → primary.
+ * Routing (`decide`): the session's facts go to the pure `routeOf` (proxy/routing/route-decision.ts,
+ * where the rules and their order are written down).
  *
  * Connections: at most one to the primary and one per replica, taken from the pools when needed.
  * With multiplexing on (the default) a session gives every connection back after each statement
@@ -33,6 +25,7 @@
 import { Buffer } from 'node:buffer';
 import type { Classification, PinCause } from '../routing/classifier';
 import { commitsWrite, ReadYourWritesWindow } from '../routing/read-your-writes';
+import { routeOf, type RouteFacts, type RouteKind } from '../routing/route-decision';
 import { comInitDbFrame, comQueryFrame, Command, hasFlag, ServerStatus } from '../protocol';
 import type { BackendConnection, BackendLogin, BackendSink, BackendTarget } from './backend-connection';
 import { poolLoginKey, type AcquireRequest, type BackendPools } from './backend-pool';
@@ -41,7 +34,7 @@ import { BackendBusyError, BackendReadOnlyError, BackendUnavailableError, NoTopo
 import type { StatementRegistry } from './prepared-statements';
 import type { SessionState } from './session-state';
 
-export type RouteKind = 'primary' | 'replica' | 'previous';
+export type { RouteKind } from '../routing/route-decision';
 
 export interface SessionIdentity {
   readonly state: SessionState;
@@ -78,6 +71,11 @@ export class SessionBackends {
   last: BackendConnection | null = null;
   /** AUTOCOMMIT from the last answer of the primary. */
   autocommit = true;
+  /** Refilled for every statement (decide): one object per session, none per statement. */
+  private readonly facts: RouteFacts = {
+    inTransaction: false, autocommit: true, pinned: false, followsPrevious: false, previousUsable: false,
+    classifiedPrimary: false, hintedReplica: false, readYourWritesOpen: false,
+  };
   readonly ryw: ReadYourWritesWindow;
   /** poolLoginKey of the identity, and what it was made from. */
   private loginKeyCache = '';
@@ -182,14 +180,19 @@ export class SessionBackends {
     return this.primary !== null && this.primary.inTransaction;
   }
 
-  /** Where a statement of this classification should run at `now` (rules in the file doc). */
+  /** Where a statement of this classification should run at `now` (route-decision.ts). */
   decide(c: Classification, now: number = this.now()): RouteKind {
-    if (this.inTransaction || !this.autocommit) return 'primary';
-    if (this.id.state.pinned) return 'primary';
-    if (c.followsPrevious && this.last !== null && this.usable(this.last)) return 'previous';
-    if (c.route === 'primary') return 'primary';
-    if (c.hint !== 'replica' && this.ryw.mustReadPrimary(now)) return 'primary';
-    return 'replica';
+    const f = this.facts;
+    f.inTransaction = this.inTransaction;
+    f.autocommit = this.autocommit;
+    f.pinned = this.id.state.pinned;
+    f.followsPrevious = c.followsPrevious;
+    // Only asked when it can matter: usable() walks the session's connections.
+    f.previousUsable = c.followsPrevious && this.last !== null && this.usable(this.last);
+    f.classifiedPrimary = c.route === 'primary';
+    f.hintedReplica = c.hint === 'replica';
+    f.readYourWritesOpen = this.ryw.mustReadPrimary(now);
+    return routeOf(f);
   }
 
   /** Picks the replica for a read; undefined when none is available (read from the primary). */
