@@ -8,7 +8,8 @@
  *   pipe      sysbench → bench/tcp-pipe-main (a bare Node TCP pipe, in its own process) → Dolt
  *   doltgate  sysbench → the proxy (proxy/proxy-main's runProxy, in its own process) → Dolt;
  *             skipped, saying so, when the proxy is not built yet.
- * Workloads: oltp_point_select at 1 and 16 threads, oltp_read_only at 16 threads. Targets are
+ * Workloads: oltp_point_select at 1 and 16 threads, oltp_read_only at 16 threads, and
+ * oltp_update_index at 4 threads (autocommit writes, each a Dolt commit). Targets are
  * interleaved within each round (rotating which goes first) so drift — page cache, thermal,
  * noisy neighbours — spreads over all of them. The pipe's and the proxy's CPU time is read from
  * /proc/<pid>/stat before and after each run and charged per query.
@@ -66,6 +67,8 @@ const allWorkloads: Workload[] = [
   { label: 'point_select 1 thread', test: 'oltp_point_select', threads: 1 },
   { label: 'point_select 16 threads', test: 'oltp_point_select', threads: 16 },
   { label: 'read_only 16 threads', test: 'oltp_read_only', threads: 16 },
+  // Autocommit writes: each is a Dolt commit, and through doltgate each gets an outcome token.
+  { label: 'update_index 4 threads', test: 'oltp_update_index', threads: 4 },
 ];
 
 const database = 'sbtest';

@@ -9,7 +9,7 @@
 
 import { execFile, type ChildProcess } from 'node:child_process';
 
-export type SysbenchTest = 'oltp_point_select' | 'oltp_read_only' | 'oltp_read_write';
+export type SysbenchTest = 'oltp_point_select' | 'oltp_read_only' | 'oltp_read_write' | 'oltp_update_index';
 
 export interface SysbenchTarget {
   host: string;

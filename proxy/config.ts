@@ -70,6 +70,8 @@ export interface ProxyConfig {
   idleTimeoutMs: number;
   /** Give up on a backend that has not finished answering a command this long; 0 = never. */
   queryTimeoutMs: number;
+  /** Name every commit with an outcome token, so a lost COMMIT's outcome can be asked (outcome-token.ts). */
+  outcomeTokens: boolean;
   backendConnectTimeoutMs: number;
   /** The plugin named in the greeting; clients answering with the other one are switched. */
   defaultAuthPlugin: ProxyAuthPlugin;
@@ -169,7 +171,7 @@ function isRecord(value: unknown): value is Raw {
 
 const TOP_LEVEL_KEYS = new Set([
   'listen', 'max_client_connections', 'max_allowed_packet', 'handshake_timeout_ms', 'idle_timeout_ms',
-  'query_timeout_ms', 'backend_connect_timeout_ms', 'default_auth_plugin', 'users', 'tls', 'backend_tls',
+  'query_timeout_ms', 'outcome_tokens', 'backend_connect_timeout_ms', 'default_auth_plugin', 'users', 'tls', 'backend_tls',
   'cluster', 'etcd', 'static_topology', 'hold', 'routing', 'pool', 'session_limits', 'login', 'metrics',
 ]);
 
@@ -348,6 +350,7 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
     handshakeTimeoutMs,
     idleTimeoutMs: r.int(raw, 'idle_timeout_ms', 'idle_timeout_ms', 8 * 3600 * 1000, 0, 365 * 24 * 3600 * 1000),
     queryTimeoutMs: r.int(raw, 'query_timeout_ms', 'query_timeout_ms', 0, 0, 365 * 24 * 3600 * 1000),
+    outcomeTokens: r.bool(raw, 'outcome_tokens', 'outcome_tokens', true),
     backendConnectTimeoutMs: r.int(raw, 'backend_connect_timeout_ms', 'backend_connect_timeout_ms', 5000, 100, 600_000),
     defaultAuthPlugin: defaultAuthPlugin as ProxyAuthPlugin,
     users,

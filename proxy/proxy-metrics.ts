@@ -50,6 +50,8 @@ export class ProxyMetrics {
   readonly holdTimeouts: Counter;
   readonly holdCutOffs: Counter;
   readonly holdOutcomes: Counter<'outcome'>;
+  readonly outcomeTokens: Counter;
+  readonly outcomeQueries: Counter<'verdict'>;
   readonly primarySuspicions: Counter<'kind'>;
   readonly topologyEpoch: Gauge;
   readonly backendUp: Gauge<'backend' | 'role'>;
@@ -148,6 +150,17 @@ export class ProxyMetrics {
           this.inc({ outcome }, n);
         }
       },
+    });
+    this.outcomeTokens = new Counter({
+      name: 'doltgate_proxy_outcome_tokens_total',
+      help: 'Statements that could make a Dolt commit and were given an outcome token (one SET round trip each)',
+      registers,
+    });
+    this.outcomeQueries = new Counter({
+      name: 'doltgate_proxy_outcome_queries_total',
+      help: "SELECT doltgate_outcome('<token>') answers, by verdict (committed, set aside, not committed, unknown)",
+      labelNames: ['verdict'],
+      registers,
     });
     this.primarySuspicions = new Counter({
       name: 'doltgate_proxy_primary_suspicions_total',

@@ -13,6 +13,7 @@
 import { Buffer } from 'node:buffer';
 import {
   Capability,
+  ColumnType,
   Command,
   MAX_FRAME_PAYLOAD,
   PACKET_HEADER_LENGTH,
@@ -222,4 +223,44 @@ export const COM_RESET_CONNECTION_FRAME: Buffer = Buffer.from([1, 0, 0, 0, Comma
 /** An empty packet: the end of LOCAL INFILE data, or refusing a LOCAL INFILE request. */
 export function emptyFrame(sequenceId: number): Buffer {
   return Buffer.from([0, 0, 0, sequenceId & 0xff]);
+}
+
+/** utf8mb4_general_ci: the collation of the proxy's own text columns. */
+const UTF8MB4_GENERAL_CI = 45;
+
+/**
+ * The frames of a text result set the proxy answers itself (no backend has it): column count,
+ * one VAR_STRING definition per column, EOF unless CLIENT_DEPRECATE_EOF, one row per `rows`
+ * entry (null is SQL NULL), then the end of rows (EOF, or an OK marked 0xFE). Sequence ids run
+ * on from `sequenceId`.
+ */
+export function textResultSetFrames(sequenceId: number, columns: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | null>>, statusFlags: number, capabilities: number): Buffer[] {
+  const frames: Buffer[] = [];
+  let seq = sequenceId;
+  const next = (payload: Uint8Array): void => {
+    frames.push(frame(seq, payload));
+    seq = (seq + 1) & 0xff;
+  };
+  next(new PayloadWriter(9).lenencInt(columns.length).toPayload());
+  for (const name of columns) {
+    next(
+      new PayloadWriter(64 + name.length * 2)
+        .lenencString('def').lenencString('').lenencString('').lenencString('').lenencString(name).lenencString(name)
+        .lenencInt(0x0c).u16(UTF8MB4_GENERAL_CI).u32(1024 * 1024).u8(ColumnType.MYSQL_TYPE_VAR_STRING).u16(0).u8(0).u16(0)
+        .toPayload(),
+    );
+  }
+  const deprecateEof = (capabilities & Capability.CLIENT_DEPRECATE_EOF) !== 0;
+  if (!deprecateEof) next(buildEofPayload(0, statusFlags));
+  for (const row of rows) {
+    const w = new PayloadWriter(64);
+    for (const value of row) {
+      if (value === null) w.u8(0xfb);
+      else w.lenencString(value);
+    }
+    next(w.toPayload());
+  }
+  if (deprecateEof) next(buildOkPayload({ statusFlags, asEndOfRows: true }, capabilities));
+  else next(buildEofPayload(0, statusFlags));
+  return frames;
 }

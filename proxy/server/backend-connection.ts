@@ -176,6 +176,11 @@ export class BackendConnection {
    */
   generation = -1;
   role: 'primary' | 'replica' = 'replica';
+  /**
+   * The connection's dolt_transaction_commit_message as the proxy last set it ('' = Dolt's
+   * default): outcome-token.ts keeps a stale token from naming another statement's commit.
+   */
+  commitMessage = '';
   private closed = false;
   private internal: InternalCommand | null = null;
   /** The socket chunk last pushed into the reader: views into it stay valid (see isBorrowedChunk). */

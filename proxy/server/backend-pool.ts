@@ -306,6 +306,8 @@ export class BackendPools {
       return false;
     }
     conn.stateKey = '';
+    // Session variables are back at their global values.
+    conn.commitMessage = '';
     conn.preparedOnly = false;
     conn.tracker.forgetInsertId();
     conn.stateOwner = null;

@@ -44,6 +44,7 @@ import {
   type PacketView,
   parseChangeUser,
   ServerStatus,
+  textResultSetFrames,
 } from '../protocol';
 import { classifyQuery, type Classification } from '../routing/classifier';
 import { writeTargetDatabase } from '../routing/write-target';
@@ -62,6 +63,7 @@ import {
   LocalInfileRefusedError,
   AccountStatementRefusedError,
   MalformedCommandError,
+  OutcomeTokenError,
   ShuttingDownError,
   TransactionLostError,
   UnknownCommandError,
@@ -77,6 +79,8 @@ import { SessionState } from './session-state';
 import { moveToSharedReads, ReadRelay } from './shared-reads';
 import { KILL_NEEDS_LITERAL_ID, parseKill, planKill, type KillRequest } from './kill-command';
 import { planStatementCommand } from './statement-commands';
+import { parseOutcomeToken } from './outcome-token';
+import { parseOutcomeCall, resolveOutcome } from './outcome-resolver';
 
 const enum Mode {
   Handshake,
@@ -438,9 +442,42 @@ export class ClientSession {
       this.refuse(view, refusal);
       return;
     }
+    if (c.kind === 'select' && sql.length < 512 && (sql.includes('_outcome') || sql.includes('_OUTCOME'))) {
+      const token = parseOutcomeCall(sql.toString('utf8'));
+      if (token !== null) {
+        this.onOutcomeQuery(view, token);
+        return;
+      }
+    }
     const writes = mayWrite(c);
     const selectDatabase = writes && this.fwd.identity.state.database === null ? writeTargetDatabase(sql, noBackslashEscapes) : null;
     this.fwd.forward(this.fwd.job(Command.COM_QUERY, view, c, writes, jobFields({ effects: c, selectDatabase })));
+  }
+
+  /** SELECT doltgate_outcome('<token>'): answered by the proxy from the nodes' commit graphs (outcome-resolver.ts). */
+  private onOutcomeQuery(view: PacketView, token: string): void {
+    if (!this.ensureWhole(view)) return;
+    const parsed = parseOutcomeToken(token);
+    if (parsed === null) {
+      this.refuse(view, new OutcomeTokenError(token));
+      return;
+    }
+    this.mode = Mode.Setup;
+    const seq = view.lastSequenceId + 1;
+    const view_ = this.ctx.view;
+    resolveOutcome(token, { pools: this.ctx.pools, login: this.fwd.identity.login, primary: view_.primary, node: (name) => (view_.primary?.name === name ? view_.primary : view_.replica(name)), ranOn: parsed.node }).then(
+      (answer) => {
+        this.ctx.metrics.outcomeQueries.inc({ verdict: answer.verdict });
+        if (this.isClosed()) return;
+        for (const f of textResultSetFrames(seq, ['outcome', 'detail'], [[answer.verdict, answer.detail]], this.statusFlags(), this.capabilities)) this.socket.write(f);
+        this.commandDone();
+      },
+      (error: Error) => {
+        if (this.isClosed()) return;
+        this.socket.write(errFrameForError(seq, error));
+        this.commandDone();
+      },
+    );
   }
 
   /** KILL [QUERY|CONNECTION] and COM_PROCESS_KILL, planned by kill-command.ts. */
@@ -633,6 +670,9 @@ export class ClientSession {
       pump: () => this.pump(),
       owe: (error) => {
         this.pendingError = error;
+      },
+      forgiveOwed: () => {
+        this.pendingError = null;
       },
       stableFrame: (view) => this.stableFrame(view),
       countError: (error) => this.countError(error),

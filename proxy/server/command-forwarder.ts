@@ -18,9 +18,10 @@
 
 import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { Command, comInitDbFrame, comStmtPrepareFrame, isErrPacket, parseErr, ResponseStep, ServerStatus, type PacketView } from '../protocol';
+import { Command, comInitDbFrame, comQueryFrame, comStmtPrepareFrame, isErrPacket, parseErr, ResponseStep, ServerStatus, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
 import { readTarget } from '../routing/route-decision';
+import { armStatement, commitPlan } from './outcome-token';
 import type { BackendConnection, BackendSink } from './backend-connection';
 import { commandLabel, jobFields, lostCommandErrors, mayWrite, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
 import { BackendErrorReply, LocalInfileRefusedError, OutcomeUnknownError, QueryInterruptedError, QueryTimeoutError, ReadInterruptedError, SessionStateLostError, TransactionLostError, errFrameForError } from './errors';
@@ -30,6 +31,9 @@ import { placementOn, placeStatement, writeStatementId, type PreparedStatement, 
 import { ResponseBatch } from './response-batch';
 import { SessionBackends, type SessionIdentity } from './session-backends';
 import type { SessionContext } from './session-context';
+
+/** MySQL's ER_UNKNOWN_SYSTEM_VARIABLE. */
+const UNKNOWN_SYSTEM_VARIABLE = 1193;
 
 /** What the forwarder needs of its session. */
 export interface ForwardingHost {
@@ -49,6 +53,8 @@ export interface ForwardingHost {
   pump(): void;
   /** Something the client lost while idle (a transaction, session state), reported on its next command. */
   owe(error: Error): void;
+  /** Drops the owed error: the command that failed just told the client the same. */
+  forgiveOwed(): void;
   /** `view`'s frame in memory that outlives the client reader's next read. */
   stableFrame(view: PacketView): Buffer;
   countError(error: unknown): void;
@@ -74,6 +80,8 @@ export class CommandForwarder implements BackendSink {
   private readonly out: ResponseBatch;
   /** Why the proxy is closing the primary connection (topology change). */
   private primaryCloseCause: string | null = null;
+  /** The primary connection broke, with a transaction open, while a command was being set up. */
+  private setupLostTransaction: TransactionLostError | null = null;
   /** Cancels the async part of the command being set up (client gone, or KILL QUERY). */
   private setupAbort: AbortController | null = null;
 
@@ -98,6 +106,8 @@ export class CommandForwarder implements BackendSink {
       replica: undefined,
       effects: fields.effects,
       mayWrite,
+      commitPlan: this.host.ctx.outcomeTokens === null || !this.host.ctx.outcomeTokens.enabled ? 'none' : commitPlan(routing, mayWrite, this.backends.inTransaction || !this.backends.autocommit, this.identity.state.setsCommitMessage),
+      outcomeToken: null,
       prepare: fields.prepare,
       stmt: fields.stmt,
       layout: fields.layout,
@@ -126,6 +136,8 @@ export class CommandForwarder implements BackendSink {
     }
     if (job.route === 'primary' && job.fixedConn === null) conn = this.backends.readyPrimary();
     if (conn !== null && job.stmt !== null && !this.statementReadyOn(job, conn)) conn = null;
+    // Arming the commit message is a round trip: the async path does it.
+    if (conn !== null && job.commitPlan !== 'none' && !(job.commitPlan === 'clear' && conn.commitMessage === '')) conn = null;
     // A database to select first is I/O: the async path does it.
     if (conn !== null && job.selectDatabase !== null && conn.database !== job.selectDatabase) conn = null;
     if (conn !== null) {
@@ -166,6 +178,7 @@ export class CommandForwarder implements BackendSink {
   }
 
   private async setup(job: Job, signal: AbortSignal): Promise<void> {
+    this.setupLostTransaction = null;
     let conn: BackendConnection;
     if (job.fixedConn !== null) {
       conn = job.fixedConn;
@@ -181,16 +194,50 @@ export class CommandForwarder implements BackendSink {
     }
     if (!this.host.isClosed() && job.stmt !== null) await this.ensurePrepared(job.stmt, conn);
     if (!this.host.isClosed() && job.selectDatabase !== null) await this.selectDatabase(job.selectDatabase, conn);
+    if (!this.host.isClosed() && job.commitPlan !== 'none') await this.armCommitMessage(job, conn);
     if (this.host.isClosed()) {
       // The client left while we connected: whatever was opened goes back (or away).
       this.backends.releaseAll();
       return;
     }
+    // Its transaction went with the old primary connection: never run it on another in autocommit.
+    if (this.setupLostTransaction !== null) throw this.setupLostTransaction;
     this.setupAbort = null;
     this.commandAt = this.host.ctx.now();
     this.send(conn, job, this.commandAt);
     // Frames that arrived meanwhile (the rest of a large command, or the next command) are waiting.
     this.host.pump();
+  }
+
+  /**
+   * Sets the connection's commit message for `job` (outcome-token.ts): a fresh token, or empty.
+   * A Dolt that refuses the variable leaves the message as it was; the job then runs without a
+   * token, and a stale token is never left in place for a commit it did not name.
+   */
+  private async armCommitMessage(job: Job, conn: BackendConnection): Promise<void> {
+    const tokens = this.host.ctx.outcomeTokens;
+    if (job.commitPlan === 'token' && tokens !== null) {
+      const token = tokens.next(conn.target.name);
+      const o = await conn.runCommand(comQueryFrame(armStatement(token), conn.capabilities));
+      if (o.errno === 0) {
+        conn.commitMessage = token;
+        job.outcomeToken = token;
+        this.host.ctx.metrics.outcomeTokens.inc();
+        return;
+      }
+      if (o.errno === UNKNOWN_SYSTEM_VARIABLE) {
+        // A Dolt without dolt_transaction_commit_message: tokens off for this proxy, said once.
+        tokens.disabledBecause = `${conn.name} does not know dolt_transaction_commit_message`;
+        this.host.ctx.logger.warn('outcome tokens are off: the primary has no dolt_transaction_commit_message', { backend: conn.name, message: o.message });
+      } else {
+        this.host.ctx.logger.warn('could not set the outcome token on a backend connection', { backend: conn.name, errno: o.errno, message: o.message });
+      }
+    }
+    if (conn.commitMessage === '') return;
+    const o = await conn.runCommand(comQueryFrame(armStatement(null), conn.capabilities));
+    if (o.errno === 0) conn.commitMessage = '';
+    // The stale token cannot be cleared: the statement must not run under it.
+    else throw new BackendErrorReply(o.errno, o.sqlState, `doltgate could not clear the commit message on ${conn.name}: ${o.message}`);
   }
 
   /**
@@ -214,9 +261,18 @@ export class CommandForwarder implements BackendSink {
     placeStatement(stmt, conn, o.statementId);
   }
 
-  private setupFailed(job: Job, error: Error): void {
+  private setupFailed(job: Job, failure: Error): void {
     this.setupAbort = null;
+    const lostTransaction = this.setupLostTransaction;
+    this.setupLostTransaction = null;
     if (this.host.isClosed()) return;
+    let error = failure;
+    if (lostTransaction !== null) {
+      // The command belonged to the transaction that ended with the connection, and was never
+      // sent: it hears that now, once (not a second time on the next command).
+      error = lostTransaction;
+      this.host.forgiveOwed();
+    }
     this.host.countError(error);
     const code = (error as { code?: string }).code;
     if (code === 'HOLD_TIMEOUT') this.host.ctx.metrics.holdTimeouts.inc();
@@ -399,7 +455,7 @@ export class CommandForwarder implements BackendSink {
       this.inflight = null;
       if (f.replica !== null) this.host.ctx.view.selector.end(f.replica);
       const onPrimary = wasPrimary || conn.role === 'primary';
-      const lost = lostCommandErrors({ onPrimary, wasInTransaction: f.wasInTransaction, effects: f.job.effects, mayWrite: f.job.mayWrite, backend: conn.name }, cause);
+      const lost = lostCommandErrors({ onPrimary, wasInTransaction: f.wasInTransaction, effects: f.job.effects, mayWrite: f.job.mayWrite, backend: conn.name, outcomeToken: f.job.outcomeToken }, cause);
       const reply = f.failure ?? lost.reply;
       this.host.countError(reply);
       // The transaction is gone with the connection; the next statement must not run in
@@ -417,7 +473,11 @@ export class CommandForwarder implements BackendSink {
       return;
     }
     if (wasPrimary && !this.host.isSettingUp()) this.loseIdle(inTransaction, cause);
-    else if (wasPrimary && inTransaction) this.host.owe(new TransactionLostError(cause));
+    else if (wasPrimary && inTransaction) {
+      this.host.owe(new TransactionLostError(cause));
+      // The command being set up belongs to that transaction: it must not run (setup), and hears this.
+      this.setupLostTransaction = new TransactionLostError(cause);
+    }
   }
 
   /** The primary connection went away between commands: remember what the client lost. */

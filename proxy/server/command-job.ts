@@ -22,6 +22,7 @@ import { SqlLexer, Tok } from '../routing/sql-lexer';
 import type { BackendConnection } from './backend-connection';
 import { MalformedCommandError, OutcomeUnknownError, ReadInterruptedError, TransactionLostError, type ProxyError } from './errors';
 import { withParameterTypes, writeStatementId, type ExecuteLayout, type PreparedStatement, type StatementPlacement } from './prepared-statements';
+import type { CommitPlan } from './outcome-token';
 import type { RouteKind } from './session-backends';
 
 /** A command on its way to a backend. */
@@ -33,6 +34,10 @@ export interface Job {
   effects: Classification | null;
   /** Outcome-unknown when lost: anything that may write. */
   mayWrite: boolean;
+  /** What the connection's commit message must be before this runs (outcome-token.ts). */
+  commitPlan: CommitPlan;
+  /** The token armed for it, once armed: named in the 2013 if its answer is lost. */
+  outcomeToken: string | null;
   prepare: { clientId: number; sql: string; classification: Classification } | null;
   stmt: PreparedStatement | null;
   layout: ExecuteLayout | null;
@@ -155,6 +160,8 @@ export interface LostCommand {
   effects: Classification | null;
   mayWrite: boolean;
   backend: string;
+  /** The outcome token the command was sent with, if any. */
+  outcomeToken: string | null;
 }
 
 /** What the client hears now, and whether its next command must hear "transaction rolled back". */
@@ -163,7 +170,7 @@ export function lostCommandErrors(f: LostCommand, cause: string): { reply: Proxy
   const committing = c !== null && c.endsTransaction && c.kind !== 'rollback';
   let reply: ProxyError;
   if (f.onPrimary && f.wasInTransaction && !committing) reply = new TransactionLostError(cause);
-  else if (f.mayWrite || committing) reply = new OutcomeUnknownError(f.backend, cause);
+  else if (f.mayWrite || committing) reply = new OutcomeUnknownError(f.backend, cause, f.outcomeToken);
   else reply = new ReadInterruptedError(f.backend, cause);
   const opened = f.wasInTransaction || c?.startsTransaction === true;
   return { reply, transactionLost: f.onPrimary && opened && !committing && !(reply instanceof TransactionLostError) };

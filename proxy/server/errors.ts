@@ -52,6 +52,7 @@ export const CR_SERVER_LOST = 2013;
 
 export type ProxyErrorCode =
   | 'TOO_MANY_CONNECTIONS'
+  | 'OUTCOME_TOKEN'
   | 'BACKEND_BUSY'
   | 'LOGIN_BUSY'
   | 'HANDSHAKES_FULL'
@@ -257,12 +258,27 @@ export class SessionStateLostError extends ProxyError {
 /** The backend connection broke after a statement that may write was sent. */
 export class OutcomeUnknownError extends ProxyError {
   readonly code = 'OUTCOME_UNKNOWN';
-  constructor(backend: string, cause: string) {
+  constructor(
+    backend: string,
+    cause: string,
+    /** Names the commit it would have made (outcome-token.ts); null when it had none. */
+    readonly outcomeToken: string | null = null,
+  ) {
     super(
-      `doltgate: lost the connection to ${backend} after the statement was sent (${cause}); whether it took effect is unknown — check before retrying`,
+      outcomeToken === null
+        ? `doltgate: lost the connection to ${backend} after the statement was sent (${cause}); whether it took effect is unknown — check before retrying`
+        : `doltgate: lost the connection to ${backend} after the statement was sent (${cause}); whether it committed is unknown — outcome token ${outcomeToken}: ask SELECT doltgate_outcome('${outcomeToken}') through the proxy before retrying`,
       CR_SERVER_LOST,
       'HY000',
     );
+  }
+}
+
+/** SELECT doltgate_outcome('...') with something that is not an outcome token. */
+export class OutcomeTokenError extends ProxyError {
+  readonly code = 'OUTCOME_TOKEN';
+  constructor(token: string) {
+    super(`doltgate: '${token.slice(0, 80)}' is not an outcome token (they look like n1/0123456789abc, from the message of a 2013 error)`, ErrorCode.ER_WRONG_ARGUMENTS, 'HY000');
   }
 }
 

@@ -22,6 +22,7 @@
  * ends in a handler, and a failing session closes only itself.
  */
 
+import { OutcomeTokens } from './outcome-token';
 import { performance } from 'node:perf_hooks';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -190,6 +191,7 @@ export class ProxyServer {
         this.questions++;
       },
       now: () => performance.now(),
+      outcomeTokens: c.outcomeTokens ? new OutcomeTokens() : null,
     };
   }
 

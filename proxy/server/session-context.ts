@@ -4,6 +4,7 @@
  * must ask for (other sessions, for KILL; COM_STATISTICS figures; the clock).
  */
 
+import type { OutcomeTokens } from './outcome-token';
 import type { Logger } from '../../common/logger';
 import type { ProxyConfig, ProxyUser } from '../config';
 import type { ProxyMetrics } from '../proxy-metrics';
@@ -40,4 +41,6 @@ export interface SessionContext {
   countQuestion(): void;
   /** Monotonic milliseconds. */
   now(): number;
+  /** Makes outcome tokens; null when `outcome_tokens` is off. */
+  readonly outcomeTokens: OutcomeTokens | null;
 }

@@ -42,6 +42,11 @@ export class SessionState {
   readonly pins = new Set<PinCause>();
   /** COM_SET_OPTION: true = MULTI_STATEMENTS on, false = off, null = as negotiated. */
   multiStatements: boolean | null = null;
+  /**
+   * The client set dolt_transaction_commit_message itself: its commits carry its own message,
+   * so the proxy gives them no outcome token (outcome-token.ts).
+   */
+  setsCommitMessage = false;
 
   /** Bytes of statement text in `entries`, charged to `budget`. */
   private keptBytes = 0;
@@ -137,6 +142,7 @@ export class SessionState {
    * running the whole history, and the list does not grow with every `SET NAMES` a driver repeats.
    */
   addStatement(statement: string): void {
+    if (/dolt_transaction_commit_message/i.test(statement)) this.setsCommitMessage = true;
     if (!statement.includes('@@') && !statement.includes('(')) {
       const at = this.entries.findIndex((e) => e.statement === statement);
       if (at >= 0) {
@@ -172,5 +178,6 @@ export class SessionState {
     this.release();
     this.pins.clear();
     this.multiStatements = null;
+    this.setsCommitMessage = false;
   }
 }

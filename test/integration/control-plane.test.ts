@@ -129,7 +129,7 @@ describe('control plane: gRPC API and CLI (real etcd)', function () {
     expect(code, io.text()).to.equal(0);
     const json = JSON.parse(io.stdout.join('\n')) as status.StatusJson;
     expect(json).to.include({ cluster, epoch: 7, state: 'stable', primary: 'a', leader: 'a', paused: false, pause: null, answeredBy: 'a', topologyReason: 'seeded by the test' });
-    expect(json.lastDecision).to.deep.equal({ agent: 'a', action: 'renew-lease', reason: 'primary a holds the leader key and is healthy' });
+    expect(json.lastDecision).to.deep.equal({ agent: 'a', action: 'renew-lease', reason: 'primary a holds the leader key and is healthy', waitCode: null });
     expect(json.nodes.map((node) => node.name)).to.deep.equal(['a', 'b', 'c', 'd', 'e']);
     expect(json.nodes[0]).to.deep.equal({
       name: 'a', sql: '127.0.0.1:3301', role: 'primary', live: true, healthy: true, consecutiveFailures: 0, lastError: null,

@@ -27,7 +27,7 @@ describe('lostCommandErrors', () => {
     it(row.name, () => {
       const effects = row.sql === null ? null : classifyQuery(row.sql);
       const mayWrite = effects !== null && !['read', 'locking-read'].includes(effects.statementReason);
-      const { reply, transactionLost } = lostCommandErrors({ onPrimary: row.onPrimary, wasInTransaction: row.inTx, effects, mayWrite, backend: 'n1' }, 'lost the connection to n1: reset');
+      const { reply, transactionLost } = lostCommandErrors({ onPrimary: row.onPrimary, wasInTransaction: row.inTx, effects, mayWrite, backend: 'n1', outcomeToken: null }, 'lost the connection to n1: reset');
       expect(reply.errno).to.equal(row.errno);
       expect(reply.code).to.equal(row.code);
       expect(transactionLost).to.equal(row.next);

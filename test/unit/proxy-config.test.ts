@@ -22,6 +22,7 @@ describe('proxy config', () => {
     expect(c.maxAllowedPacket).to.equal(64 * 1024 * 1024);
     expect(c.handshakeTimeoutMs).to.equal(10_000);
     expect(c.queryTimeoutMs).to.equal(0);
+    expect(c.outcomeTokens).to.equal(true);
     expect(c.defaultAuthPlugin).to.equal('caching_sha2_password');
     expect(c.hold).to.deep.equal({ timeoutMs: 10_000, maxHeld: 1000, maxEpisodeMs: 30_000 });
     expect(c.routing).to.deep.equal({ strategy: 'round-robin', readYourWritesMs: 0, readOnlyProcedures: [], writeFunctions: [] });
@@ -116,6 +117,7 @@ describe('proxy config', () => {
     { field: 'static_topology.primary', config: minimal({ static_topology: { primary: 'n9', nodes: staticTopology.nodes } }) },
     { field: 'static_topology.nodes.n1.port', config: minimal({ static_topology: { primary: 'n1', nodes: { n1: { host: 'h' } } } }) },
     { field: 'hold.timeout_ms', config: minimal({ hold: { timeout_ms: 0 } }) },
+    { field: 'outcome_tokens', config: minimal({ outcome_tokens: 'yes' }) },
     { field: 'hold.max_episode_ms', config: minimal({ hold: { timeout_ms: 5000, max_episode_ms: 4999 } }), detail: /from 5000/ },
     { field: 'routing.strategy', config: minimal({ routing: { strategy: 'random' } }) },
     { field: 'routing.read_only_procedures', config: minimal({ routing: { read_only_procedures: 'p' } }) },
