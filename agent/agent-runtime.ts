@@ -19,7 +19,7 @@ import { AgentMetrics } from './agent-metrics';
 import { LeaseKeeper } from './lease-keeper';
 import { buildObservation } from './observation-builder';
 import { NodeStateFile, type NodeState } from './node-state';
-import type { ClusterSnapshot, ClusterStore } from './store/cluster-store';
+import { CompareFailedError, type ClusterSnapshot, type ClusterStore } from './store/cluster-store';
 import { ExternalLocalDolt, ManagedLocalDolt, type LocalDolt } from './dolt/local-dolt';
 import { DoltSqlServer } from './dolt/sql-server';
 import type { DoltServerRole } from './dolt/server-config';
@@ -637,7 +637,7 @@ export class AgentRuntime {
         await this.store.putOperation(next, current.modRevision);
         return;
       } catch (error) {
-        if ((error as { code?: string }).code !== 'COMPARE_FAILED') throw error;
+        if (!(error instanceof CompareFailedError)) throw error;
       }
     }
   }

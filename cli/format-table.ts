@@ -8,7 +8,7 @@
  * it prints never write the same quantity two ways.
  */
 
-import { formatDuration } from '../agent/ha/format';
+import { formatDuration } from '../common/wording';
 
 export { formatDuration };
 

@@ -10,7 +10,8 @@
 
 import type { Server } from 'node:http';
 import { createLogger, type Logger } from '../common/logger';
-import { EtcdTopologySource, StaticTopologySource, type TopologySource } from './cluster/topology-source';
+import { EtcdTopologySource } from './cluster/etcd-topology-source';
+import { StaticTopologySource, type TopologySource } from './cluster/topology-source';
 import { describeProxyConfig, loadProxyConfig, type ProxyConfig } from './config';
 import { ProxyMetrics, serveProxyHttp } from './proxy-metrics';
 import { ProxyServer } from './server/proxy-server';

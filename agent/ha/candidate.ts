@@ -16,7 +16,7 @@
 
 import type { MemberRecord, Topology } from '../../proto';
 import type { HaConfig } from './config';
-import { countOf, ordinal } from './format';
+import { countOf, ordinal } from '../../common/wording';
 
 export type ExclusionCode = 'outgoing-primary' | 'nofailover' | 'unhealthy' | 'not-replica' | 'lagging';
 

@@ -31,7 +31,7 @@ import type { HaConfig } from './config';
 import { contextOf, etcdProblem, fenceSelf, opPendingText, planOf, wait, type Context } from './context';
 import type { Decision, ResumeFailover, StartFailover } from './decision';
 import { automaticFailover, failoverVerdict, followDuringFailover, takeOver, vacancy } from './failover-rules';
-import { countOf, formatDuration } from './format';
+import { countOf, formatDuration } from '../../common/wording';
 import { describeFlight, failoverInFlight, nextEpoch, type InFlight, type InProgress, type Observation } from './observation';
 import { dryRunOp, opArbiter, type OpExecution } from './ops';
 import { describeSteps, failoverSteps, remainingSteps, resumeSteps } from './steps';

@@ -23,7 +23,7 @@ import {
 } from './candidate';
 import { holdOrRelease, opPendingText, planOf, wait, type Context } from './context';
 import type { Decision, WaitCode } from './decision';
-import { formatDuration } from './format';
+import { formatDuration } from '../../common/wording';
 import { describeFlight, nextEpoch, type InFlight, type Observation } from './observation';
 import type { OpExecution } from './ops';
 import { failoverSteps, remainingSteps, resumeSteps } from './steps';

@@ -6,4 +6,4 @@ export * from './candidate';
 export * from './decision';
 export * from './ops';
 export { decide } from './decide';
-export { formatDuration } from './format';
+export { formatDuration } from '../../common/wording';

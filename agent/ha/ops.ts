@@ -28,7 +28,7 @@ import {
   memberHealthy,
 } from './candidate';
 import type { FailoverPlan } from './decision';
-import { formatDuration } from './format';
+import { formatDuration } from '../../common/wording';
 import { describeFlight, failoverInFlight, nextEpoch, type Observation, type PendingOp } from './observation';
 import { describeSteps, failoverSteps, handOverSteps, remainingSteps, type FailoverStep } from './steps';
 

@@ -19,7 +19,6 @@
 import { parseTopology, type Topology } from '../../proto';
 import { freezeTopology, type TopologyListener } from './topology-listeners';
 
-export { EtcdTopologySource, type EtcdTopologySourceOptions } from './etcd-topology-source';
 export { admitTopology, sameTopology, type Admission, type AdmissionKind, type AppliedTopology } from './topology-admission';
 export type { TopologyListener } from './topology-listeners';
 

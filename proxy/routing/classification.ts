@@ -278,3 +278,19 @@ export function combineStatements(
     parts,
   };
 }
+
+/** What the classifier needs to know beyond the SQL text. */
+export interface ClassifierOptions {
+  /**
+   * Procedures that only read, lower-case: `name` matches in any database, `db.name` only in
+   * `db`. Build with `routineNames()`.
+   */
+  readonly readOnlyProcedures?: ReadonlySet<string>;
+  /** Stored functions that write, lower-case bare names: a call anywhere means primary. */
+  readonly writeFunctions?: ReadonlySet<string>;
+  /**
+   * The session runs with NO_BACKSLASH_ESCAPES, so `\` does not escape inside strings. Take it
+   * from SERVER_STATUS_NO_BACKSLASH_ESCAPES (0x0200) in the session's last OK packet.
+   */
+  readonly noBackslashEscapes?: boolean;
+}

@@ -38,26 +38,12 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { Classification, combineStatements, StatementFacts } from './classification';
+import { Classification, combineStatements, StatementFacts, type ClassifierOptions } from './classification';
 import { HINT_PRIMARY, HINT_REPLICA, SqlLexer, Tok } from './sql-lexer';
 import { StatementScanner } from './statement-scanner';
 
-export type { Classification, Hint, PinCause, Reason, Route, SessionStateChange, StatementKind } from './classification';
+export type { Classification, ClassifierOptions, Hint, PinCause, Reason, Route, SessionStateChange, StatementKind } from './classification';
 
-export interface ClassifierOptions {
-  /**
-   * Procedures that only read, lower-case: `name` matches in any database, `db.name` only in
-   * `db`. Build with `routineNames()`.
-   */
-  readonly readOnlyProcedures?: ReadonlySet<string>;
-  /** Stored functions that write, lower-case bare names: a call anywhere means primary. */
-  readonly writeFunctions?: ReadonlySet<string>;
-  /**
-   * The session runs with NO_BACKSLASH_ESCAPES, so `\` does not escape inside strings. Take it
-   * from SERVER_STATUS_NO_BACKSLASH_ESCAPES (0x0200) in the session's last OK packet.
-   */
-  readonly noBackslashEscapes?: boolean;
-}
 
 /** Normalizes configured routine names: trimmed, backticks removed, lower-case. */
 export function routineNames(names: Iterable<string>): ReadonlySet<string> {

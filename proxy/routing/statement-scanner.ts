@@ -7,7 +7,7 @@
  * mechanics. One scanner is reused for every statement; `scan` resets all of its state.
  */
 
-import type { ClassifierOptions } from './classifier';
+import type { ClassifierOptions } from './classification';
 import { pinBit, StatementFacts } from './classification';
 import { SetStatementReader } from './set-statement';
 import { Keyword, SqlLexer, Tok } from './sql-lexer';

@@ -72,7 +72,7 @@ import { FlowControl } from './flow-control';
 import { clientAddressOf } from './handshake-slots';
 import { heldVerdict } from './login-verdict';
 import { serverStateRefusal } from './server-state-guard';
-import type { PacketChannel } from './packet-channel';
+import { ChannelClosedError, type PacketChannel } from './packet-channel';
 import { StatementRegistry } from './prepared-statements';
 import type { SessionContext } from './session-context';
 import { SessionState } from './session-state';
@@ -157,7 +157,7 @@ export class ClientSession {
   constructor(
     socket: Socket,
     connectionId: number,
-    private readonly ctx: SessionContext,
+    private readonly ctx: SessionContext<ClientSession>,
   ) {
     this.socket = socket;
     this.connectionId = connectionId;
@@ -227,7 +227,7 @@ export class ClientSession {
       (error: Error) => {
         this.channel = null;
         if (this.mode === Mode.Closed) return;
-        const kind = (error as { code?: string }).code === 'CHANNEL_CLOSED' ? 'CLIENT_LEFT' : describeForClient(error).kind;
+        const kind = error instanceof ChannelClosedError ? 'CLIENT_LEFT' : describeForClient(error).kind;
         this.ctx.metrics.connectionsRejected.inc({ reason: kind.toLowerCase() });
         const level = kind === 'CLIENT_LEFT' ? 'debug' : 'info';
         this.ctx.logger[level]('client handshake failed', { connection: this.connectionId, error: error.message, kind });

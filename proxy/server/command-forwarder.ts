@@ -26,6 +26,7 @@ import type { BackendConnection, BackendSink } from './backend-connection';
 import { commandLabel, jobFields, lostCommandErrors, mayWrite, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
 import { BackendErrorReply, LocalInfileRefusedError, OutcomeUnknownError, QueryInterruptedError, QueryTimeoutError, ReadInterruptedError, SessionStateLostError, TransactionLostError, errFrameForError } from './errors';
 import { doltErrorAdvice } from './dolt-error-advice';
+import { HoldEpisodeOverError, HoldTimeoutError } from '../hold/hold-errors';
 import type { FlowControl } from './flow-control';
 import { placementOn, placeStatement, writeStatementId, type PreparedStatement, type StatementPlacement } from './prepared-statements';
 import { ResponseBatch } from './response-batch';
@@ -274,9 +275,8 @@ export class CommandForwarder implements BackendSink {
       this.host.forgiveOwed();
     }
     this.host.countError(error);
-    const code = (error as { code?: string }).code;
-    if (code === 'HOLD_TIMEOUT') this.host.ctx.metrics.holdTimeouts.inc();
-    else if (code === 'HOLD_EPISODE_OVER') this.host.ctx.metrics.holdCutOffs.inc();
+    if (error instanceof HoldTimeoutError) this.host.ctx.metrics.holdTimeouts.inc();
+    else if (error instanceof HoldEpisodeOverError) this.host.ctx.metrics.holdCutOffs.inc();
     // No response exists for long data; the execute that follows will report the failure.
     this.finishUnsent(job, job.command === Command.COM_STMT_SEND_LONG_DATA ? null : error);
   }

@@ -46,6 +46,7 @@
  */
 
 import { ErrorCode, errFrame, ProtocolError, sqlStateFor } from '../protocol';
+import { HoldAbortedError, HoldEpisodeOverError, HoldQueueFullError, HoldTimeoutError } from '../hold/hold-errors';
 
 /** Client-side error number for "Lost connection to MySQL server during query". */
 export const CR_SERVER_LOST = 2013;
@@ -400,13 +401,12 @@ export function describeForClient(error: unknown): { errno: number; sqlState: st
   if (error instanceof ProtocolError) {
     return { errno: error.errno, sqlState: error.sqlState, message: `doltgate: ${error.message}`, kind: error.code };
   }
-  const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
-  if (code === 'HOLD_TIMEOUT') return { errno: ErrorCode.ER_LOCK_WAIT_TIMEOUT, sqlState: 'HY000', message, kind: code };
+  if (error instanceof HoldTimeoutError) return { errno: ErrorCode.ER_LOCK_WAIT_TIMEOUT, sqlState: 'HY000', message, kind: error.code };
   // Not executed either way, so a driver's retry-on-lock-timeout is safe and right.
-  if (code === 'HOLD_EPISODE_OVER') return { errno: ErrorCode.ER_LOCK_WAIT_TIMEOUT, sqlState: 'HY000', message, kind: code };
-  if (code === 'HOLD_QUEUE_FULL') return { errno: ErrorCode.ER_OUT_OF_RESOURCES, sqlState: 'HY000', message, kind: code };
-  if (code === 'HOLD_ABORTED') return { errno: ErrorCode.ER_QUERY_INTERRUPTED, sqlState: '70100', message, kind: code };
+  if (error instanceof HoldEpisodeOverError) return { errno: ErrorCode.ER_LOCK_WAIT_TIMEOUT, sqlState: 'HY000', message, kind: error.code };
+  if (error instanceof HoldQueueFullError) return { errno: ErrorCode.ER_OUT_OF_RESOURCES, sqlState: 'HY000', message, kind: error.code };
+  if (error instanceof HoldAbortedError) return { errno: ErrorCode.ER_QUERY_INTERRUPTED, sqlState: '70100', message, kind: error.code };
   return { errno: ErrorCode.ER_UNKNOWN_ERROR, sqlState: 'HY000', message: `doltgate: internal error: ${message}`, kind: 'INTERNAL' };
 }
 

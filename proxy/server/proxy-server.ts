@@ -107,7 +107,7 @@ export class ProxyServer {
   private secureContext: tls.SecureContext | null = null;
   private authenticator: ClientAuthenticator | null = null;
   private readonly classifier: [ClassifierOptions, ClassifierOptions];
-  private readonly context: SessionContext;
+  private readonly context: SessionContext<ClientSession>;
   private readonly prober: PrimaryProber;
   private unsubscribeLeader: (() => void) | null = null;
 

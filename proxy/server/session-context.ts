@@ -14,11 +14,14 @@ import type { ProxyMemoryBudget } from './session-memory';
 import type { BackendPools } from './backend-pool';
 import type { ClientAuthenticator } from './client-auth';
 import type { ClientHandshakeSettings } from './client-handshake';
-import type { ClientSession } from './client-session';
 import type { ClusterView } from './cluster-view';
 import type { LoginGate } from './login-verdict';
 
-export interface SessionContext {
+/**
+ * `S` is the session type (client-session.ts's ClientSession): a parameter, so this file need not
+ * import the session that imports it.
+ */
+export interface SessionContext<S = unknown> {
   readonly config: ProxyConfig;
   readonly view: ClusterView;
   readonly pools: BackendPools;
@@ -27,14 +30,14 @@ export interface SessionContext {
   readonly authenticator: ClientAuthenticator;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
-  handshakeSettings(session: ClientSession): ClientHandshakeSettings;
+  handshakeSettings(session: S): ClientHandshakeSettings;
   /** The login throttle as a client at `address` sees it (for COM_CHANGE_USER). */
   loginGate(address: string): LoginGate;
   classifierOptions(noBackslashEscapes: boolean): ClassifierOptions;
   loginFor(user: ProxyUser): BackendLogin;
-  sessionClosed(session: ClientSession): void;
+  sessionClosed(session: S): void;
   /** The live session with this proxy connection id (for KILL). */
-  findSession(connectionId: number): ClientSession | undefined;
+  findSession(connectionId: number): S | undefined;
   /** The COM_STATISTICS text ("Uptime: ..."). */
   statistics(): string;
   /** One more client command answered by a backend (the Questions of COM_STATISTICS). */

@@ -14,7 +14,7 @@ import { registerCleanup } from '../bed/cleanup';
 import { eventually } from '../bed/eventually';
 import { createLogger } from '../../common/logger';
 import { clusterKeys, encodeTopology, type Topology } from '../../proto';
-import { EtcdTopologySource } from '../../proxy/cluster/topology-source';
+import { EtcdTopologySource } from '../../proxy/cluster/etcd-topology-source';
 import type { EtcdCluster } from '../../sandbox/etcd-cluster';
 
 function topology(epoch: number, state: Topology['state'], primary: string | null): Topology {

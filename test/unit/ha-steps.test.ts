@@ -3,7 +3,7 @@
 import { expect } from 'chai';
 import { defaultHaConfig, haConfig, HaConfigError, type HaConfig } from '../../agent/ha/config';
 import { failoverSteps, isFailoverStep, nextStep, remainingSteps, type FailoverStep } from '../../agent/ha/steps';
-import { formatDuration } from '../../agent/ha/format';
+import { formatDuration } from '../../common/wording';
 
 describe('ha steps', () => {
   it('are the documented procedure, in order', () => {

@@ -1,5 +1,5 @@
 /**
- * Wording helpers for decision reasons. Reasons are logged, shown by `doltgate status` and
+ * Wording helpers for decision reasons and CLI output. Reasons are logged, shown by `doltgate status` and
  * asserted by tests, so the same quantity is always written the same way: durations as
  * `850 ms`, `1.2 s`, `12 s`; counts with their noun agreeing (`1 failed check`, `3 failed checks`).
  */
