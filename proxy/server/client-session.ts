@@ -47,21 +47,17 @@ import {
   textResultSetFrames,
 } from '../protocol';
 import { classifyQuery, type Classification } from '../routing/classifier';
-import { writeTargetDatabase } from '../routing/write-target';
 import { ChangeUserExchange } from './change-user';
 import { acceptClient } from './client-handshake';
 import { CommandForwarder, type ForwardingHost } from './command-forwarder';
-import { isAccountStatement, isLocalInfile, jobFields, mayWrite, READ_CLASSIFICATION as READ } from './command-job';
+import { jobFields, READ_CLASSIFICATION as READ } from './command-job';
 import {
   BackendErrorReply,
   describeForClient,
   errFrameForError,
   HandshakeEvictedError,
-  ServerStateRefusedError,
   HandshakeTimeoutError,
   IdleTimeoutError,
-  LocalInfileRefusedError,
-  AccountStatementRefusedError,
   MalformedCommandError,
   OutcomeTokenError,
   ShuttingDownError,
@@ -71,16 +67,16 @@ import {
 import { FlowControl } from './flow-control';
 import { clientAddressOf } from './handshake-slots';
 import { heldVerdict } from './login-verdict';
-import { serverStateRefusal } from './server-state-guard';
 import { ChannelClosedError, type PacketChannel } from './packet-channel';
 import { StatementRegistry } from './prepared-statements';
 import type { SessionContext } from './session-context';
 import { SessionState } from './session-state';
 import { moveToSharedReads, ReadRelay } from './shared-reads';
-import { KILL_NEEDS_LITERAL_ID, parseKill, planKill, type KillRequest } from './kill-command';
+import { KILL_NEEDS_LITERAL_ID, planKill, type KillRequest } from './kill-command';
 import { planStatementCommand } from './statement-commands';
 import { parseOutcomeToken } from './outcome-token';
-import { parseOutcomeCall, resolveOutcome } from './outcome-resolver';
+import { resolveOutcome } from './outcome-resolver';
+import { planQuery } from './query-plan';
 
 const enum Mode {
   Handshake,
@@ -414,44 +410,22 @@ export class ClientSession {
     const sql = view.payloadBuffer.subarray(start, end);
     const noBackslashEscapes = hasFlag(this.fwd.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES);
     const c = classifyQuery(sql, this.ctx.classifierOptions(noBackslashEscapes));
-    if (isLocalInfile(c, sql, noBackslashEscapes)) {
-      this.refuse(view, new LocalInfileRefusedError());
-      return;
-    }
-    const overLimit = this.state.admit(c);
-    if (overLimit !== null) {
-      this.countError(overLimit);
-      this.refuse(view, overLimit);
-      return;
-    }
-    if (isAccountStatement(c)) {
-      const refusal = new AccountStatementRefusedError();
-      this.countError(refusal);
-      this.refuse(view, refusal);
-      return;
-    }
-    const kill = parseKill(c, sql, noBackslashEscapes);
-    if (kill !== null) {
-      this.onKill(view, kill);
-      return;
-    }
-    const guarded = serverStateRefusal(c, sql, noBackslashEscapes);
-    if (guarded !== null) {
-      const refusal = new ServerStateRefusedError(guarded);
-      this.countError(refusal);
-      this.refuse(view, refusal);
-      return;
-    }
-    if (c.kind === 'select' && sql.length < 512 && (sql.includes('_outcome') || sql.includes('_OUTCOME'))) {
-      const token = parseOutcomeCall(sql.toString('utf8'));
-      if (token !== null) {
-        this.onOutcomeQuery(view, token);
+    const plan = planQuery(sql, c, noBackslashEscapes, this.state);
+    switch (plan.action) {
+      case 'refuse':
+        this.countError(plan.error);
+        this.refuse(view, plan.error);
         return;
-      }
+      case 'kill':
+        this.onKill(view, plan.request);
+        return;
+      case 'outcome':
+        this.onOutcomeQuery(view, plan.token);
+        return;
+      case 'forward':
+        this.fwd.forward(this.fwd.job(Command.COM_QUERY, view, c, plan.mayWrite, jobFields({ effects: c, selectDatabase: plan.selectDatabase })));
+        return;
     }
-    const writes = mayWrite(c);
-    const selectDatabase = writes && this.fwd.identity.state.database === null ? writeTargetDatabase(sql, noBackslashEscapes) : null;
-    this.fwd.forward(this.fwd.job(Command.COM_QUERY, view, c, writes, jobFields({ effects: c, selectDatabase })));
   }
 
   /** SELECT doltgate_outcome('<token>'): answered by the proxy from the nodes' commit graphs (outcome-resolver.ts). */
