@@ -53,6 +53,7 @@ export async function runAgent(configPath: string): Promise<RunningAgent> {
       agentName: config.name,
       haConfig: config.ha,
       localStatus: () => ({ lastDecision: runtime.lastDecision }),
+      findCommit: (token) => runtime.findCommit(token),
       tls: config.grpcTls ?? undefined,
       token: config.grpcToken ?? undefined,
       insecureNoAuth: config.grpcInsecureNoAuth,

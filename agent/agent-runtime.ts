@@ -36,6 +36,7 @@ import { buildTopology } from './failover/topology-builder';
 import { BackupScheduler } from './backup-scheduler';
 import { defaultDrainTimeoutMs } from './control/op-request';
 import type { EtcdUnavailability } from './store/etcd-quorum';
+import { searchCommitGraph } from '../proto/outcome';
 import { planRetention } from './retention';
 
 export interface LastDecision {
@@ -619,6 +620,26 @@ export class AgentRuntime {
     await this.local.ensureRole('replica');
     this.setState({ role: 'replica', epoch, primaryEpoch: this.state.primaryEpoch });
     this.logger.info('rejoined as a read replica', { epoch, orphans });
+  }
+
+  /** Searches this node's own Dolt for an outcome token's commit (`doltgate outcome`, FindCommit). */
+  async findCommit(token: string): Promise<{ found: false } | { found: true; database: string; hash: string; liveBranches: string[] }> {
+    const finding = await withSession(this.local.endpoint, this.config.checkTimeoutMs * 5, (session) =>
+      searchCommitGraph(
+        {
+          scalar: async (sql) => {
+            const rows = await session.query(sql);
+            const first = rows[0] === undefined ? undefined : Object.values(rows[0])[0];
+            return first === undefined || first === null ? null : String(first);
+          },
+          useDatabase: async (database) => {
+            await session.query(`USE \`${database.replace(/`/g, '``')}\``);
+          },
+        },
+        token,
+      ),
+    );
+    return finding.kind === 'found' ? { found: true, database: finding.database, hash: finding.hash, liveBranches: finding.liveBranches } : { found: false };
   }
 
   private runsOp(op: OperationRecord): boolean {

@@ -150,7 +150,7 @@ function agentLabel(agent: AgentAddress): string {
   return agent.name === agent.address ? agent.address : `${agent.name} (${agent.address})`;
 }
 
-type UnaryMethod = 'getStatus' | 'switchover' | 'failover' | 'pause' | 'resume' | 'listHistory' | 'listAudit';
+type UnaryMethod = 'getStatus' | 'switchover' | 'failover' | 'pause' | 'resume' | 'listHistory' | 'listAudit' | 'findCommit';
 
 /** Connections to a cluster's agents, tried in order; closes every channel in `close()`. */
 export class ControlConnection {
@@ -208,6 +208,24 @@ export class ControlConnection {
       }
     }
     throw new CliError(ExitCode.unreachable, `no agent answered: ${failures.join('; ')}`);
+  }
+
+  /** The same call on every agent at once: each one's reply, or why it gave none. */
+  async callEach<Req, Res>(method: UnaryMethod, request: Req): Promise<Array<{ agent: string; reply: Res } | { agent: string; error: string }>> {
+    return Promise.all(
+      this.agents.map(async (agent) => {
+        const client = this.client(agent) as unknown as Record<UnaryMethod, (r: Req, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v?: Res) => void) => void>;
+        try {
+          const reply = await new Promise<Res>((resolve, reject) => {
+            client[method].call(client, request, this.metadata(), { deadline: Date.now() + this.args.timeoutMs }, (error, value) => (error ? reject(error) : resolve(value as Res)));
+          });
+          return { agent: agentLabel(agent), reply };
+        } catch (error) {
+          const serviceError = error as grpc.ServiceError;
+          return { agent: agentLabel(agent), error: plainReason(serviceError.details || serviceError.message) };
+        }
+      }),
+    );
   }
 
   /**

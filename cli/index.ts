@@ -7,6 +7,7 @@
 import * as audit from './audit';
 import * as failover from './failover';
 import * as history from './history';
+import * as outcome from './outcome';
 import * as pause from './pause';
 import * as resume from './resume';
 import * as status from './status';
@@ -18,7 +19,7 @@ export interface CliCommand {
   run: (argv: string[]) => Promise<number>;
 }
 
-export const subcommands: readonly CliCommand[] = [status.command, switchover.command, failover.command, pause.command, resume.command, history.command, audit.command].map(
+export const subcommands: readonly CliCommand[] = [status.command, switchover.command, failover.command, pause.command, resume.command, history.command, audit.command, outcome.command].map(
   // Drop the optional io/env parameters: the table's callers pass argv only.
   (command): CliCommand => ({ name: command.name, summary: command.summary, run: (argv) => command.run(argv) }),
 );

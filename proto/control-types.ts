@@ -145,6 +145,18 @@ export interface PauseReply {
   answeredBy: string;
 }
 
+export interface FindCommitRequest {
+  token: string;
+}
+
+export interface FindCommitReply {
+  node: string;
+  found: boolean;
+  database: string;
+  hash: string;
+  liveBranches: string[];
+}
+
 export interface ListHistoryRequest {
   limit: number;
 }
@@ -215,6 +227,7 @@ export type ControlErrorCode =
   | 'unauthenticated'
   | 'op-not-found'
   | 'op-unclaimed'
+  | 'dolt-unavailable'
   | 'internal';
 
 export const controlErrorCodeKey = 'doltgate-code';
@@ -242,6 +255,7 @@ export interface ControlClient extends grpc.Client {
   resume(request: ResumeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback<PauseReply>): grpc.ClientUnaryCall;
   listHistory(request: ListHistoryRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback<ListHistoryReply>): grpc.ClientUnaryCall;
   listAudit(request: ListAuditRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback<ListAuditReply>): grpc.ClientUnaryCall;
+  findCommit(request: FindCommitRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback<FindCommitReply>): grpc.ClientUnaryCall;
   watchOperation(request: WatchOperationRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<OperationEvent>;
 }
 

@@ -19,6 +19,7 @@ const statusOf: Readonly<Record<ControlErrorCode, grpc.status>> = {
   unauthenticated: grpc.status.UNAUTHENTICATED,
   'op-not-found': grpc.status.NOT_FOUND,
   'op-unclaimed': grpc.status.DEADLINE_EXCEEDED,
+  'dolt-unavailable': grpc.status.UNAVAILABLE,
   internal: grpc.status.INTERNAL,
 };
 

@@ -26,6 +26,8 @@ import {
   type ClusterStatus,
   type FailoverRequest,
   type GetStatusRequest,
+  type FindCommitReply,
+  type FindCommitRequest,
   type ListHistoryReply,
   type ListHistoryRequest,
   type ListAuditReply,
@@ -44,6 +46,7 @@ import { asControlError, ControlError } from './control-error';
 import { auditMessage, clusterStatus, historyMessage, pauseState } from './control-messages';
 import { callerIdentity, ControlAudit } from './control-audit';
 import type { AuditCall } from '../../proto';
+import { parseOutcomeToken } from '../../proto/outcome';
 import { judgeOpRequest, type OpRequest } from './op-request';
 import { watchOperation } from './operation-watch';
 
@@ -64,6 +67,8 @@ export interface ControlServerOptions {
   store: ClusterStore;
   agentName: string;
   haConfig: HaConfig;
+  /** Searches this agent's own Dolt for an outcome token's commit (FindCommit); absent: not offered. */
+  findCommit?: (token: string) => Promise<{ found: false } | { found: true; database: string; hash: string; liveBranches: string[] }>;
   /** What this agent's HA loop last decided, for GetStatus. */
   localStatus: () => { lastDecision: { action: string; reason: string; waitCode: string | null } | null };
   tls?: ControlServerTls;
@@ -254,6 +259,18 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       if (limit > maxHistoryLimit) throw new ControlError('bad-request', `audit limit ${limit} is above the maximum of ${maxHistoryLimit}`);
       const records = await opts.store.listAudit(limit);
       return { records: records.map(auditMessage) };
+    }),
+
+    FindCommit: unary<FindCommitRequest, FindCommitReply>('FindCommit', async (call) => {
+      const token = call.request.token;
+      if (parseOutcomeToken(token) === null) throw new ControlError('bad-request', `'${token.slice(0, 80)}' is not an outcome token (they look like n1/0123456789abc, from the message of a 2013 error)`);
+      if (opts.findCommit === undefined) throw new ControlError('dolt-unavailable', `agent ${opts.agentName} cannot search its Dolt`);
+      const finding = await opts.findCommit(token).catch((error: Error) => {
+        throw new ControlError('dolt-unavailable', `agent ${opts.agentName} could not search its Dolt: ${error.message}`);
+      });
+      return finding.found
+        ? { node: opts.agentName, found: true, database: finding.database, hash: finding.hash, liveBranches: finding.liveBranches }
+        : { node: opts.agentName, found: false, database: '', hash: '', liveBranches: [] };
     }),
 
     ListHistory: unary<ListHistoryRequest, ListHistoryReply>('ListHistory', async (call) => {

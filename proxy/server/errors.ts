@@ -268,7 +268,7 @@ export class OutcomeUnknownError extends ProxyError {
     super(
       outcomeToken === null
         ? `doltgate: lost the connection to ${backend} after the statement was sent (${cause}); whether it took effect is unknown — check before retrying`
-        : `doltgate: lost the connection to ${backend} after the statement was sent (${cause}); whether it committed is unknown — outcome token ${outcomeToken}: ask SELECT doltgate_outcome('${outcomeToken}') through the proxy before retrying`,
+        : `doltgate: lost the connection to ${backend} after the statement was sent (${cause}); whether it committed is unknown — outcome token ${outcomeToken}: ask SELECT doltgate_outcome('${outcomeToken}') through the proxy, or doltgate outcome ${outcomeToken}, before retrying`,
       CR_SERVER_LOST,
       'HY000',
     );

@@ -20,7 +20,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Classification } from '../routing/classification';
 
-export const COMMIT_MESSAGE_PREFIX = 'doltgate-outcome:';
+import { COMMIT_MESSAGE_PREFIX } from '../../proto/outcome';
+
+export { COMMIT_MESSAGE_PREFIX, parseOutcomeToken } from '../../proto/outcome';
 
 /** What to do about the commit message before a command. */
 export type CommitPlan =
@@ -65,12 +67,6 @@ export class OutcomeTokens {
     this.counter++;
     return `${node}/${this.run}${this.counter.toString(36)}`;
   }
-}
-
-/** The node a token names, or null when it is not one of ours. */
-export function parseOutcomeToken(token: string): { node: string; id: string } | null {
-  const match = /^([a-z0-9][a-z0-9_.-]{0,62})\/([0-9a-f]{10}[0-9a-z]{1,13})$/.exec(token);
-  return match === null ? null : { node: match[1], id: match[2] };
 }
 
 /** The statement that arms a connection: the token's characters need no escaping. */

@@ -14,6 +14,8 @@ import { eventually } from '../bed/eventually';
 import { queryNode, startLocalCluster } from '../bed/local-cluster';
 import { registerCleanup } from '../bed/cleanup';
 import type { LocalCluster, LocalProxy } from '../../sandbox/local-cluster';
+import * as outcomeCli from '../../cli/outcome';
+import { memoryIo } from '../../cli/cli-io';
 
 type Row = RowDataPacket & Record<string, unknown>;
 
@@ -25,6 +27,14 @@ describe('outcome token: a COMMIT whose answer was lost can be resolved (real cl
     const c = await mysql.createConnection({ host: '127.0.0.1', port: proxy.port, user: 'app', password: 'pw', database: 'app', connectTimeout: 20_000 });
     registerCleanup(() => c.destroy());
     return c;
+  };
+
+  /** `doltgate outcome <token> --json` against the cluster's agents. */
+  const askCli = async (token: string): Promise<{ code: number; verdict: string; detail: string }> => {
+    const io = memoryIo();
+    const code = await outcomeCli.runCli([token, '--json', '--etcd', cluster.etcd.endpoints.join(','), '--cluster', cluster.cluster], io, cluster.cliEnv());
+    const parsed = JSON.parse(io.text()) as { verdict: string; detail: string };
+    return { code, verdict: parsed.verdict, detail: parsed.detail };
   };
 
   before(async () => {
@@ -88,6 +98,10 @@ describe('outcome token: a COMMIT whose answer was lost can be resolved (real cl
       const present = (await queryNode<{ n: number }>(cluster, now, 'SELECT COUNT(*) AS n FROM t WHERE id = ?', [id]))[0].n === 1;
       expect(answer.outcome, `${answer.outcome}: ${answer.detail}`).to.be.oneOf(['committed', 'set aside', 'not committed']);
       expect(present, `round ${round}: ${answer.outcome} (${answer.detail}) and the row is ${present ? '' : 'not '}on ${now}`).to.equal(answer.outcome === 'committed');
+      // The CLI asks the agents and judges the same way.
+      const viaCli = await askCli(token as string);
+      expect(viaCli.verdict, viaCli.detail).to.equal(answer.outcome);
+      expect(viaCli.code).to.equal(0);
       verdicts.push(String(answer.outcome));
     }
     expect(verdicts).to.have.length(4);
@@ -103,6 +117,9 @@ describe('outcome token: a COMMIT whose answer was lost can be resolved (real cl
     const [rows] = await c.query<Row[]>(`SELECT doltgate_outcome('${primary}/0000000000zz')`);
     expect(rows[0].outcome, String(rows[0].detail)).to.equal('not committed');
     c.destroy();
+    expect((await askCli(`${primary}/0000000000zz`)).verdict).to.equal('not committed');
+    const io = memoryIo();
+    expect(await outcomeCli.runCli(['nope', '--etcd', cluster.etcd.endpoints.join(','), '--cluster', cluster.cluster], io, cluster.cliEnv()), 'a malformed token is a usage error').to.equal(2);
     const metrics = await (await fetch(`http://127.0.0.1:${proxy.metricsPort}/metrics`)).text();
     expect(metrics).to.match(/doltgate_proxy_outcome_tokens_total\{[^}]*\} [1-9]/);
     expect(metrics).to.match(/doltgate_proxy_outcome_queries_total\{verdict="not committed"[^}]*\} [1-9]/);
