@@ -1,7 +1,8 @@
 /**
  * The agent's view of the coordination store, behind one small interface (Patroni's AbstractDCS
  * idea): the HA loop reads an immutable snapshot each cycle and acts only through these verbs.
- * The only implementation is etcd (etcd-cluster-store.ts); the contract suite runs against it.
+ * Production runs on etcd (etcd-cluster-store.ts); tests may run on memory-cluster-store.ts. One
+ * contract suite (test/bed/cluster-store-contract.ts) runs against both.
  *
  * Leader-lock rules: create `leader` only if absent; renew only our own lease; delete only if the
  * value is still us. Topology writes are compare-and-swap on the key's mod revision, so two agents
