@@ -4,9 +4,10 @@
  * names the offending field; nothing starts on a bad config.
  */
 
+import { ConfigReader, isRecord, type Raw } from '../common/config-reader';
 import { parseEtcdAccess, type EtcdAccess } from '../common/etcd-access';
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve, dirname } from 'node:path';
+import { resolve, dirname } from 'node:path';
 import { parse } from 'yaml';
 import { clusterKeys, isValidNodeName } from '../proto';
 import { haConfig, type HaConfig } from './ha';
@@ -80,53 +81,6 @@ export class AgentConfigError extends Error {
   }
 }
 
-type Raw = Record<string, unknown>;
-
-function isRecord(value: unknown): value is Raw {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-class Reader {
-  constructor(private readonly file: string) {}
-
-  fail(field: string, detail: string): never {
-    throw new AgentConfigError(this.file, field, detail);
-  }
-
-  section(raw: Raw, field: string): Raw {
-    const value = raw[field];
-    if (value === undefined) return {};
-    if (!isRecord(value)) this.fail(field, 'must be a mapping');
-    return value;
-  }
-
-  string(raw: Raw, field: string, path: string, fallback?: string): string {
-    const value = raw[field] ?? fallback;
-    if (typeof value !== 'string' || value.length === 0) this.fail(path, 'must be a non-empty string');
-    return value;
-  }
-
-  int(raw: Raw, field: string, path: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
-    const value = raw[field] ?? fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) this.fail(path, `must be an integer from ${min} to ${max}`);
-    return value;
-  }
-
-  bool(raw: Raw, field: string, path: string, fallback: boolean): boolean {
-    const value = raw[field] ?? fallback;
-    if (typeof value !== 'boolean') this.fail(path, 'must be true or false');
-    return value;
-  }
-
-  address(raw: Raw, field: string): { host: string; port: number } | null {
-    const value = raw[field];
-    if (value === undefined || value === null) return null;
-    if (typeof value !== 'string' || !/^[^:]+:\d+$/.test(value)) this.fail(field, 'must be "host:port"');
-    const [host, port] = value.split(':');
-    return { host, port: this.int({ port: Number(port) }, 'port', field, 0, 1, 65535) };
-  }
-}
-
 /** Defaults sized for the failover targets: a Dolt crash recovered in under 5 s, a lost host under 10 s. */
 export const agentHaDefaults: Partial<HaConfig> = {
   failureThreshold: 3,
@@ -137,7 +91,7 @@ export const agentHaDefaults: Partial<HaConfig> = {
 };
 
 export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig {
-  const reader: Reader = new Reader(file);
+  const reader: ConfigReader = new ConfigReader((field, detail) => new AgentConfigError(file, field, detail), dirname(resolve(file)));
   let raw: unknown;
   try {
     raw = parse(text);
@@ -145,8 +99,7 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
     throw new AgentConfigError(file, '(file)', `is not valid YAML: ${(error as Error).message}`);
   }
   if (!isRecord(raw)) reader.fail('(file)', 'must be a YAML mapping');
-  const base = dirname(resolve(file));
-  const absolute = (path: string): string => (isAbsolute(path) ? path : resolve(base, path));
+  const absolute = (path: string): string => reader.resolvePath(path);
 
   const name = reader.string(raw, 'name', 'name');
   if (!isValidNodeName(name)) reader.fail('name', 'must be 1-63 characters of a-z, 0-9, ".", "-", "_"');
@@ -157,14 +110,14 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
     reader.fail('cluster', (error as Error).message);
   }
 
-  const etcdRaw = reader.section(raw, 'etcd');
+  const etcdRaw = reader.section(raw, 'etcd') ?? {};
   const endpoints = etcdRaw.endpoints;
   if (!Array.isArray(endpoints) || endpoints.length === 0 || !endpoints.every((url) => typeof url === 'string' && /^https?:\/\//.test(url))) {
     reader.fail('etcd.endpoints', 'must be a list of http(s):// URLs');
   }
   const etcdAccess = parseEtcdAccess(etcdRaw, endpoints as string[], { section: 'etcd', env: process.env, resolve: absolute, fail: (path, message) => reader.fail(path, message) });
 
-  const doltRaw = reader.section(raw, 'dolt');
+  const doltRaw = reader.section(raw, 'dolt') ?? {};
   const mode = (doltRaw.mode ?? 'managed') as DoltMode;
   if (mode !== 'managed' && mode !== 'external') reader.fail('dolt.mode', 'must be managed or external');
   const host = reader.string(doltRaw, 'host', 'dolt.host', '127.0.0.1');
@@ -172,7 +125,7 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
   const nodeDir = absolute(reader.string(doltRaw, 'node_dir', 'dolt.node_dir', '.'));
   const advertise = reader.address(doltRaw, 'advertise') ?? { host, port };
 
-  const haRaw = reader.section(raw, 'ha');
+  const haRaw = reader.section(raw, 'ha') ?? {};
   const overrides: Partial<HaConfig> = { ...agentHaDefaults };
   const haFields: Array<[string, keyof HaConfig]> = [
     ['failure_threshold', 'failureThreshold'],
@@ -194,15 +147,15 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
     reader.fail('ha', (error as Error).message);
   }
 
-  const grpcTlsRaw = raw.grpc_tls === undefined ? null : reader.section(raw, 'grpc_tls');
+  const grpcTlsRaw = reader.section(raw, 'grpc_tls') ?? null;
   const token = grpcToken(reader, raw);
   const insecureNoAuth = reader.bool(raw, 'grpc_insecure_no_auth', 'grpc_insecure_no_auth', false);
   const mtls = grpcTlsRaw !== null && grpcTlsRaw.require_client_cert === true;
   if (raw.grpc !== undefined && token === null && !mtls && !insecureNoAuth) {
     reader.fail('grpc', 'the control API needs authentication: set grpc_token_env (or grpc_token), or grpc_tls with require_client_cert: true; grpc_insecure_no_auth: true runs it open to anyone who can connect');
   }
-  const backupRaw = raw.backup === undefined ? null : reader.section(raw, 'backup');
-  const retentionRaw = reader.section(raw, 'retention');
+  const backupRaw = reader.section(raw, 'backup') ?? null;
+  const retentionRaw = reader.section(raw, 'retention') ?? {};
   const probeRaw = raw.probe_hosts ?? [];
   if (!Array.isArray(probeRaw)) reader.fail('probe_hosts', 'must be a list of "host:port"');
 
@@ -262,7 +215,7 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
   };
 }
 
-function remoteUrlTemplate(reader: Reader, doltRaw: Raw): string | null {
+function remoteUrlTemplate(reader: ConfigReader, doltRaw: Raw): string | null {
   if (doltRaw.remote_url_template === undefined || doltRaw.remote_url_template === null) return null;
   const template = reader.string(doltRaw, 'remote_url_template', 'dolt.remote_url_template');
   if (!template.includes(DATABASE_PLACEHOLDER)) reader.fail('dolt.remote_url_template', `must contain ${DATABASE_PLACEHOLDER}, where each database's name goes (e.g. file:///remotes/${DATABASE_PLACEHOLDER})`);
@@ -271,7 +224,7 @@ function remoteUrlTemplate(reader: Reader, doltRaw: Raw): string | null {
 }
 
 /** `grpc_token` inline, or `grpc_token_env` naming an environment variable that holds it. */
-function grpcToken(reader: Reader, raw: Raw): string | null {
+function grpcToken(reader: ConfigReader, raw: Raw): string | null {
   let value: string | undefined;
   let path = 'grpc_token';
   if (raw.grpc_token !== undefined) {

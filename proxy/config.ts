@@ -15,10 +15,11 @@
  * Relative file paths (TLS certificates and keys) are resolved against the config file's folder.
  */
 
+import { ConfigReader, isRecord, type Raw } from '../common/config-reader';
 import { ETCD_ACCESS_KEYS, parseEtcdAccess, type EtcdAccess } from '../common/etcd-access';
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { clusterKeys, isValidNodeName, type Topology, type TopologyNode } from '../proto';
 import {
@@ -163,84 +164,11 @@ export function loadProxyConfig(path: string, env: NodeJS.ProcessEnv = process.e
   return parseProxyConfig(raw, { file: path, baseDir: dirname(resolve(path)), env });
 }
 
-type Raw = Record<string, unknown>;
-
-function isRecord(value: unknown): value is Raw {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 const TOP_LEVEL_KEYS = new Set([
   'listen', 'max_client_connections', 'max_allowed_packet', 'handshake_timeout_ms', 'idle_timeout_ms',
   'query_timeout_ms', 'outcome_tokens', 'backend_connect_timeout_ms', 'default_auth_plugin', 'users', 'tls', 'backend_tls',
   'cluster', 'etcd', 'static_topology', 'hold', 'routing', 'pool', 'session_limits', 'login', 'metrics',
 ]);
-
-class Reader {
-  constructor(
-    readonly fileName: string,
-    private readonly baseDir: string,
-  ) {}
-
-  fail(field: string, detail: string): never {
-    throw new ProxyConfigError(this.fileName, field, detail);
-  }
-
-  section(raw: Raw, key: string, path: string): Raw | undefined {
-    const value = raw[key];
-    if (value === undefined || value === null) return undefined;
-    if (!isRecord(value)) this.fail(path, 'must be a mapping');
-    return value;
-  }
-
-  string(raw: Raw, key: string, path: string, fallback?: string): string {
-    const value = raw[key] ?? fallback;
-    if (typeof value !== 'string' || value.length === 0) this.fail(path, 'must be a non-empty string');
-    return value;
-  }
-
-  optionalString(raw: Raw, key: string, path: string): string | null {
-    const value = raw[key];
-    if (value === undefined || value === null) return null;
-    if (typeof value !== 'string') this.fail(path, 'must be a string');
-    return value;
-  }
-
-  int(raw: Raw, key: string, path: string, fallback: number, min: number, max: number): number {
-    const value = raw[key] ?? fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      this.fail(path, `must be an integer from ${min} to ${max}`);
-    }
-    return value;
-  }
-
-  bool(raw: Raw, key: string, path: string, fallback: boolean): boolean {
-    const value = raw[key] ?? fallback;
-    if (typeof value !== 'boolean') this.fail(path, 'must be true or false');
-    return value;
-  }
-
-  stringList(raw: Raw, key: string, path: string): string[] {
-    const value = raw[key] ?? [];
-    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v.length === 0)) {
-      this.fail(path, 'must be a list of non-empty strings');
-    }
-    return value as string[];
-  }
-
-  file(raw: Raw, key: string, path: string): string {
-    return this.resolvePath(this.string(raw, key, path));
-  }
-
-  resolvePath(value: string): string {
-    return isAbsolute(value) ? value : resolve(this.baseDir, value);
-  }
-
-  noUnknownKeys(raw: Raw, allowed: readonly string[], path: string): void {
-    for (const key of Object.keys(raw)) {
-      if (!allowed.includes(key)) this.fail(path === '' ? key : `${path}.${key}`, `is not a known setting (known: ${allowed.join(', ')})`);
-    }
-  }
-}
 
 export interface ParseOptions {
   file?: string;
@@ -251,7 +179,7 @@ export interface ParseOptions {
 /** Validates a decoded YAML document; throws ProxyConfigError naming the first bad field. */
 export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): ProxyConfig {
   const file = options.file ?? '<inline>';
-  const r: Reader = new Reader(file, options.baseDir ?? process.cwd());
+  const r: ConfigReader = new ConfigReader((field, detail) => new ProxyConfigError(file, field, detail), options.baseDir ?? process.cwd());
   const env = options.env ?? process.env;
   if (!isRecord(raw)) r.fail('(document)', 'must be a mapping of settings');
   r.noUnknownKeys(raw, [...TOP_LEVEL_KEYS], '');
@@ -390,7 +318,7 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
 
 const USER_KEYS = ['name', 'native_password_hash', 'caching_sha2_hash', 'backend_user', 'backend_password', 'backend_password_env'];
 
-function parseUsers(r: Reader, value: unknown, env: NodeJS.ProcessEnv): ProxyUser[] {
+function parseUsers(r: ConfigReader, value: unknown, env: NodeJS.ProcessEnv): ProxyUser[] {
   if (!Array.isArray(value) || value.length === 0) r.fail('users', 'must list at least one user');
   const seen = new Set<string>();
   return value.map((u, i) => {
@@ -441,14 +369,14 @@ function parseUsers(r: Reader, value: unknown, env: NodeJS.ProcessEnv): ProxyUse
   });
 }
 
-function parseTls(r: Reader, raw: Raw): ProxyTlsConfig | null {
+function parseTls(r: ConfigReader, raw: Raw): ProxyTlsConfig | null {
   const t = r.section(raw, 'tls', 'tls');
   if (t === undefined) return null;
   r.noUnknownKeys(t, ['cert', 'key', 'required'], 'tls');
   return { certFile: r.file(t, 'cert', 'tls.cert'), keyFile: r.file(t, 'key', 'tls.key'), required: r.bool(t, 'required', 'tls.required', false) };
 }
 
-function parseBackendTls(r: Reader, raw: Raw): BackendTlsConfig | null {
+function parseBackendTls(r: ConfigReader, raw: Raw): BackendTlsConfig | null {
   const t = r.section(raw, 'backend_tls', 'backend_tls');
   if (t === undefined) return null;
   r.noUnknownKeys(t, ['ca', 'reject_unauthorized', 'server_name'], 'backend_tls');
@@ -463,7 +391,7 @@ function parseBackendTls(r: Reader, raw: Raw): BackendTlsConfig | null {
  * `static_topology: { primary: n1, nodes: { n1: {host, port}, n2: {host, port, weight} } }`
  * becomes a stable Topology at epoch 1: the primary is the named node, every other node a replica.
  */
-function parseStaticTopology(r: Reader, t: Raw): Topology {
+function parseStaticTopology(r: ConfigReader, t: Raw): Topology {
   r.noUnknownKeys(t, ['primary', 'nodes'], 'static_topology');
   const primary = r.string(t, 'primary', 'static_topology.primary');
   const nodesRaw = r.section(t, 'nodes', 'static_topology.nodes');
