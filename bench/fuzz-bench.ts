@@ -79,7 +79,9 @@ async function main(): Promise<number> {
     preLoginShare: prePercent / 100,
     answerTimeoutMs: 10_000,
     deadline: performance.now() + minutes * 60_000,
-    alive: () => proxy.running,
+    interrupted: () => interrupted,
+    // The proxy stopped by our own cleanup is not a crash.
+    alive: () => proxy.running || interrupted,
     onProgress: (r) => say(line(r)),
     onFailure: (f) => say(`  FAILURE ${f}`),
   });
@@ -87,16 +89,28 @@ async function main(): Promise<number> {
   say(line(report));
   say(`proxy RSS: ${(rssBefore / 1024).toFixed(0)} MiB before, ${(rssAfter / 1024).toFixed(0)} MiB after; still running: ${proxy.running}`);
   for (const f of report.failures) say(`  ${f}`);
+  if (interrupted) {
+    say(`RESULT: interrupted after ${report.inputs.toLocaleString('en-US')} inputs (${report.crashes + report.hangs + report.wrongAnswers + report.bypasses} failures so far); no verdict`);
+    return 130;
+  }
   const failed = report.crashes + report.hangs + report.wrongAnswers + report.bypasses > 0 || !proxy.running;
   say(failed ? 'RESULT: failures found (see above; replay with the same FUZZ_SEED)' : `RESULT: ${report.inputs.toLocaleString('en-US')} inputs, 0 crashes, 0 hangs, 0 wrong answers, 0 bypasses`);
   return failed ? 1 : 0;
 }
 
-// Ctrl-C or a kill stops the proxy and Dolt this run started, as a normal end does.
+/** Set by Ctrl-C or a kill: the workers finish their inputs in flight, then the run reports. */
+let interrupted = false;
+
+// Ctrl-C or a kill ends the run (a second one ends it at once); either way the proxy and Dolt it
+// started are stopped, as at a normal end.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    say(`bench:fuzz: ${signal}, stopping`);
-    void runCleanups().finally(() => process.exit(130));
+  process.on(signal, () => {
+    if (interrupted) {
+      void runCleanups().finally(() => process.exit(130));
+      return;
+    }
+    interrupted = true;
+    say(`bench:fuzz: ${signal}, finishing the inputs in flight (again to stop at once)`);
   });
 }
 

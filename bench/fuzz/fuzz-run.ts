@@ -37,6 +37,8 @@ export interface FuzzOptions {
   answerTimeoutMs: number;
   /** Wall-clock end (performance.now()); Infinity for none. */
   deadline: number;
+  /** True once the run must end early (Ctrl-C): no input is started after it. */
+  interrupted?: () => boolean;
   /** Whether the proxy process is still running (a refused connection then is not a crash). */
   alive: () => boolean;
   onProgress?: (report: FuzzReport) => void;
@@ -83,6 +85,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     if (kind === 'crash') stop = true;
   };
   const take = (): boolean => {
+    if (o.interrupted?.() === true) stop = true;
     if (stop || report.inputs >= o.inputs || performance.now() >= o.deadline) return false;
     report.inputs++;
     return true;
