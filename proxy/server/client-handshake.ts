@@ -29,7 +29,7 @@ import {
 } from '../protocol';
 import type { ProxyUser } from '../config';
 import type { ClientAuthenticator } from './client-auth';
-import { errFrameForError, TlsRequiredError } from './errors';
+import { CompressionRefusedError, errFrameForError, TlsRequiredError } from './errors';
 import { heldVerdict, type LoginGate } from './login-verdict';
 import { PacketChannel } from './packet-channel';
 
@@ -106,6 +106,8 @@ export async function acceptClient(
     }
 
     const response = parseHandshakeResponse41(payload);
+    // Before any authentication work: such a client cannot be served at all.
+    if ((response.capabilities & (Capability.CLIENT_COMPRESS | Capability.CLIENT_ZSTD_COMPRESSION_ALGORITHM)) !== 0) throw new CompressionRefusedError();
     const capabilities = (response.capabilities & offered & ~Capability.CLIENT_SSL) >>> 0;
     const user = await heldVerdict(settings.gate, response.username, settings.authenticator.authenticate(channel, {
       username: response.username,

@@ -61,6 +61,7 @@ export type ProxyErrorCode =
   | 'ACCESS_DENIED'
   | 'AUTH_NOT_SUPPORTED'
   | 'TLS_REQUIRED'
+  | 'COMPRESSION_REFUSED'
   | 'HANDSHAKE_TIMEOUT'
   | 'IDLE_TIMEOUT'
   | 'QUERY_TIMEOUT'
@@ -159,6 +160,18 @@ export class TlsRequiredError extends ProxyError {
   readonly code = 'TLS_REQUIRED';
   constructor() {
     super('doltgate: connections must use TLS (tls.required is set); connect with SSL/TLS enabled', ErrorCode.ER_SECURE_TRANSPORT_REQUIRED);
+  }
+}
+
+/**
+ * The client asked for the compressed protocol, which the proxy never offers: a client that
+ * compresses anyway would send frames the proxy cannot read and hang on its read timeout, so it
+ * hears this, uncompressed, at login, and the connection closes.
+ */
+export class CompressionRefusedError extends ProxyError {
+  readonly code = 'COMPRESSION_REFUSED';
+  constructor() {
+    super('doltgate: the compressed protocol is not supported (the client set CLIENT_COMPRESS or zstd compression, which doltgate does not offer); connect without compression', ErrorCode.ER_NOT_SUPPORTED_YET);
   }
 }
 

@@ -18,7 +18,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { silentLogger } from '../../common/logger';
 import { hashProxyPassword, parseProxyConfig } from '../../proxy/config';
 import { startProxy, type RunningProxy } from '../../proxy/proxy-main';
-import { parseErr } from '../../proxy/protocol';
+import { AuthPlugin, buildHandshakeResponse41, Capability, parseErr, parseHandshakeV10 } from '../../proxy/protocol';
 import { registerCleanup, tempDir } from '../bed/cleanup';
 import { TestDoltCluster } from '../bed/dolt-cluster';
 import { eventually } from '../bed/eventually';
@@ -169,6 +169,21 @@ describe('proxy server (real Dolt, static topology)', function () {
       expect(greeting?.[0]).to.equal(10);
       expect(errnoOf(await raw.next(5000))).to.equal(1043);
       await raw.waitClosed();
+    });
+
+    it('a client asking for the compressed protocol is refused at login with a clear error and closed, never left hanging', async () => {
+      for (const compress of [Capability.CLIENT_COMPRESS, Capability.CLIENT_ZSTD_COMPRESSION_ALGORITHM]) {
+        const raw = await RawClient.connect(port);
+        parseHandshakeV10((await raw.next()) as Buffer);
+        const caps = (Capability.CLIENT_PROTOCOL_41 | Capability.CLIENT_SECURE_CONNECTION | Capability.CLIENT_PLUGIN_AUTH | compress) >>> 0;
+        raw.send(frame(1, buildHandshakeResponse41({ capabilities: caps, charset: 45, username: 'app', authResponse: Buffer.alloc(32, 1), authPluginName: AuthPlugin.CACHING_SHA2_PASSWORD, maxPacketSize: 1 << 24 })));
+        const answer = (await raw.next(2000)) as Buffer;
+        expect(answer[0], 'an ERR, uncompressed').to.equal(0xff);
+        const err = parseErr(answer);
+        expect(err.errno).to.equal(1235);
+        expect(err.message).to.match(/compressed protocol is not supported/);
+        await raw.waitClosed();
+      }
     });
   });
 
