@@ -127,7 +127,11 @@ export class CommandForwarder implements BackendSink {
     if (job.fixedConn !== null) {
       conn = job.fixedConn.isIdle && !job.fixedConn.isClosed ? job.fixedConn : null;
     } else if (job.route === 'replica') {
-      job.replica = this.backends.pickReplica(this.commandAt);
+      // An execute runs on the replica its statement is prepared on: re-prepared elsewhere, it
+      // would leave a prepare-only connection behind, whose next statement Dolt runs in the
+      // snapshot of the prepare (dolt-multiplexing-facts): the session's next read missed its
+      // own writes, even a table it had just created (issue 16).
+      job.replica = (job.stmt !== null ? this.placedReplica(job.stmt) : undefined) ?? this.backends.pickReplica(this.commandAt);
       job.route = readTarget(job.replica);
       if (job.replica !== undefined) conn = this.backends.readyReplica(job.replica);
     } else if (job.route === 'previous') {
@@ -167,6 +171,16 @@ export class CommandForwarder implements BackendSink {
     this.inflight = null;
     if (f.replica !== null) this.host.ctx.view.selector.end(f.replica);
     this.host.commandDone();
+  }
+
+  /** A replica this session holds the statement prepared on, still usable and in the read set. */
+  private placedReplica(stmt: PreparedStatement): string | undefined {
+    const selector = this.host.ctx.view.selector;
+    for (const placement of stmt.placements) {
+      const conn = placement.conn;
+      if (conn.role === 'replica' && this.backends.usable(conn) && selector.isAvailable(conn.target.name, this.commandAt)) return conn.target.name;
+    }
+    return undefined;
   }
 
   /** Can this statement command go to `conn` without I/O (prepared there; types if needed)? */
