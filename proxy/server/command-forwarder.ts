@@ -141,6 +141,8 @@ export class CommandForwarder implements BackendSink {
     }
     if (job.route === 'primary' && job.fixedConn === null) conn = this.backends.readyPrimary();
     if (conn !== null && job.stmt !== null && !this.statementReadyOn(job, conn)) conn = null;
+    // A text query on a prepare-only connection first ends the prepare's snapshot: a round trip.
+    if (conn !== null && conn.preparedOnly && job.command === Command.COM_QUERY) conn = null;
     // Arming the commit message is a round trip: the async path does it.
     if (conn !== null && job.commitPlan !== 'none' && !(job.commitPlan === 'clear' && conn.commitMessage === '')) conn = null;
     // A database to select first is I/O: the async path does it.
@@ -209,6 +211,7 @@ export class CommandForwarder implements BackendSink {
     }
     if (!this.host.isClosed() && job.stmt !== null) await this.ensurePrepared(job.stmt, conn);
     if (!this.host.isClosed() && job.selectDatabase !== null) await this.selectDatabase(job.selectDatabase, conn);
+    if (!this.host.isClosed() && conn.preparedOnly && job.command === Command.COM_QUERY) await this.endPrepareSnapshot(conn);
     if (!this.host.isClosed() && job.commitPlan !== 'none') await this.armCommitMessage(job, conn);
     if (this.host.isClosed()) {
       // The client left while we connected: whatever was opened goes back (or away).
@@ -222,6 +225,19 @@ export class CommandForwarder implements BackendSink {
     this.send(conn, job, this.commandAt);
     // Frames that arrived meanwhile (the rest of a large command, or the next command) are waiting.
     this.host.pump();
+  }
+
+  /**
+   * Dolt runs the first statement after a COM_STMT_PREPARE that had no execute in the snapshot of
+   * the prepare (dolt-multiplexing-facts): any statement ends that, so a `SELECT 1` goes first and
+   * the client's query reads fresh data. Inside a transaction the snapshot is the transaction's
+   * anyway.
+   */
+  private async endPrepareSnapshot(conn: BackendConnection): Promise<void> {
+    if (conn.inTransaction) return;
+    const o = await conn.runCommand(comQueryFrame('SELECT 1', conn.capabilities));
+    if (o.errno !== 0) throw new BackendErrorReply(o.errno, o.sqlState, `doltgate could not refresh ${conn.name} after a prepare: ${o.message}`);
+    conn.preparedOnly = false;
   }
 
   /**

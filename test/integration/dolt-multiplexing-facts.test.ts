@@ -104,5 +104,12 @@ describe('Dolt facts for multiplexing (real dolt sql-server)', function () {
     await b.query('INSERT INTO mux.t (v) VALUES (6)');
     await resetConnection(a);
     expect(await count(a), 'plain read after prepare-only + COM_RESET_CONNECTION').to.equal(before + 4);
+
+    // Only the first statement is stale: a SELECT 1 in front of the read ends the snapshot
+    // (what the proxy sends before a session's own query on such a connection).
+    await a.prepare('SELECT COUNT(*) AS one FROM mux.t');
+    await b.query('INSERT INTO mux.t (v) VALUES (7)');
+    await a.query('SELECT 1');
+    expect(await count(a), 'plain read after prepare-only + SELECT 1').to.equal(before + 5);
   });
 });

@@ -127,4 +127,13 @@ describe('proxy multiplexing (real Dolt, a budget of one backend connection)', f
     await cluster.query(cluster.primary, 'INSERT INTO seq (v) VALUES (3)');
     expect(Number(await scalar(b, 'SELECT COUNT(*) FROM seq')), 'b after a prepare-only on the shared connection').to.equal(before + 1);
   });
+
+  it("a session's own read after a bare prepare (no execute) reads fresh data, not the prepare's snapshot", async () => {
+    const a = await open();
+    const before = Number(await scalar(a, 'SELECT COUNT(*) FROM seq'));
+    const bare = await a.prepare('SELECT COUNT(*) AS bare FROM seq');
+    await cluster.query(cluster.primary, 'INSERT INTO seq (v) VALUES (8)');
+    expect(Number(await scalar(a, 'SELECT COUNT(*) FROM seq')), 'a on its own prepare-only connection').to.equal(before + 1);
+    await bare.close();
+  });
 });
