@@ -23,7 +23,7 @@ import { CompareFailedError, type ClusterSnapshot, type ClusterStore } from './s
 import { ExternalLocalDolt, ManagedLocalDolt, type LocalDolt } from './dolt/local-dolt';
 import { DoltSqlServer } from './dolt/sql-server';
 import type { DoltServerRole } from './dolt/server-config';
-import { listDatabases, withSession, type SqlEndpoint } from './dolt/sql-session';
+import { listDatabases, quoteIdentifier, withSession, type SqlEndpoint } from './dolt/sql-session';
 import { inspectData, notOnRemoteByDatabase } from './dolt/inspector';
 import { DatabaseCatalogSync, type TaggedInspection } from './database-catalog-sync';
 import { alignWithCatalog, describeAlignment } from './dolt/database-sync';
@@ -633,7 +633,7 @@ export class AgentRuntime {
             return first === undefined || first === null ? null : String(first);
           },
           useDatabase: async (database) => {
-            await session.query(`USE \`${database.replace(/`/g, '``')}\``);
+            await session.query(`USE ${quoteIdentifier(database)}`);
           },
         },
         token,

@@ -15,6 +15,8 @@
  * - unknown: the node that ran it cannot be asked now, and the primary does not have it.
  */
 
+import { isUserDatabase, quoteIdentifier } from '../common/sql-names';
+
 export const COMMIT_MESSAGE_PREFIX = 'doltgate-outcome:';
 
 /** The node a token names, or null when it is not one of ours. */
@@ -62,10 +64,6 @@ export function judgeOutcome(f: OutcomeFacts): { verdict: OutcomeVerdict; detail
   return { verdict: 'unknown', detail: `${f.ranOn}, which ran it, cannot be asked now (${runner.why}); the primary does not have it; ask again once ${f.ranOn} is back` };
 }
 
-function quoteIdentifier(name: string): string {
-  return `\`${name.replace(/`/g, '``')}\``;
-}
-
 /** What searching a node needs: one text query answered with its first value, and selecting a database. */
 export interface CommitGraphReader {
   scalar(sql: string): Promise<string | null>;
@@ -78,8 +76,8 @@ export interface CommitGraphReader {
  */
 export async function searchCommitGraph(reader: CommitGraphReader, token: string): Promise<Exclude<NodeFinding, { kind: 'unreachable' }>> {
   const message = `${COMMIT_MESSAGE_PREFIX}${token}`;
-  const list = await reader.scalar("SELECT GROUP_CONCAT(schema_name SEPARATOR '\\n') FROM information_schema.schemata WHERE schema_name NOT IN ('information_schema', 'mysql')");
-  for (const database of (list ?? '').split('\n').filter((name) => name !== '')) {
+  const list = await reader.scalar("SELECT GROUP_CONCAT(schema_name SEPARATOR '\\n') FROM information_schema.schemata");
+  for (const database of (list ?? '').split('\n').filter((name) => name !== '' && isUserDatabase(name))) {
     const hash = await reader.scalar(`SELECT commit_hash FROM ${quoteIdentifier(database)}.dolt_commits WHERE message = '${message}' LIMIT 1`);
     if (hash === null) continue;
     await reader.useDatabase(database);

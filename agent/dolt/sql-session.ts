@@ -5,6 +5,7 @@
  */
 
 import mysql from 'mysql2/promise';
+import { isUserDatabase } from '../../common/sql-names';
 
 export interface SqlEndpoint {
   host: string;
@@ -58,10 +59,7 @@ export async function withSession<T>(endpoint: SqlEndpoint, timeoutMs: number, r
 /** User databases: everything but MySQL's and Dolt's system schemas. */
 export async function listDatabases(session: SqlSession): Promise<string[]> {
   const rows = await session.query('SHOW DATABASES');
-  const system = new Set(['information_schema', 'mysql', 'performance_schema', 'sys', 'dolt_cluster']);
-  return rows.map((row) => String(Object.values(row)[0])).filter((name) => !system.has(name) && !name.includes('/')).sort();
+  return rows.map((row) => String(Object.values(row)[0])).filter(isUserDatabase).sort();
 }
 
-export function quoteIdentifier(name: string): string {
-  return '`' + name.replace(/`/g, '``') + '`';
-}
+export { quoteIdentifier } from '../../common/sql-names';
