@@ -9,7 +9,7 @@
  * `--json` prints { "token", "verdict", "detail", "nodes": { <node>: finding } }.
  */
 
-import { judgeOutcome, parseOutcomeToken, type NodeFinding } from '../proto/outcome';
+import { judgeOutcome, notAnOutcomeToken, parseOutcomeToken, type NodeFinding } from '../proto/outcome';
 import type { ClusterStatus, FindCommitReply, FindCommitRequest, GetStatusRequest } from '../proto/control-types';
 import { connectionArgs, connectionOptions, helpText, parseOptions, type ConnectionArgs, type Env, type OptionSpec } from './cli-args';
 import { ExitCode, processIo, runCommand, UsageError, type CliIo } from './cli-io';
@@ -28,7 +28,7 @@ export function parseOutcomeArgs(argv: readonly string[], env: Env): OutcomeArgs
   const [first, ...rest] = argv;
   if (first === '--help' || first === '-h') return 'help';
   if (first === undefined || first.startsWith('-')) throw new UsageError(`a token is needed: ${usage}`);
-  if (parseOutcomeToken(first) === null) throw new UsageError(`'${first.slice(0, 80)}' is not an outcome token (they look like n1/0123456789abc, from the message of a 2013 error)`);
+  if (parseOutcomeToken(first) === null) throw new UsageError(notAnOutcomeToken(first));
   const values = parseOptions(rest, specs);
   if (values.help === true) return 'help';
   return { token: first, connection: connectionArgs(values, env) };

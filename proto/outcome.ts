@@ -19,6 +19,11 @@ import { isUserDatabase, quoteIdentifier } from '../common/sql-names';
 
 export const COMMIT_MESSAGE_PREFIX = 'doltgate-outcome:';
 
+/** What a bad token is told, wherever it was given (the SQL form, the RPC, the CLI). */
+export function notAnOutcomeToken(token: string): string {
+  return `'${token.slice(0, 80)}' is not an outcome token (they look like n1/0123456789abc, from the message of a 2013 error)`;
+}
+
 /** The node a token names, or null when it is not one of ours. */
 export function parseOutcomeToken(token: string): { node: string; id: string } | null {
   const match = /^([a-z0-9][a-z0-9_.-]{0,62})\/([0-9a-f]{10}[0-9a-z]{1,13})$/.exec(token);

@@ -46,7 +46,7 @@ import { asControlError, ControlError } from './control-error';
 import { auditMessage, clusterStatus, historyMessage, pauseState } from './control-messages';
 import { callerIdentity, ControlAudit } from './control-audit';
 import type { AuditCall } from '../../proto';
-import { parseOutcomeToken } from '../../proto/outcome';
+import { notAnOutcomeToken, parseOutcomeToken } from '../../proto/outcome';
 import { judgeOpRequest, type OpRequest } from './op-request';
 import { watchOperation } from './operation-watch';
 
@@ -263,7 +263,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
 
     FindCommit: unary<FindCommitRequest, FindCommitReply>('FindCommit', async (call) => {
       const token = call.request.token;
-      if (parseOutcomeToken(token) === null) throw new ControlError('bad-request', `'${token.slice(0, 80)}' is not an outcome token (they look like n1/0123456789abc, from the message of a 2013 error)`);
+      if (parseOutcomeToken(token) === null) throw new ControlError('bad-request', notAnOutcomeToken(token));
       if (opts.findCommit === undefined) throw new ControlError('dolt-unavailable', `agent ${opts.agentName} cannot search its Dolt`);
       const finding = await opts.findCommit(token).catch((error: Error) => {
         throw new ControlError('dolt-unavailable', `agent ${opts.agentName} could not search its Dolt: ${error.message}`);

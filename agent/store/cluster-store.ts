@@ -37,6 +37,14 @@ export interface ClusterSnapshot {
   databases: Versioned<DatabaseCatalog> | null;
 }
 
+/**
+ * A history record of a failover or switchover from one node to another: what anti-flap counts
+ * (ClusterSnapshot.latestFailover). Not a bootstrap, nor a primary's recovery in place.
+ */
+export function movesThePrimary(record: HistoryRecord): boolean {
+  return record.kind !== 'bootstrap' && record.candidate !== record.fromPrimary;
+}
+
 export class StoreUnavailableError extends Error {
   readonly code = 'STORE_UNAVAILABLE';
   constructor(what: string, cause: unknown) {

@@ -32,7 +32,7 @@ import {
 } from '../../proto';
 import { DecisionKeyWatch } from './decision-key-watch';
 import type { MalformedValueLog } from './malformed-values';
-import { CompareFailedError, LeaseExpiredError, StoreUnavailableError, type ClusterSnapshot, type ClusterStore, type LeaseHandle } from './cluster-store';
+import { CompareFailedError, LeaseExpiredError, movesThePrimary, StoreUnavailableError, type ClusterSnapshot, type ClusterStore, type LeaseHandle } from './cluster-store';
 
 export interface EtcdStoreOptions {
   endpoints: string[];
@@ -96,9 +96,6 @@ class EtcdLease implements LeaseHandle {
 }
 
 
-function movesThePrimary(record: HistoryRecord): boolean {
-  return record.kind !== 'bootstrap' && record.candidate !== record.fromPrimary;
-}
 
 export class EtcdClusterStore implements ClusterStore {
   private readonly client: Etcd3;

@@ -13,7 +13,7 @@
 
 import type { AuditRecord, DatabaseCatalog, HistoryRecord, MemberRecord, OperationRecord, Topology } from '../../proto';
 import { fenceClockMs } from '../../common/fence-clock';
-import { CompareFailedError, LeaseExpiredError, StoreUnavailableError, type ClusterSnapshot, type ClusterStore, type LeaseHandle } from './cluster-store';
+import { CompareFailedError, LeaseExpiredError, movesThePrimary, StoreUnavailableError, type ClusterSnapshot, type ClusterStore, type LeaseHandle } from './cluster-store';
 import type { EtcdUnavailability } from './etcd-quorum';
 
 interface Entry {
@@ -121,9 +121,6 @@ class MemoryLease implements LeaseHandle {
   }
 }
 
-function movesThePrimary(record: HistoryRecord): boolean {
-  return record.kind !== 'bootstrap' && record.candidate !== record.fromPrimary;
-}
 
 export class MemoryClusterStore implements ClusterStore {
   private readonly prefix: string;
@@ -237,13 +234,18 @@ export class MemoryClusterStore implements ClusterStore {
     return String(this.etcd.put(this.key('databases'), next));
   }
 
-  async listHistory(limit: number): Promise<HistoryRecord[]> {
-    this.etcd.enter('read history');
+  /** The newest `limit` values under `section`, newest first (keys sort oldest first). */
+  private newest<T>(section: string, limit: number): T[] {
     return this.etcd
-      .range(this.key('history', ''))
+      .range(this.key(section, ''))
       .reverse()
       .slice(0, limit)
-      .map(([, entry]) => parse<HistoryRecord>(entry));
+      .map(([, entry]) => parse<T>(entry));
+  }
+
+  async listHistory(limit: number): Promise<HistoryRecord[]> {
+    this.etcd.enter('read history');
+    return this.newest<HistoryRecord>('history', limit);
   }
 
   async appendAudit(record: AuditRecord, keep: number): Promise<void> {
@@ -257,11 +259,7 @@ export class MemoryClusterStore implements ClusterStore {
 
   async listAudit(limit: number): Promise<AuditRecord[]> {
     this.etcd.enter('read the audit');
-    return this.etcd
-      .range(this.key('audit', ''))
-      .reverse()
-      .slice(0, limit)
-      .map(([, entry]) => parse<AuditRecord>(entry));
+    return this.newest<AuditRecord>('audit', limit);
   }
 
   async putOperation(op: OperationRecord, expectedModRevision: string | null): Promise<string> {

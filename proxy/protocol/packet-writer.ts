@@ -13,6 +13,7 @@
 import { Buffer } from 'node:buffer';
 import {
   Capability,
+  Charset,
   ColumnType,
   Command,
   MAX_FRAME_PAYLOAD,
@@ -225,9 +226,6 @@ export function emptyFrame(sequenceId: number): Buffer {
   return Buffer.from([0, 0, 0, sequenceId & 0xff]);
 }
 
-/** utf8mb4_general_ci: the collation of the proxy's own text columns. */
-const UTF8MB4_GENERAL_CI = 45;
-
 /**
  * The frames of a text result set the proxy answers itself (no backend has it): column count,
  * one VAR_STRING definition per column, EOF unless CLIENT_DEPRECATE_EOF, one row per `rows`
@@ -246,7 +244,7 @@ export function textResultSetFrames(sequenceId: number, columns: readonly string
     next(
       new PayloadWriter(64 + name.length * 2)
         .lenencString('def').lenencString('').lenencString('').lenencString('').lenencString(name).lenencString(name)
-        .lenencInt(0x0c).u16(UTF8MB4_GENERAL_CI).u32(1024 * 1024).u8(ColumnType.MYSQL_TYPE_VAR_STRING).u16(0).u8(0).u16(0)
+        .lenencInt(0x0c).u16(Charset.UTF8MB4_GENERAL_CI).u32(1024 * 1024).u8(ColumnType.MYSQL_TYPE_VAR_STRING).u16(0).u8(0).u16(0)
         .toPayload(),
     );
   }

@@ -485,13 +485,22 @@ export class BackendPools {
   }
 
   /**
+   * A new connection of the proxy's own to `target`, past the budget and never pooled: for
+   * questions that must not queue behind the load they are about (KILL QUERY, an outcome
+   * token's search). The caller destroys it.
+   */
+  openSide(target: BackendTarget, login: BackendLogin): Promise<BackendConnection> {
+    return this.acquire({ target, login, clientCapabilities: 0, charset: PROBE_CHARSET, database: null, stateKey: '', multiStatements: null, fresh: true });
+  }
+
+  /**
    * KILL QUERY for `conn`'s backend connection id, sent over a fresh connection to the same node
    * (past the budget, like a probe: stopping a statement must not queue behind the load it is
    * part of). Resolves once Dolt accepted the KILL; rejects when it could not be sent or Dolt
    * refused it. Bounded by connectTimeoutMs, twice.
    */
   async killQuery(conn: BackendConnection, login: BackendLogin): Promise<void> {
-    const side = await this.acquire({ target: conn.target, login, clientCapabilities: 0, charset: PROBE_CHARSET, database: null, stateKey: '', multiStatements: null, fresh: true });
+    const side = await this.openSide(conn.target, login);
     const limit = this.options.connectTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     try {

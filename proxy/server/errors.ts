@@ -47,6 +47,7 @@
 
 import { ErrorCode, errFrame, ProtocolError, sqlStateFor } from '../protocol';
 import { HoldAbortedError, HoldEpisodeOverError, HoldQueueFullError, HoldTimeoutError } from '../hold/hold-errors';
+import { notAnOutcomeToken } from '../../proto/outcome';
 
 /** Client-side error number for "Lost connection to MySQL server during query". */
 export const CR_SERVER_LOST = 2013;
@@ -292,7 +293,7 @@ export class OutcomeUnknownError extends ProxyError {
 export class OutcomeTokenError extends ProxyError {
   readonly code = 'OUTCOME_TOKEN';
   constructor(token: string) {
-    super(`doltgate: '${token.slice(0, 80)}' is not an outcome token (they look like n1/0123456789abc, from the message of a 2013 error)`, ErrorCode.ER_WRONG_ARGUMENTS, 'HY000');
+    super(`doltgate: ${notAnOutcomeToken(token)}`, ErrorCode.ER_WRONG_ARGUMENTS, 'HY000');
   }
 }
 

@@ -17,16 +17,11 @@ export function parseOutcomeCall(sql: string): string | null {
   return match === null ? null : match[1];
 }
 
-const PROBE_CHARSET = 45;
-
-/**
- * Searches one node over a fresh side connection (past the budget, like KILL QUERY: a question
- * about a lost write must not queue behind the load).
- */
+/** Searches one node over a side connection (BackendPools.openSide). */
 export async function findCommit(pools: BackendPools, target: BackendTarget, login: BackendLogin, token: string): Promise<NodeFinding> {
   let conn;
   try {
-    conn = await pools.acquire({ target, login, clientCapabilities: 0, charset: PROBE_CHARSET, database: null, stateKey: '', multiStatements: null, fresh: true });
+    conn = await pools.openSide(target, login);
   } catch (error) {
     return { kind: 'unreachable', why: (error as Error).message };
   }
