@@ -190,15 +190,20 @@ export class ControlConnection {
     return this.agents.map((_, i) => (this.preferred + i) % this.agents.length);
   }
 
+  /** One unary call on one agent; rejects with its grpc.ServiceError. */
+  private callOn<Req, Res>(agent: AgentAddress, method: UnaryMethod, request: Req): Promise<Res> {
+    const client = this.client(agent) as unknown as Record<UnaryMethod, (r: Req, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v?: Res) => void) => void>;
+    return new Promise<Res>((resolve, reject) => {
+      client[method].call(client, request, this.metadata(), { deadline: Date.now() + this.args.timeoutMs }, (error, value) => (error ? reject(error) : resolve(value as Res)));
+    });
+  }
+
   async call<Req, Res>(method: UnaryMethod, request: Req): Promise<Res> {
     const failures: string[] = [];
     for (const index of this.order()) {
       const agent = this.agents[index];
-      const client = this.client(agent) as unknown as Record<UnaryMethod, (r: Req, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v?: Res) => void) => void>;
       try {
-        const reply = await new Promise<Res>((resolve, reject) => {
-          client[method].call(client, request, this.metadata(), { deadline: Date.now() + this.args.timeoutMs }, (error, value) => (error ? reject(error) : resolve(value as Res)));
-        });
+        const reply = await this.callOn<Req, Res>(agent, method, request);
         this.preferred = index;
         return reply;
       } catch (error) {
@@ -214,11 +219,8 @@ export class ControlConnection {
   async callEach<Req, Res>(method: UnaryMethod, request: Req): Promise<Array<{ agent: string; reply: Res } | { agent: string; error: string }>> {
     return Promise.all(
       this.agents.map(async (agent) => {
-        const client = this.client(agent) as unknown as Record<UnaryMethod, (r: Req, m: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v?: Res) => void) => void>;
         try {
-          const reply = await new Promise<Res>((resolve, reject) => {
-            client[method].call(client, request, this.metadata(), { deadline: Date.now() + this.args.timeoutMs }, (error, value) => (error ? reject(error) : resolve(value as Res)));
-          });
+          const reply = await this.callOn<Req, Res>(agent, method, request);
           return { agent: agentLabel(agent), reply };
         } catch (error) {
           const serviceError = error as grpc.ServiceError;
