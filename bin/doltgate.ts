@@ -15,22 +15,11 @@ interface Subcommand {
   run?: (args: string[]) => Promise<number>;
 }
 
-/** A control-plane subcommand (cli/): status, switchover, failover, pause, resume, history. */
-function control(name: string): Subcommand {
-  const command = controlSubcommands.find((candidate) => candidate.name === name);
-  if (!command) throw new Error(`cli/ has no subcommand ${name}`);
-  return command;
-}
-
 const subcommands: Subcommand[] = [
   { name: 'proxy', summary: 'run the MySQL-protocol proxy (--config proxy.yaml; hash-password)', run: (args) => proxyCommand(args) },
   { name: 'agent', summary: 'run the HA agent beside one Dolt server (--config agent.yaml)', run: (args) => agentCommand(args) },
-  control('status'),
-  control('switchover'),
-  control('failover'),
-  control('pause'),
-  control('resume'),
-  control('history'),
+  // Every control subcommand cli/ has, in its order: a list kept here too left audit and outcome out.
+  ...controlSubcommands,
   { name: 'sandbox', summary: 'a local cluster: etcd, three Dolt nodes, agents and a proxy (up [--detach] | down)', run: (args) => sandboxCommand(args) },
 ];
 
