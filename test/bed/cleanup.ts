@@ -15,6 +15,34 @@ type Cleanup = () => Promise<void> | void;
 
 const cleanups: Cleanup[] = [];
 
+/** What a failed test prints before its cleanups run: the tails of the logs of what it started. */
+type FailureReport = () => Promise<string> | string;
+
+/** Each report with the cleanup-stack depth it was registered at, so it is scoped like a cleanup. */
+const reports: Array<{ depth: number; report: FailureReport }> = [];
+
+/**
+ * `report` runs if the test that registered it (or, from a `before` hook, any later test of the
+ * run) fails, before anything is stopped: CI keeps no temp dirs, so a failure must carry the
+ * evidence of what went wrong in its own output.
+ */
+export function registerFailureReport(report: FailureReport): void {
+  reports.push({ depth: cleanups.length, report });
+}
+
+/** The reports that apply to the failed running test, joined; '' when there are none. */
+export async function failureReports(): Promise<string> {
+  const parts: string[] = [];
+  for (const { report } of reports) {
+    try {
+      parts.push(await report());
+    } catch (error) {
+      parts.push(`(a failure report failed: ${(error as Error).message})`);
+    }
+  }
+  return parts.filter((part) => part !== '').join('\n');
+}
+
 export function registerCleanup(cleanup: Cleanup): void {
   cleanups.push(cleanup);
 }
@@ -40,6 +68,7 @@ export async function leaveTest(): Promise<void> {
 /** Runs registered cleanups (from index `from` on) newest first; one failing does not stop the others. */
 export async function runCleanups(from = 0): Promise<void> {
   const errors: unknown[] = [];
+  while (reports.length > 0 && reports[reports.length - 1].depth >= from) reports.pop();
   while (cleanups.length > from) {
     const cleanup = cleanups.pop() as Cleanup;
     try {

@@ -2,7 +2,8 @@
 
 import { join } from 'node:path';
 import { LocalCluster, type LocalClusterOptions } from '../../sandbox/local-cluster';
-import { registerCleanup, tempDir } from './cleanup';
+import { registerCleanup, registerFailureReport, tempDir } from './cleanup';
+import { logTails } from './log-tails';
 import { doltBinary, repoRoot } from './dolt-binary';
 import { queryAsRoot } from '../../sandbox/root-query';
 
@@ -15,6 +16,7 @@ export async function startLocalCluster(options: Partial<LocalClusterOptions> = 
     ...options,
   });
   registerCleanup(() => cluster.stop());
+  registerFailureReport(() => logTails(dir));
   return cluster;
 }
 

@@ -5,7 +5,7 @@
  * `after`; this is the net under them.
  */
 
-import { enterTest, leaveTest, runCleanups } from './cleanup';
+import { enterTest, failureReports, leaveTest, runCleanups } from './cleanup';
 
 export const mochaHooks = {
   beforeEach(): void {
@@ -13,6 +13,10 @@ export const mochaHooks = {
   },
   async afterEach(this: Mocha.Context): Promise<void> {
     this.timeout(60_000);
+    if (this.currentTest?.state === 'failed') {
+      const report = await failureReports();
+      if (report !== '') process.stderr.write(`\n--- what the failed test "${this.currentTest.title}" left in its logs ---\n${report}\n--- end ---\n`);
+    }
     await leaveTest();
   },
   async afterAll(this: Mocha.Context): Promise<void> {
