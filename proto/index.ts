@@ -6,3 +6,4 @@ export * from './operations';
 export * from './history';
 export * from './database-catalog';
 export * from './audit';
+export * from './proxy-presence';

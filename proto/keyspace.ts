@@ -33,6 +33,8 @@ export interface ClusterKeys {
   readonly historyPrefix: string;
   /** Audit records (audit.ts): read only by `doltgate audit`, never part of a snapshot. */
   readonly auditPrefix: string;
+  /** One key per live proxy (proxy-presence.ts), each bound to that proxy's lease. */
+  readonly proxiesPrefix: string;
   /**
    * Where the keys that make up the cluster's state begin: just past `audit/`, which sorts
    * before every other key of the cluster (keyspace.test.ts holds that invariant), so one range
@@ -45,6 +47,7 @@ export interface ClusterKeys {
   history(epoch: number): string;
   /** Zero-padded ms first, so that keys sort by time; `suffix` keeps two in one ms apart. */
   audit(atMs: number, suffix: string): string;
+  proxy(id: string): string;
 }
 
 export function clusterKeys(cluster: string): ClusterKeys {
@@ -60,11 +63,13 @@ export function clusterKeys(cluster: string): ClusterKeys {
     opsPrefix: `${prefix}ops/`,
     historyPrefix: `${prefix}history/`,
     auditPrefix: `${prefix}audit/`,
+    proxiesPrefix: `${prefix}proxies/`,
     // '0' is the byte after '/': the first key past every audit/... key.
     stateStart: `${prefix}audit0`,
     member: (name) => `${prefix}members/${name}`,
     op: (id) => `${prefix}ops/${id}`,
     history: (epoch) => `${prefix}history/${String(epoch).padStart(12, '0')}`,
+    proxy: (id) => `${prefix}proxies/${id}`,
     audit: (atMs, suffix) => `${prefix}audit/${String(atMs).padStart(15, '0')}-${suffix}`,
   };
 }

@@ -11,6 +11,8 @@
 import type { Server } from 'node:http';
 import { createLogger, type Logger } from '../common/logger';
 import { EtcdTopologySource } from './cluster/etcd-topology-source';
+import { followPresence } from './cluster/presence-follower';
+import { ProxyPresencePublisher } from './cluster/proxy-presence-publisher';
 import { StaticTopologySource, type TopologySource } from './cluster/topology-source';
 import { describeProxyConfig, loadProxyConfig, type ProxyConfig } from './config';
 import { ProxyMetrics, serveProxyHttp } from './proxy-metrics';
@@ -44,11 +46,16 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
     await source.stop();
     throw error;
   }
+  // Say what this proxy applied, so a switchover's outgoing primary knows it holds writes.
+  const presence = config.etcd !== null ? new ProxyPresencePublisher({ access: config.etcd, cluster: config.cluster, logger: logger.child('presence') }) : null;
+  const unfollow = presence !== null ? followPresence(server, presence) : () => undefined;
   let http: Server | null = null;
   if (config.metrics !== null) {
     try {
       http = await serveProxyHttp(metrics, config.metrics.host, config.metrics.port, () => server.health());
     } catch (error) {
+      unfollow();
+      await presence?.stop();
       await server.stop();
       await source.stop();
       throw error;
@@ -70,6 +77,8 @@ export async function startProxy(config: ProxyConfig, logger: Logger = createLog
             h.closeAllConnections();
           });
         }
+        unfollow();
+        await presence?.stop();
         await server.stop();
         await source.stop();
       })();

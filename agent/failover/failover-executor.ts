@@ -9,7 +9,7 @@
  */
 
 import type { Logger } from '../../common/logger';
-import { isFinalOperationState, type HistoryRecord, type HistoryStep, type OperationRecord, type Topology } from '../../proto';
+import { isFinalOperationState, proxyHandedOver, type HistoryRecord, type HistoryStep, type OperationRecord, type Topology } from '../../proto';
 import type { FailoverPlan, FailoverStep } from '../ha';
 import type { ClusterSnapshot, ClusterStore } from '../store/cluster-store';
 import type { LocalDolt } from '../dolt/local-dolt';
@@ -166,12 +166,18 @@ export class FailoverExecutor {
           // The bound the operator gave the op (switchover --drain-timeout), else the agent's.
           const op = snapshot.ops.find((entry) => entry.value.id === plan.opId)?.value ?? null;
           const bound = op?.drainTimeoutMs ?? this.settings.drainTimeoutMs;
-          const drained = await this.drain(bound);
+          const deadline = this.now() + bound;
+          // Invariant (design.md: a switchover shows no client an error): Dolt is stopped only
+          // once every proxy that answers has applied this epoch and let its transactions on this
+          // node end, or the drain bound has passed; a proxy still routing by the old topology
+          // would send its next write here and see the connection die.
+          const proxies = await this.awaitProxies(plan.epoch, deadline);
+          const drained = await this.drain(Math.max(0, deadline - this.now()));
           const pushed = await withSession(endpoint, timeout * 10, (session) => pushAllBranches(session, this.settings.remote));
           await this.local.fence({ restart: false });
           this.hooks.rolePublished?.('fenced', plan.epoch);
           const drainText = drained.running === 0 ? `drained in ${drained.waitedMs} ms` : `${drained.running} statement(s) still running at the ${bound} ms drain bound, cut off`;
-          text += `; ${drainText}; pushed ${pushed} branch(es) the remote lacked; stopped taking writes`;
+          text += `; ${proxies}; ${drainText}; pushed ${pushed} branch(es) the remote lacked; stopped taking writes`;
           return { text, orphans: [] };
         }
         if (previous && previous.epoch === plan.epoch && previous.state !== 'stable') return { text: `already published at epoch ${plan.epoch}`, orphans: [] };
@@ -238,6 +244,33 @@ export class FailoverExecutor {
         return { text: `restarted dolt sql-server on its public listener with dolt_replicate_to_remote = '${this.settings.remote}' under the keeper; ${pushed}`, orphans: [] };
       }
     }
+  }
+
+  /**
+   * Waits until every live proxy's presence record (proto/proxy-presence.ts) says it handed the
+   * old primary over at `epoch`, or until `deadline`. Says what it saw, for the history step.
+   */
+  private async awaitProxies(epoch: number, deadline: number): Promise<string> {
+    const started = this.now();
+    let pending: string[] = [];
+    let total = 0;
+    let lastError: string | null = null;
+    for (;;) {
+      try {
+        const proxies = await this.store.listProxies();
+        total = proxies.length;
+        pending = proxies.filter((proxy) => !proxyHandedOver(proxy, epoch)).map((proxy) => `${proxy.id} (epoch ${proxy.epoch}, ${proxy.draining} draining)`);
+        lastError = null;
+      } catch (error) {
+        lastError = (error as Error).message;
+      }
+      if ((lastError === null && pending.length === 0) || this.now() >= deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const waited = this.now() - started;
+    if (lastError !== null) return `could not read the proxies' records (${lastError}) within ${waited} ms`;
+    if (pending.length > 0) return `${pending.length} of ${total} prox${total === 1 ? 'y' : 'ies'} had not let go at the drain bound: ${pending.join(', ')}`;
+    return total === 0 ? 'no proxy registered' : `${total} prox${total === 1 ? 'y' : 'ies'} holding writes in ${waited} ms`;
   }
 
   /**

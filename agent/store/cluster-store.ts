@@ -10,7 +10,7 @@
  */
 
 import type { EtcdUnavailability } from './etcd-quorum';
-import type { AuditRecord, DatabaseCatalog, HistoryRecord, MemberRecord, OperationRecord, Topology } from '../../proto';
+import type { AuditRecord, DatabaseCatalog, HistoryRecord, MemberRecord, OperationRecord, ProxyPresence, Topology } from '../../proto';
 
 export interface Versioned<T> {
   value: T;
@@ -106,6 +106,8 @@ export interface ClusterStore {
    */
   casDatabases(next: DatabaseCatalog, expectedModRevision: string | null, topologyModRevision: string): Promise<string>;
   listHistory(limit: number): Promise<HistoryRecord[]>;
+  /** Every live proxy's presence record (proto/proxy-presence.ts), by id; malformed ones are skipped. */
+  listProxies(): Promise<ProxyPresence[]>;
   /** Records a changing control call (audit.ts); keeps the newest `keep` records. */
   appendAudit(record: AuditRecord, keep: number): Promise<void>;
   /** The newest `limit` audit records, newest first. */

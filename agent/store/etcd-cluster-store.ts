@@ -17,6 +17,7 @@ import {
   decodeHistory,
   decodeMember,
   decodeOperation,
+  decodeProxyPresence,
   decodeTopology,
   encodeCatalog,
   encodeMember,
@@ -28,6 +29,7 @@ import {
   type HistoryRecord,
   type MemberRecord,
   type OperationRecord,
+  type ProxyPresence,
   type Topology,
 } from '../../proto';
 import { DecisionKeyWatch } from './decision-key-watch';
@@ -267,6 +269,19 @@ export class EtcdClusterStore implements ClusterStore {
       }
     }
     return records.sort((a, b) => b.epoch - a.epoch);
+  }
+
+  async listProxies(): Promise<ProxyPresence[]> {
+    const values = await this.call('read the proxies', () => this.client.getAll().prefix(this.keys.proxiesPrefix).strings());
+    const records: ProxyPresence[] = [];
+    for (const key of Object.keys(values).sort()) {
+      try {
+        records.push(decodeProxyPresence(values[key]));
+      } catch (error) {
+        this.malformed?.report(key, null, error);
+      }
+    }
+    return records;
   }
 
   async appendAudit(record: AuditRecord, keep: number): Promise<void> {

@@ -11,7 +11,7 @@
  * (StoreUnavailableError), for fault tests.
  */
 
-import type { AuditRecord, DatabaseCatalog, HistoryRecord, MemberRecord, OperationRecord, Topology } from '../../proto';
+import type { AuditRecord, DatabaseCatalog, HistoryRecord, MemberRecord, OperationRecord, ProxyPresence, Topology } from '../../proto';
 import { fenceClockMs } from '../../common/fence-clock';
 import { CompareFailedError, LeaseExpiredError, movesThePrimary, StoreUnavailableError, type ClusterSnapshot, type ClusterStore, type LeaseHandle } from './cluster-store';
 import type { EtcdUnavailability } from './etcd-quorum';
@@ -246,6 +246,20 @@ export class MemoryClusterStore implements ClusterStore {
   async listHistory(limit: number): Promise<HistoryRecord[]> {
     this.etcd.enter('read history');
     return this.newest<HistoryRecord>('history', limit);
+  }
+
+  async listProxies(): Promise<ProxyPresence[]> {
+    this.etcd.enter('read the proxies');
+    return this.etcd.range(this.key('proxies', '')).map(([, entry]) => parse<ProxyPresence>(entry));
+  }
+
+  /** What a proxy writes for itself (proxy-presence-publisher.ts); `lease` null keeps it until removed. */
+  putProxyPresence(record: ProxyPresence, lease: LeaseHandle | null = null): void {
+    this.etcd.put(this.key('proxies', record.id), record, lease?.id ?? null);
+  }
+
+  removeProxyPresence(id: string): void {
+    this.etcd.delete(this.key('proxies', id));
   }
 
   async appendAudit(record: AuditRecord, keep: number): Promise<void> {

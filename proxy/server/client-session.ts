@@ -286,6 +286,11 @@ export class ClientSession {
 
   // ---- topology ------------------------------------------------------------------------------
 
+  /** Still on a primary the topology retired: its transaction or command in flight is finishing there. */
+  holdsRetiredPrimary(): boolean {
+    return this.fwd.backends.holdsRetiredPrimary();
+  }
+
   /** The primary's connections were retired (see CommandForwarder.onPrimaryRetired). */
   onPrimaryRetired(cause: string, action: 'close' | 'drain'): void {
     if (this.mode !== Mode.Handshake && this.mode !== Mode.Closed) this.fwd.onPrimaryRetired(cause, action);

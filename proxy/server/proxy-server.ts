@@ -29,6 +29,7 @@ import * as tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../../common/logger';
 import type { Topology } from '../../proto';
+import type { PresenceState } from '../cluster/proxy-presence-publisher';
 import type { TopologySource } from '../cluster/topology-source';
 import type { ProxyConfig, ProxyUser } from '../config';
 import { WriteHold } from '../hold/write-hold';
@@ -87,6 +88,7 @@ export class ProxyServer {
   readonly view: ClusterView;
   readonly pools: BackendPools;
   private readonly sessions = new Set<ClientSession>();
+  private readonly appliedListeners = new Set<() => void>();
   private readonly sessionsById = new Map<number, ClientSession>();
   /** Sessions past login; max_client_connections bounds these alone. */
   private readonly loggedIn = new Set<ClientSession>();
@@ -387,6 +389,25 @@ export class ProxyServer {
     return login;
   }
 
+  /**
+   * What this proxy has applied, for its presence record (proto/proxy-presence.ts): the
+   * topology's epoch and state, and how many sessions still hold a connection to a primary that
+   * topology retired (a switchover lets their transaction or command in flight finish).
+   */
+  presenceState(): PresenceState | null {
+    const t = this.view.topology;
+    if (t === null) return null;
+    let draining = 0;
+    for (const s of this.sessions) if (s.holdsRetiredPrimary()) draining++;
+    return { epoch: t.epoch, state: t.state, draining };
+  }
+
+  /** `listener` runs after each topology this proxy applies; returns the unsubscribe. */
+  onTopologyApplied(listener: () => void): () => void {
+    this.appliedListeners.add(listener);
+    return () => this.appliedListeners.delete(listener);
+  }
+
   private onTopology(next: Topology, previous: Topology | null): void {
     const before = this.view.topology;
     const oldPrimary = this.view.primary;
@@ -407,6 +428,7 @@ export class ProxyServer {
       }
     }
     for (const s of this.sessions) s.onReplicasChanged();
+    for (const listener of this.appliedListeners) listener();
   }
 
   private onBackendHealth(target: BackendTarget, up: boolean, error?: Error): void {

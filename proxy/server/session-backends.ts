@@ -493,6 +493,12 @@ export class SessionBackends {
     return out;
   }
 
+  /** Holds a primary connection of an older generation (it goes once its command or transaction ends). */
+  holdsRetiredPrimary(): boolean {
+    const p = this.primary;
+    return p !== null && p.generation !== -1 && p.generation !== this.view.primaryGeneration;
+  }
+
   /** The primary connection is retired if not usable at the current generation. */
   primaryRetired(): boolean {
     const p = this.primary;

@@ -15,6 +15,8 @@ import * as historyCli from '../../cli/history';
 import { eventually, sleep } from '../bed/eventually';
 import { queryNode, startLocalCluster } from '../bed/local-cluster';
 import { queryAsRoot } from '../../sandbox/root-query';
+import { clusterKeys, encodeProxyPresence, type ProxyPresence } from '../../proto';
+import { etcdClient } from '../bed/etcd';
 
 type Runner = { runCli(argv: string[], io?: ReturnType<typeof memoryIo>, env?: NodeJS.ProcessEnv): Promise<number> };
 
@@ -98,6 +100,46 @@ describe('control plane with real agents', function () {
     expect(result.code, result.out).to.equal(0);
     expect(result.out, result.out).to.match(/fence\s+done\s+.*1 statement\(s\) still running at the 700 ms drain bound, cut off/);
     expect(await sleeper).to.equal('cut off');
+    primary = await cluster.waitForStablePrimary(15_000);
+    expect(primary).to.equal(target);
+  });
+
+  it('switchover waits for every proxy to let the old primary go (its presence record), bounded by --drain-timeout', async () => {
+    const client = etcdClient(cluster.etcd);
+    const keys = clusterKeys(cluster.cluster);
+    const epoch = (await cluster.snapshot()).topology?.value.epoch as number;
+    // A proxy that still routes by the current topology: it never catches up, so only the bound ends the wait.
+    const stuck: ProxyPresence = { id: 'stuck-proxy', epoch, state: 'stable', draining: 0, at: new Date().toISOString() };
+    await client.put(keys.proxy(stuck.id)).value(encodeProxyPresence(stuck));
+    let target = cluster.agents.find((agent) => agent.name !== primary)?.name as string;
+    const started = Date.now();
+    let result = await cli(cluster, switchoverCli, ['--to', target, '--drain-timeout', '1500']);
+    expect(result.code, result.out).to.equal(0);
+    expect(result.out, result.out).to.match(/fence\s+done\s+.*1 of 1 proxy had not let go at the drain bound: stuck-proxy \(epoch \d+, 0 draining\)/);
+    expect(Date.now() - started, 'the switchover waited out the bound').to.be.at.least(1500);
+    primary = await cluster.waitForStablePrimary(15_000);
+    expect(primary).to.equal(target);
+
+    // One that catches up 1 s into the wait (draining a transaction, then letting go) ends it then.
+    const next = (await cluster.snapshot()).topology?.value.epoch as number;
+    const slow: ProxyPresence = { id: 'slow-proxy', epoch: next, state: 'stable', draining: 0, at: new Date().toISOString() };
+    await client.delete().key(keys.proxy(stuck.id));
+    await client.put(keys.proxy(slow.id)).value(encodeProxyPresence(slow));
+    const catchUp = (async () => {
+      // From the moment the switchover is visible the agent waits on this record: 1 s of it.
+      await eventually(async () => ((await cluster.snapshot()).topology?.value.epoch ?? 0) > next, { within: 15_000, what: 'the switchover to be published' });
+      await sleep(500);
+      await client.put(keys.proxy(slow.id)).value(encodeProxyPresence({ ...slow, epoch: next + 1, state: 'switchover', draining: 1 }));
+      await sleep(500);
+      await client.put(keys.proxy(slow.id)).value(encodeProxyPresence({ ...slow, epoch: next + 1, state: 'switchover', draining: 0 }));
+    })();
+    target = cluster.agents.find((agent) => agent.name !== primary)?.name as string;
+    result = await cli(cluster, switchoverCli, ['--to', target, '--drain-timeout', '20000']);
+    await catchUp;
+    expect(result.code, result.out).to.equal(0);
+    const waited = Number(/1 proxy holding writes in (\d+) ms/.exec(result.out)?.[1]);
+    expect(waited, result.out).to.be.within(1000, 15_000);
+    await client.delete().key(keys.proxy(slow.id));
     primary = await cluster.waitForStablePrimary(15_000);
     expect(primary).to.equal(target);
   });

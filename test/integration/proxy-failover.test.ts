@@ -14,7 +14,7 @@ import { expect } from 'chai';
 import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { silentLogger } from '../../common/logger';
-import { clusterKeys, encodeTopology, type Topology } from '../../proto';
+import { clusterKeys, decodeProxyPresence, encodeTopology, type ProxyPresence, type Topology } from '../../proto';
 import { hashProxyPassword, parseProxyConfig } from '../../proxy/config';
 import { startProxy, type RunningProxy } from '../../proxy/proxy-main';
 import { vouchFor } from '../bed/topology-evidence';
@@ -86,6 +86,20 @@ describe('proxy following the cluster (real etcd, real Dolt)', function () {
     return c;
   }
 
+  /** The presence records (proto/proxy-presence.ts) the proxies of cluster `name` keep in etcd. */
+  async function presences(name: string): Promise<ProxyPresence[]> {
+    const values = await client.getAll().prefix(clusterKeys(name).proxiesPrefix).strings();
+    return Object.values(values).map((raw) => decodeProxyPresence(raw));
+  }
+
+  async function presenceSays(name: string, expected: Pick<ProxyPresence, 'epoch' | 'state' | 'draining'>): Promise<void> {
+    await eventually(async () => {
+      const records = await presences(name);
+      expect(records.map(({ epoch, state, draining }) => ({ epoch, state, draining }))).to.deep.equal([expected]);
+      return true;
+    }, { within: 5_000, what: `the proxy's presence record to say ${JSON.stringify(expected)}` });
+  }
+
   async function portOf(c: mysql.Connection, sql = 'SELECT @@port AS p'): Promise<number> {
     const [rows] = await c.query<Row[]>(sql);
     return Number(rows[0].p);
@@ -111,6 +125,8 @@ describe('proxy following the cluster (real etcd, real Dolt)', function () {
     await publish('sw', topology(1, 'stable', 'n1', { n1: 'primary' }));
     const proxy = await proxyFor('sw', 5000);
     await waitEpoch(proxy, 1, 'stable');
+    // The record the outgoing primary's agent waits on before it stops its Dolt.
+    await presenceSays('sw', { epoch: 1, state: 'stable', draining: 0 });
     const inTx = await open(proxy);
     const other = await open(proxy);
     await inTx.query('BEGIN');
@@ -118,10 +134,12 @@ describe('proxy following the cluster (real etcd, real Dolt)', function () {
 
     await publish('sw', topology(2, 'switchover', null, { n1: 'primary' }));
     await waitEpoch(proxy, 2, 'switchover');
+    await presenceSays('sw', { epoch: 2, state: 'switchover', draining: 1 });
     const held = settle(other.query("INSERT INTO t VALUES (202, 'held')"));
     await eventually(() => proxy.server.hold.stats.waiting === 1, { within: 5000, what: 'the write to be held' });
     await inTx.query("INSERT INTO t VALUES (201, 'still in transaction')");
     await inTx.query('COMMIT');
+    await presenceSays('sw', { epoch: 2, state: 'switchover', draining: 0 });
     expect(held.done()).to.equal(false);
     expect(await portOf(inTx)).to.be.oneOf([cluster.nodes[1].port, cluster.nodes[2].port]); // reads flow meanwhile
 
@@ -130,6 +148,9 @@ describe('proxy following the cluster (real etcd, real Dolt)', function () {
     expect((outcome as SqlError).errno, (outcome as SqlError).message).to.equal(undefined);
     const rows = await cluster.query<Row>(cluster.primary, 'SELECT id FROM t WHERE id BETWEEN 200 AND 202 ORDER BY id');
     expect(rows.map((r) => r.id)).to.deep.equal([200, 201, 202]);
+    // A proxy that stops revokes its lease: a later switchover does not wait out its TTL.
+    await proxy.stop();
+    expect(await presences('sw')).to.deep.equal([]);
   });
 
   it('hold timeout: writes and transaction starts get 1205 "no primary" after hold.timeout_ms; reads keep working', async () => {
