@@ -95,6 +95,9 @@ const enum Mode {
   Closed,
 }
 
+/** Mode by its number, for describe(): logs and tests read names. */
+const modeNames = ['handshake', 'idle', 'setup', 'sending', 'awaiting', 'discarding', 'auth', 'closed'];
+
 /** Client bytes buffered while a command runs before the client socket is paused. */
 const CLIENT_HIGH_WATER = 4 * 1024 * 1024;
 
@@ -742,7 +745,7 @@ export class ClientSession {
   }
 
   describe(): Record<string, unknown> {
-    return { connection: this.connectionId, user: this.userName, mode: this.mode, reason: this.closeReason, tls: this.isTls, sharedReads: this.relay !== null };
+    return { connection: this.connectionId, user: this.userName, mode: modeNames[this.mode], reason: this.closeReason, tls: this.isTls, sharedReads: this.relay !== null };
   }
 }
 

@@ -24,7 +24,7 @@ import { readTarget } from '../routing/route-decision';
 import { armStatement, commitPlan } from './outcome-token';
 import type { BackendConnection, BackendSink } from './backend-connection';
 import { commandLabel, jobFields, lostCommandErrors, mayWrite, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
-import { BackendErrorReply, LocalInfileRefusedError, OutcomeUnknownError, QueryInterruptedError, QueryTimeoutError, ReadInterruptedError, SessionStateLostError, TransactionLostError, errFrameForError } from './errors';
+import { BackendErrorReply, LocalInfileRefusedError, NoTopologyError, OutcomeUnknownError, QueryInterruptedError, QueryTimeoutError, ReadInterruptedError, SessionStateLostError, TransactionLostError, errFrameForError } from './errors';
 import { doltErrorAdvice } from './dolt-error-advice';
 import { HoldEpisodeOverError, HoldTimeoutError } from '../hold/hold-errors';
 import type { FlowControl } from './flow-control';
@@ -65,6 +65,8 @@ const NO_FIELDS: JobFields = jobFields({});
 
 /** How long a statement may take to end after Dolt accepted KILL QUERY for it. */
 const STOP_GRACE_MS = 2000;
+/** How often one command's setup may start over because the topology retired its connection. */
+const MAX_SETUP_ATTEMPTS = 4;
 
 export class CommandForwarder implements BackendSink {
   readonly identity: SessionIdentity;
@@ -196,35 +198,71 @@ export class CommandForwarder implements BackendSink {
 
   private async setup(job: Job, signal: AbortSignal): Promise<void> {
     this.setupLostTransaction = null;
-    let conn: BackendConnection;
+    for (let attempt = 1; ; attempt++) {
+      let conn: BackendConnection | null = null;
+      try {
+        conn = await this.acquireFor(job, signal);
+        await this.readyFor(job, conn);
+      } catch (error) {
+        if (conn === null || !this.retiredDuringSetup(job, conn)) throw error;
+        if (attempt >= MAX_SETUP_ATTEMPTS) throw new NoTopologyError('the primary kept changing while this command was being set up; it was not executed');
+        continue;
+      }
+      if (this.host.isClosed()) {
+        // The client left while we connected: whatever was opened goes back (or away).
+        this.backends.releaseAll();
+        return;
+      }
+      // Its transaction went with the old primary connection: never run it on another in autocommit.
+      if (this.setupLostTransaction !== null) throw this.setupLostTransaction;
+      if (this.retiredDuringSetup(job, conn)) {
+        if (attempt >= MAX_SETUP_ATTEMPTS) throw new NoTopologyError('the primary kept changing while this command was being set up; it was not executed');
+        continue;
+      }
+      this.setupAbort = null;
+      this.commandAt = this.host.ctx.now();
+      this.send(conn, job, this.commandAt);
+      // Frames that arrived meanwhile (the rest of a large command, or the next command) are waiting.
+      this.host.pump();
+      return;
+    }
+  }
+
+  private async acquireFor(job: Job, signal: AbortSignal): Promise<BackendConnection> {
     if (job.fixedConn !== null) {
-      conn = job.fixedConn;
-      if (conn.isClosed) throw new ReadInterruptedError(conn.name, 'the connection holding this statement closed');
-    } else if (job.route === 'replica') {
+      if (job.fixedConn.isClosed) throw new ReadInterruptedError(job.fixedConn.name, 'the connection holding this statement closed');
+      return job.fixedConn;
+    }
+    if (job.route === 'replica') {
       const got = await this.backends.acquireRead(job.replica, signal);
-      conn = got.conn;
       job.replica = got.replica ?? undefined;
       if (got.replica === null) job.route = 'primary';
-    } else {
-      job.route = 'primary';
-      conn = await this.backends.acquirePrimary(signal);
+      return got.conn;
     }
+    job.route = 'primary';
+    return this.backends.acquirePrimary(signal);
+  }
+
+  /** The round trips a command may need on its connection before it is sent. */
+  private async readyFor(job: Job, conn: BackendConnection): Promise<void> {
     if (!this.host.isClosed() && job.stmt !== null) await this.ensurePrepared(job.stmt, conn);
     if (!this.host.isClosed() && job.selectDatabase !== null) await this.selectDatabase(job.selectDatabase, conn);
     if (!this.host.isClosed() && conn.preparedOnly && job.command === Command.COM_QUERY) await this.endPrepareSnapshot(conn);
     if (!this.host.isClosed() && job.commitPlan !== 'none') await this.armCommitMessage(job, conn);
-    if (this.host.isClosed()) {
-      // The client left while we connected: whatever was opened goes back (or away).
-      this.backends.releaseAll();
-      return;
-    }
-    // Its transaction went with the old primary connection: never run it on another in autocommit.
-    if (this.setupLostTransaction !== null) throw this.setupLostTransaction;
-    this.setupAbort = null;
-    this.commandAt = this.host.ctx.now();
-    this.send(conn, job, this.commandAt);
-    // Frames that arrived meanwhile (the rest of a large command, or the next command) are waiting.
-    this.host.pump();
+  }
+
+  /**
+   * The topology retired the primary connection while the setup was still talking to it (arming
+   * the outcome token, selecting the database): the command itself was never sent, so it starts
+   * over — and waits in the write hold — rather than failing (design.md safety 5: a write that
+   * was never sent is never an error while the hold lasts). Not when its transaction went with
+   * the connection: that is the client's to hear.
+   */
+  private retiredDuringSetup(job: Job, conn: BackendConnection): boolean {
+    if (job.route !== 'primary' || job.fixedConn !== null || this.setupLostTransaction !== null) return false;
+    if (!conn.isClosed && this.host.ctx.view.primaryUsable(conn.generation, conn.inTransaction)) return false;
+    if (conn === this.backends.primary) this.backends.drop(conn);
+    return true;
   }
 
   /**
@@ -546,7 +584,8 @@ export class CommandForwarder implements BackendSink {
   onPrimaryRetired(cause: string, action: 'close' | 'drain'): void {
     const p = this.backends.primary;
     if (p === null || !this.backends.primaryRetired()) return;
-    if (action === 'drain' && this.inflight?.conn === p) return;
+    // A command in flight, or still being set up on it (its outcome token armed), finishes first.
+    if (action === 'drain' && (this.inflight?.conn === p || this.setupAbort !== null)) return;
     this.primaryCloseCause = cause;
     p.destroy(null);
   }

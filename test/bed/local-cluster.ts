@@ -16,7 +16,8 @@ export async function startLocalCluster(options: Partial<LocalClusterOptions> = 
     ...options,
   });
   registerCleanup(() => cluster.stop());
-  registerFailureReport(() => logTails(dir));
+  // A cluster a suite's `after` already stopped belongs to an earlier test: not this failure's evidence.
+  registerFailureReport(() => (cluster.agents.some((agent) => agent.process?.running) ? logTails(dir) : ''));
   return cluster;
 }
 
