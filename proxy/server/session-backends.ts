@@ -22,17 +22,18 @@
  * `acquire` is the slow path with I/O.
  */
 
-import { Buffer } from 'node:buffer';
 import type { Classification, PinCause } from '../routing/classifier';
 import { commitsWrite, ReadYourWritesWindow } from '../routing/read-your-writes';
 import { routeOf, type RouteFacts, type RouteKind } from '../routing/route-decision';
-import { comInitDbFrame, comQueryFrame, Command, hasFlag, ServerStatus } from '../protocol';
+import { hasFlag, ServerStatus } from '../protocol';
 import type { BackendConnection, BackendLogin, BackendSink, BackendTarget } from './backend-connection';
-import { poolLoginKey, type AcquireRequest, type BackendPools } from './backend-pool';
+import type { AcquireRequest, BackendPools } from './backend-pool';
+import { poolLoginKey } from './pool-fit';
 import type { ClusterView } from './cluster-view';
-import { BackendBusyError, BackendReadOnlyError, BackendUnavailableError, NoTopologyError, QueryInterruptedError, StateReplayError } from './errors';
+import { BackendBusyError, BackendReadOnlyError, BackendUnavailableError, NoTopologyError, QueryInterruptedError } from './errors';
 import type { StatementRegistry } from './prepared-statements';
 import type { SessionState } from './session-state';
+import { holdsState, replayState } from './state-replay';
 
 export type { RouteKind } from '../routing/route-decision';
 
@@ -388,43 +389,12 @@ export class SessionBackends {
 
   /** Does `conn` already hold the session's state? */
   synced(conn: BackendConnection): boolean {
-    const s = this.id.state;
-    return (
-      conn.stateOwner === s &&
-      conn.stateGeneration === s.generation &&
-      conn.appliedSeq === s.lastSeq &&
-      (s.database === null || conn.database === s.database) &&
-      (s.multiStatements === null || conn.multiStatements === s.multiStatements)
-    );
+    return holdsState(conn, this.id.state);
   }
 
   /** Brings `conn` to the session's state with internal commands. */
-  async sync(conn: BackendConnection): Promise<void> {
-    const s = this.id.state;
-    if (conn.stateOwner !== s || conn.stateGeneration !== s.generation) {
-      conn.stateOwner = s;
-      conn.stateGeneration = s.generation;
-      conn.appliedSeq = 0;
-    }
-    if (s.database !== null && conn.database !== s.database) {
-      const db = s.database;
-      const o = await conn.runCommand(comInitDbFrame(db));
-      if (o.errno !== 0) throw new StateReplayError(conn.name, `database ${db}`, o.message, o.errno);
-      conn.database = db;
-    }
-    for (const entry of s.pendingFor(conn.stateGeneration, conn.appliedSeq)) {
-      const o = await conn.runCommand(comQueryFrame(entry.statement, conn.capabilities));
-      if (o.errno !== 0) throw new StateReplayError(conn.name, `setting (${entry.statement})`, o.message, o.errno);
-      conn.appliedSeq = entry.seq;
-    }
-    if (s.multiStatements !== null && conn.multiStatements !== s.multiStatements) {
-      const option = s.multiStatements ? 0 : 1;
-      const o = await conn.runCommand(Buffer.from([3, 0, 0, 0, Command.COM_SET_OPTION, option, 0]));
-      if (o.errno !== 0) throw new StateReplayError(conn.name, 'multi-statement option', o.message, o.errno);
-      conn.multiStatements = s.multiStatements;
-    }
-    // The tracker's flags now describe our own commands; the client's view starts from here.
-    conn.stateOwner = s;
+  sync(conn: BackendConnection): Promise<void> {
+    return replayState(conn, this.id.state);
   }
 
   /**

@@ -4,7 +4,8 @@
  */
 
 import { expect } from 'chai';
-import { BackendPools, Fit, fitOf, poolLoginKey, type AcquireRequest, type BackendPoolOptions } from '../../proxy/server/backend-pool';
+import { BackendPools, type AcquireRequest, type BackendPoolOptions } from '../../proxy/server/backend-pool';
+import { Fit, fitOf, poolLoginKey } from '../../proxy/server/pool-fit';
 import type { BackendConnection, BackendConnectOptions, BackendLogin, BackendTarget } from '../../proxy/server/backend-connection';
 import { BackendBusyError, QueryInterruptedError } from '../../proxy/server/errors';
 import { ErrorCode } from '../../proxy/protocol';
