@@ -18,23 +18,21 @@
 
 import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { Command, comInitDbFrame, comQueryFrame, comStmtPrepareFrame, isErrPacket, parseErr, ResponseStep, ServerStatus, type PacketView } from '../protocol';
+import { Command, isErrPacket, parseErr, ResponseStep, ServerStatus, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
 import { readTarget } from '../routing/route-decision';
-import { armStatement, commitPlan } from './outcome-token';
+import { commitPlan } from './outcome-token';
+import { readyForCommand } from './command-setup';
 import type { BackendConnection, BackendSink } from './backend-connection';
 import { commandLabel, jobFields, lostCommandErrors, mayWrite, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
-import { BackendErrorReply, LocalInfileRefusedError, NoTopologyError, OutcomeUnknownError, QueryInterruptedError, QueryTimeoutError, ReadInterruptedError, SessionStateLostError, TransactionLostError, errFrameForError } from './errors';
+import { LocalInfileRefusedError, NoTopologyError, OutcomeUnknownError, QueryInterruptedError, QueryTimeoutError, ReadInterruptedError, SessionStateLostError, TransactionLostError, errFrameForError } from './errors';
 import { doltErrorAdvice } from './dolt-error-advice';
 import { HoldEpisodeOverError, HoldTimeoutError } from '../hold/hold-errors';
 import type { FlowControl } from './flow-control';
-import { placementOn, placeStatement, writeStatementId, type PreparedStatement, type StatementPlacement } from './prepared-statements';
+import { placementOn, writeStatementId, type PreparedStatement, type StatementPlacement } from './prepared-statements';
 import { ResponseBatch } from './response-batch';
 import { SessionBackends, type SessionIdentity } from './session-backends';
 import type { SessionContext } from './session-context';
-
-/** MySQL's ER_UNKNOWN_SYSTEM_VARIABLE. */
-const UNKNOWN_SYSTEM_VARIABLE = 1193;
 
 /** What the forwarder needs of its session. */
 export interface ForwardingHost {
@@ -202,7 +200,7 @@ export class CommandForwarder implements BackendSink {
       let conn: BackendConnection | null = null;
       try {
         conn = await this.acquireFor(job, signal);
-        await this.readyFor(job, conn);
+        await readyForCommand(job, conn, this.host.ctx, () => this.host.isClosed());
       } catch (error) {
         if (conn === null || !this.retiredDuringSetup(job, conn)) throw error;
         if (attempt >= MAX_SETUP_ATTEMPTS) throw new NoTopologyError('the primary kept changing while this command was being set up; it was not executed');
@@ -243,14 +241,6 @@ export class CommandForwarder implements BackendSink {
     return this.backends.acquirePrimary(signal);
   }
 
-  /** The round trips a command may need on its connection before it is sent. */
-  private async readyFor(job: Job, conn: BackendConnection): Promise<void> {
-    if (!this.host.isClosed() && job.stmt !== null) await this.ensurePrepared(job.stmt, conn);
-    if (!this.host.isClosed() && job.selectDatabase !== null) await this.selectDatabase(job.selectDatabase, conn);
-    if (!this.host.isClosed() && conn.preparedOnly && job.command === Command.COM_QUERY) await this.endPrepareSnapshot(conn);
-    if (!this.host.isClosed() && job.commitPlan !== 'none') await this.armCommitMessage(job, conn);
-  }
-
   /**
    * The topology retired the primary connection while the setup was still talking to it (arming
    * the outcome token, selecting the database): the command itself was never sent, so it starts
@@ -263,71 +253,6 @@ export class CommandForwarder implements BackendSink {
     if (!conn.isClosed && this.host.ctx.view.primaryUsable(conn.generation, conn.inTransaction)) return false;
     if (conn === this.backends.primary) this.backends.drop(conn);
     return true;
-  }
-
-  /**
-   * Dolt runs the first statement after a COM_STMT_PREPARE that had no execute in the snapshot of
-   * the prepare (dolt-multiplexing-facts): any statement ends that, so a `SELECT 1` goes first and
-   * the client's query reads fresh data. Inside a transaction the snapshot is the transaction's
-   * anyway.
-   */
-  private async endPrepareSnapshot(conn: BackendConnection): Promise<void> {
-    if (conn.inTransaction) return;
-    const o = await conn.runCommand(comQueryFrame('SELECT 1', conn.capabilities));
-    if (o.errno !== 0) throw new BackendErrorReply(o.errno, o.sqlState, `doltgate could not refresh ${conn.name} after a prepare: ${o.message}`);
-    conn.preparedOnly = false;
-  }
-
-  /**
-   * Sets the connection's commit message for `job` (outcome-token.ts): a fresh token, or empty.
-   * A Dolt that refuses the variable leaves the message as it was; the job then runs without a
-   * token, and a stale token is never left in place for a commit it did not name.
-   */
-  private async armCommitMessage(job: Job, conn: BackendConnection): Promise<void> {
-    const tokens = this.host.ctx.outcomeTokens;
-    if (job.commitPlan === 'token' && tokens !== null) {
-      const token = tokens.next(conn.target.name);
-      const o = await conn.runCommand(comQueryFrame(armStatement(token), conn.capabilities));
-      if (o.errno === 0) {
-        conn.commitMessage = token;
-        job.outcomeToken = token;
-        this.host.ctx.metrics.outcomeTokens.inc();
-        return;
-      }
-      if (o.errno === UNKNOWN_SYSTEM_VARIABLE) {
-        // A Dolt without dolt_transaction_commit_message: tokens off for this proxy, said once.
-        tokens.disabledBecause = `${conn.name} does not know dolt_transaction_commit_message`;
-        this.host.ctx.logger.warn('outcome tokens are off: the primary has no dolt_transaction_commit_message', { backend: conn.name, message: o.message });
-      } else {
-        this.host.ctx.logger.warn('could not set the outcome token on a backend connection', { backend: conn.name, errno: o.errno, message: o.message });
-      }
-    }
-    if (conn.commitMessage === '') return;
-    const o = await conn.runCommand(comQueryFrame(armStatement(null), conn.capabilities));
-    if (o.errno === 0) conn.commitMessage = '';
-    // The stale token cannot be cleared: the statement must not run under it.
-    else throw new BackendErrorReply(o.errno, o.sqlState, `doltgate could not clear the commit message on ${conn.name}: ${o.message}`);
-  }
-
-  /**
-   * For a session without a current database: its backend connection gets the write's target
-   * database first (Dolt commits a write to the current database). The client's session still
-   * has none; like a pooled connection another session left in a database, the backend's
-   * choice shows only to unqualified names, which a session without a database cannot use anyway.
-   */
-  private async selectDatabase(database: string, conn: BackendConnection): Promise<void> {
-    if (conn.database === database) return;
-    const o = await conn.runCommand(comInitDbFrame(database));
-    if (o.errno !== 0) throw new BackendErrorReply(o.errno, o.sqlState, o.message);
-    conn.database = database;
-  }
-
-  private async ensurePrepared(stmt: PreparedStatement, conn: BackendConnection): Promise<void> {
-    if (placementOn(stmt, conn) !== null) return;
-    conn.preparedOnly = true;
-    const o = await conn.runCommand(comStmtPrepareFrame(stmt.sql));
-    if (o.errno !== 0) throw new BackendErrorReply(o.errno, o.sqlState, o.message);
-    placeStatement(stmt, conn, o.statementId);
   }
 
   private setupFailed(job: Job, failure: Error): void {
