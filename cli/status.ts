@@ -18,7 +18,9 @@
  *               "commitsBehindRemote": number, "priority": number, "nofailover": boolean,
  *               "grpc": "host:port" | null, "epoch": number,
  *               "databases": [{ "name": string, "commitsNotOnRemote": number, "hasRemote": boolean }] }],
- *   "operations": [OperationJson]   (newest first; see operation-progress.ts)
+ *   "operations": [OperationJson]   (newest first; see operation-progress.ts),
+ *   "proxies": [{ "id": string, "epoch": number, "state": string, "draining": number, "at": string }]
+ *               (live proxies, from their presence records)
  * }
  */
 
@@ -35,7 +37,7 @@ export interface StatusArgs {
 
 const specs = connectionOptions;
 const usage = 'doltgate status [--etcd URL | --config agent.yaml | --agent HOST:PORT] [--cluster NAME] [--json]';
-const description = 'Show the cluster: epoch, state, primary, leader, pause, nodes and their health, recent operations.';
+const description = 'Show the cluster: epoch, state, primary, leader, pause, nodes and their health, the proxies, recent operations.';
 
 /** The parsed arguments, or 'help' for --help. */
 export function parseStatusArgs(argv: readonly string[], env: Env): StatusArgs | 'help' {
@@ -74,6 +76,7 @@ export interface StatusJson {
   topologyReason: string;
   nodes: NodeJson[];
   operations: OperationJson[];
+  proxies: Array<{ id: string; epoch: number; state: string; draining: number; at: string }>;
 }
 
 function nodeJson(node: NodeStatus): NodeJson {
@@ -110,6 +113,7 @@ export function statusJson(status: ClusterStatus): StatusJson {
     topologyReason: status.topologyReason,
     nodes: status.nodes.map(nodeJson),
     operations: status.operations.map(operationJson),
+    proxies: (status.proxies ?? []).map((proxy) => ({ id: proxy.id, epoch: proxy.epoch, state: proxy.state, draining: proxy.draining, at: proxy.at })),
   };
 }
 
@@ -176,6 +180,13 @@ export function formatStatus(status: ClusterStatus): string {
     const errors = status.nodes.filter((node) => node.lastError !== undefined && node.lastError !== '');
     for (const node of errors) lines.push(`${node.name}: last error: ${node.lastError}`);
     lines.push(...databaseLines(status.nodes));
+  }
+  const proxies = status.proxies ?? [];
+  lines.push('');
+  if (proxies.length === 0) lines.push('proxies: none registered');
+  else {
+    const rows = proxies.map((proxy) => [proxy.id, String(proxy.epoch), proxy.state, String(proxy.draining), formatTime(proxy.at)]);
+    lines.push(formatTable(['PROXY', 'EPOCH', 'STATE', 'DRAINING', 'SINCE'], rows));
   }
   if (status.operations.length > 0) {
     lines.push('');

@@ -70,6 +70,16 @@ export interface ClusterStatus {
   nodes: NodeStatus[];
   operations: Operation[];
   topologyReason: string;
+  /** Live proxies' presence records; absent from an agent older than this field. */
+  proxies?: ProxyStatus[];
+}
+
+export interface ProxyStatus {
+  id: string;
+  epoch: number;
+  state: string;
+  draining: number;
+  at: string;
 }
 
 export interface Step {

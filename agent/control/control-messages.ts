@@ -7,7 +7,7 @@
  * Null in a store record becomes an absent `optional` field (see proto/control-types.ts).
  */
 
-import type { AuditRecord, HistoryRecord, HistoryStep, MemberRecord, OperationRecord, OperationStep, SqlAddress } from '../../proto';
+import type { AuditRecord, HistoryRecord, HistoryStep, MemberRecord, OperationRecord, OperationStep, ProxyPresence, SqlAddress } from '../../proto';
 import type { AuditRecordMessage, ClusterStatus, DatabaseStatus, Decision, HistoryRecordMessage, NodeStatus, Operation, PauseState, Step } from '../../proto/control-types';
 import { memberHealthy, type HaConfig } from '../ha';
 import type { ClusterSnapshot } from '../store/cluster-store';
@@ -150,7 +150,7 @@ export function newestOperations(ops: ClusterSnapshot['ops'], limit: number): Op
     .slice(0, limit);
 }
 
-export function clusterStatus(snapshot: ClusterSnapshot, context: { cluster: string; agentName: string; config: HaConfig; lastDecision: Decision | null }): ClusterStatus {
+export function clusterStatus(snapshot: ClusterSnapshot, context: { cluster: string; agentName: string; config: HaConfig; lastDecision: Decision | null; proxies?: readonly ProxyPresence[] }): ClusterStatus {
   const topology = snapshot.topology?.value ?? null;
   return {
     cluster: context.cluster,
@@ -164,5 +164,6 @@ export function clusterStatus(snapshot: ClusterSnapshot, context: { cluster: str
     nodes: nodeStatuses(snapshot, context.config),
     operations: newestOperations(snapshot.ops, statusOperationLimit).map(operationMessage),
     topologyReason: topology?.reason ?? '',
+    proxies: (context.proxies ?? []).map((proxy) => ({ id: proxy.id, epoch: proxy.epoch, state: proxy.state, draining: proxy.draining, at: proxy.at })),
   };
 }

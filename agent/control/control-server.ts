@@ -212,7 +212,10 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     GetStatus: unary<GetStatusRequest, ClusterStatus>('GetStatus', async () => {
       const snapshot = await opts.store.snapshot();
       const { lastDecision } = opts.localStatus();
+      // Best effort: the cluster's status does not fail for want of the proxies' records.
+      const proxies = await opts.store.listProxies().catch(() => []);
       return clusterStatus(snapshot, {
+        proxies,
         cluster: opts.store.cluster,
         agentName: opts.agentName,
         config: opts.haConfig,

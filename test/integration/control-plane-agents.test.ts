@@ -111,6 +111,8 @@ describe('control plane with real agents', function () {
     // A proxy that still routes by the current topology: it never catches up, so only the bound ends the wait.
     const stuck: ProxyPresence = { id: 'stuck-proxy', epoch, state: 'stable', draining: 0, at: new Date().toISOString() };
     await client.put(keys.proxy(stuck.id)).value(encodeProxyPresence(stuck));
+    const status = JSON.parse((await cli(cluster, statusCli, ['--json'])).out);
+    expect(status.proxies, 'status lists the proxies').to.deep.include({ id: 'stuck-proxy', epoch, state: 'stable', draining: 0, at: stuck.at });
     let target = cluster.agents.find((agent) => agent.name !== primary)?.name as string;
     const started = Date.now();
     let result = await cli(cluster, switchoverCli, ['--to', target, '--drain-timeout', '1500']);

@@ -74,7 +74,8 @@ describe('cli formatTable', () => {
 describe('cli status output', () => {
   it('json: every documented field, nulls for absent values', () => {
     const json = statusJson(status({ operations: [op('running', { executor: 'a', steps: [step('fence', 'running')] })] }));
-    expect(Object.keys(json)).to.deep.equal(['cluster', 'epoch', 'state', 'primary', 'leader', 'paused', 'pause', 'lastDecision', 'answeredBy', 'topologyReason', 'nodes', 'operations']);
+    expect(Object.keys(json)).to.deep.equal(['cluster', 'epoch', 'state', 'primary', 'leader', 'paused', 'pause', 'lastDecision', 'answeredBy', 'topologyReason', 'nodes', 'operations', 'proxies']);
+    expect(json.proxies, 'none registered').to.deep.equal([]);
     expect(json).to.include({ cluster: 'prod', epoch: 7, state: 'stable', primary: 'a', leader: 'a', paused: false, pause: null, answeredBy: 'b' });
     expect(json.lastDecision).to.deep.equal({ agent: 'b', action: 'follow', waitCode: null, reason: 'following primary a at epoch 7' });
     expect(json.nodes[0]).to.deep.equal({
@@ -129,8 +130,24 @@ describe('cli status output', () => {
     expect(lines[7].split(/\s+/)).to.deep.equal(['b', 'replica', '10.0.0.2:3306', 'unhealthy', '3', '0', '5', '50', 'nofailover', '6', '-']);
     expect(lines[8].split(/\s+/)).to.deep.equal(['c', 'replica', '10.0.0.3:3306', 'no', 'agent', '-', '-', '-', '-', '-', '-', '-']);
     expect(lines[9]).to.equal('b: last error: connection refused');
-    expect(lines[11]).to.match(/^OPERATION\s+KIND\s+TARGET\s+STATE\s+EXECUTOR\s+EPOCH\s+REQUESTED$/);
-    expect(lines[12].split(/\s+/).slice(0, 6)).to.deep.equal(['sw-1', 'switchover', 'b', 'succeeded', 'a', '8']);
+    expect(lines[11]).to.equal('proxies: none registered');
+    expect(lines[13]).to.match(/^OPERATION\s+KIND\s+TARGET\s+STATE\s+EXECUTOR\s+EPOCH\s+REQUESTED$/);
+    expect(lines[14].split(/\s+/).slice(0, 6)).to.deep.equal(['sw-1', 'switchover', 'b', 'succeeded', 'a', '8']);
+  });
+
+  it('proxies: one row each with the epoch and state they applied and how many sessions still drain; the same in json', () => {
+    const proxies = [
+      { id: 'web-1-4242-a1b2c3', epoch: 8, state: 'switchover', draining: 2, at: T },
+      { id: 'web-2-77-d4e5f6', epoch: 7, state: 'stable', draining: 0, at: T },
+    ];
+    const lines = formatStatus(status({ proxies })).split('\n');
+    const header = lines.findIndex((line) => /^PROXY\s+EPOCH\s+STATE\s+DRAINING\s+SINCE$/.test(line));
+    expect(header, lines.join('\n')).to.be.greaterThan(0);
+    expect(lines[header + 1].split(/\s+/).slice(0, 4)).to.deep.equal(['web-1-4242-a1b2c3', '8', 'switchover', '2']);
+    expect(lines[header + 2].split(/\s+/).slice(0, 4)).to.deep.equal(['web-2-77-d4e5f6', '7', 'stable', '0']);
+    expect(statusJson(status({ proxies })).proxies).to.deep.equal(proxies);
+    // An agent from before the field answers without it.
+    expect(statusJson(status({ proxies: undefined })).proxies).to.deep.equal([]);
   });
 
   it('table: a paused cluster says who paused it and why', () => {
