@@ -6,4 +6,15 @@
 
 import type { KnownDifference } from './suite-results';
 
-export const knownDifferences: readonly KnownDifference[] = [];
+export const knownDifferences: readonly KnownDifference[] = [
+  {
+    suite: 'PyMySQL@0.9.2',
+    test: 'pymysql.tests.test_connection.TestAuthentication.test_plugin',
+    why: "the proxy's greeting offers caching_sha2_password (its default_auth_plugin) while the test expects the plugin mysql.user names for the user, or mysql_native_password; the proxy authenticates its own users, so Dolt's mysql.user does not describe them",
+  },
+  {
+    suite: 'PyMySQL@0.9.2',
+    test: 'pymysql.tests.test_cursor.CursorTest.test_executemany',
+    why: "Dolt's greeting carries no AUTOCOMMIT status flag although @@autocommit is 1 (dolt-facts), so PyMySQL (autocommit=False by default) thinks it is off already and never sends SET AUTOCOMMIT = 0: direct, the suite runs in autocommit. The proxy's greeting says autocommit is on, as MySQL's does, so PyMySQL turns it off as it means to; then the test's cleanup DROPs a table another open transaction wrote, and Dolt refuses that merge (schema conflict). The same statements straight to Dolt with autocommit off fail the same way",
+  },
+];

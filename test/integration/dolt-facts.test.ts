@@ -5,6 +5,7 @@
 
 import { expect } from 'chai';
 import { rename, writeFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { RowDataPacket } from 'mysql2/promise';
 import { TestDoltCluster } from '../bed/dolt-cluster';
@@ -13,6 +14,9 @@ import { remoteBranchHead } from '../bed/remote-inspect';
 import { setGlobalConfig } from '../../agent/dolt/dolt-command';
 
 type Row = RowDataPacket & Record<string, unknown>;
+
+/** MySQL's SERVER_STATUS_AUTOCOMMIT flag. */
+const SERVER_STATUS_AUTOCOMMIT = 0x0002;
 
 async function head(cluster: TestDoltCluster, node = cluster.primary, ref = 'main'): Promise<string> {
   const rows = await cluster.query<Row>(node, 'SELECT dolt_hashof(?) AS h', [ref]);
@@ -28,6 +32,24 @@ describe('Dolt facts (real dolt sql-server)', function () {
     await cluster.query(cluster.primary, 'CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(100))');
   });
   after(async () => cluster?.stop());
+
+  it("the greeting's status flags say autocommit is off although @@autocommit is 1 (PyMySQL then never sends SET AUTOCOMMIT = 0: known-differences.ts)", async () => {
+    const greeting = await new Promise<Buffer>((resolve, reject) => {
+      const socket = connect(cluster.primary.port, '127.0.0.1');
+      socket.once('data', (data) => {
+        socket.destroy();
+        resolve(data);
+      });
+      socket.once('error', reject);
+    });
+    // Header (4), protocol version (1), server version up to NUL, connection id (4), auth data
+    // (8), filler (1), capabilities low (2), charset (1), then the status flags (2).
+    const afterVersion = greeting.indexOf(0, 5) + 1;
+    const status = greeting.readUInt16LE(afterVersion + 4 + 8 + 1 + 2 + 1);
+    expect(status & SERVER_STATUS_AUTOCOMMIT, `greeting status 0x${status.toString(16)}`).to.equal(0);
+    const rows = await cluster.query<Row>(cluster.primary, 'SELECT @@autocommit AS a');
+    expect(Number(rows[0].a)).to.equal(1);
+  });
 
   it('an SQL COMMIT on the primary becomes a Dolt commit and reaches the remote (dolt_transaction_commit on)', async () => {
     const before = await head(cluster);

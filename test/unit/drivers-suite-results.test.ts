@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { parseUnittestVerbose } from '../drivers/pymysql';
 import { compareRuns, parseGoTestJson, type TestOutcome } from '../drivers/suite-results';
 
 const run = (entries: Record<string, TestOutcome>): Map<string, TestOutcome> => new Map(Object.entries(entries));
@@ -52,5 +53,30 @@ describe("drivers' suites: comparing a direct run with one through the proxy", (
       '{not json',
     ].join('\n');
     expect([...parseGoTestJson(log)]).to.deep.equal([['TestA', 'fail'], ['TestB', 'skip'], ['TestC', 'pass']]);
+  });
+});
+
+describe("drivers' suites: reading python -m unittest -v", () => {
+  it('one-line and docstring results, skips, expected failures; other lines ignored', () => {
+    const output = [
+      'test_a (pymysql.tests.test_basic.TestConversion.test_a) ... ok',
+      'test_b (pymysql.tests.test_basic.TestConversion.test_b)',
+      'Should have a NULL constant. ... FAIL',
+      'test_c (pymysql.tests.test_basic.TestConversion.test_c) ... skipped "needs MySQL 8"',
+      'test_d (pymysql.tests.test_basic.TestConversion.test_d) ... expected failure',
+      'test_e (pymysql.tests.test_basic.TestConversion.test_e)',
+      'printed by the test',
+      'Large query ... ERROR',
+      '======================================================================',
+      'ERROR: test_e (pymysql.tests.test_basic.TestConversion.test_e)',
+      'Ran 5 tests in 0.1s',
+    ].join('\n');
+    expect([...parseUnittestVerbose(output)]).to.deep.equal([
+      ['pymysql.tests.test_basic.TestConversion.test_a', 'pass'],
+      ['pymysql.tests.test_basic.TestConversion.test_b', 'fail'],
+      ['pymysql.tests.test_basic.TestConversion.test_c', 'skip'],
+      ['pymysql.tests.test_basic.TestConversion.test_d', 'pass'],
+      ['pymysql.tests.test_basic.TestConversion.test_e', 'fail'],
+    ]);
   });
 });

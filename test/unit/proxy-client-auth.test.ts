@@ -79,6 +79,17 @@ describe('ClientAuthenticator', function () {
     expect(io.written.map((p) => p.toString('hex'))).to.deep.equal(['0103']);
   });
 
+  it('caching_sha2_password and no password: an empty answer gets OK at once, with no FAST_AUTH_SUCCESS first (as MySQL; PyMySQL needs it)', async () => {
+    const auth = new ClientAuthenticator(users, 'caching_sha2_password', rsa);
+    const io = new ScriptedClient(false, () => Buffer.alloc(0));
+    expect(await attempt(auth, io, 'empty', 'caching_sha2_password', () => Buffer.alloc(0))).to.equal('ok empty');
+    expect(io.written, 'nothing before the OK').to.have.length(0);
+    // An empty answer is no proof of a password the user has.
+    const other = new ScriptedClient(false, () => Buffer.alloc(0));
+    expect(await attempt(auth, other, 'sha', 'caching_sha2_password', () => Buffer.alloc(0))).to.not.equal('ok sha');
+    expect(other.written.map((p) => p.toString('hex'))[0], 'a wrong proof still gets PERFORM_FULL_AUTHENTICATION').to.equal('0104');
+  });
+
   it('switches a client to a plugin the user has, with a fresh scramble', async () => {
     const auth = new ClientAuthenticator(users, 'caching_sha2_password', rsa);
     const io = new ScriptedClient(false, (p) => {
