@@ -56,6 +56,7 @@ export class ProxyMetrics {
   readonly topologyEpoch: Gauge;
   readonly backendUp: Gauge<'backend' | 'role'>;
   readonly errors: Counter<'kind'>;
+  readonly commandPhaseBugs: Counter<'phase' | 'event'>;
   readonly etcdReachable: Gauge;
   readonly backendConnections: Gauge<'backend' | 'state'>;
   readonly backendBudget: Gauge<'backend'>;
@@ -183,6 +184,12 @@ export class ProxyMetrics {
       name: 'doltgate_proxy_errors_total',
       help: 'Errors the proxy sent to clients or saw on backends, by kind (the error code)',
       labelNames: ['kind'],
+      registers,
+    });
+    this.commandPhaseBugs = new Counter({
+      name: 'doltgate_proxy_command_phase_bugs_total',
+      help: 'Impossible moves of a command phase (a bug: the session was closed rather than guessed at), by phase and event',
+      labelNames: ['phase', 'event'],
       registers,
     });
     this.etcdReachable = new Gauge({

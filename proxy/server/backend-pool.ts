@@ -121,6 +121,11 @@ export class BackendPools {
     this.open = options.connect ?? ((o) => BackendConnection.connect(o));
   }
 
+  /** How long opening a backend connection may take (also bounds a side connection's one statement). */
+  get connectTimeoutMs(): number {
+    return this.options.connectTimeoutMs;
+  }
+
   get budget(): number {
     return this.options.maxConnectionsPerNode;
   }
@@ -435,29 +440,6 @@ export class BackendPools {
    */
   openSide(target: BackendTarget, login: BackendLogin): Promise<BackendConnection> {
     return this.acquire({ target, login, clientCapabilities: 0, charset: PROBE_CHARSET, database: null, stateKey: '', multiStatements: null, fresh: true });
-  }
-
-  /**
-   * KILL QUERY for `conn`'s backend connection id, sent over a fresh connection to the same node
-   * (past the budget, like a probe: stopping a statement must not queue behind the load it is
-   * part of). Resolves once Dolt accepted the KILL; rejects when it could not be sent or Dolt
-   * refused it. Bounded by connectTimeoutMs, twice.
-   */
-  async killQuery(conn: BackendConnection, login: BackendLogin): Promise<void> {
-    const side = await this.openSide(conn.target, login);
-    const limit = this.options.connectTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        side.queryScalar(`KILL QUERY ${conn.connectionId}`),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`${conn.name} did not answer KILL QUERY within ${limit} ms`)), limit);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-      side.destroy(null);
-    }
   }
 
   /** Closes idle connections to `name` (its address or role changed, or it is no longer a primary). */

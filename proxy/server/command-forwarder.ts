@@ -3,12 +3,14 @@
  * Job, goes to a backend connection (session-backends.ts picks and syncs it), and its response
  * comes back frame by frame through `onBackendFrame` (this is the connections' BackendSink) on
  * its way to the client (response-batch.ts); a connection lost on the way becomes the error that
- * says what is known. The session (client-session.ts) owns the client socket, the command loop
- * and the commands the proxy answers itself; the two meet in `ForwardingHost`.
+ * says what is known. The session (client-session.ts, command-dispatch.ts) owns the client
+ * socket and the commands the proxy answers itself; both sides move the command's one lifecycle
+ * (command-lifecycle.ts), which owns the phase and the in-flight record.
  *
- * Hot path: when a synced idle connection is ready, `forward` writes the job's frame to it at once
- * — no promise. Only when a connection must be opened, state replayed, a statement re-prepared or
- * a write held does `setup` run async; meanwhile the session reads nothing more from the client.
+ * Hot path: when a synced idle connection is ready (ready-connection.ts), `forward` writes the
+ * job's frame to it at once — no promise. Only when a connection must be opened, state replayed,
+ * a statement re-prepared or a write held does `setup` run async; meanwhile the session reads
+ * nothing more from the client.
  *
  * Losses: a backend connection lost mid-command gets an ERR that says what is known —
  * "transaction rolled back" inside a transaction, "outcome unknown" for a write, "retry" for a
@@ -20,16 +22,18 @@ import type { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { Command, isErrPacket, parseErr, ResponseStep, ServerStatus, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
-import { readTarget } from '../routing/route-decision';
 import { commitPlan } from './outcome-token';
 import { readyForCommand } from './command-setup';
+import { readyConnection } from './ready-connection';
+import { stopOnBackend } from './statement-stop';
 import type { BackendConnection, BackendSink } from './backend-connection';
-import { commandLabel, jobFields, lostCommandErrors, mayWrite, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
+import { CommandEvent, Phase, type CommandLifecycle } from './command-lifecycle';
+import { commandLabel, jobFields, lostCommandErrors, mayWrite, newJob, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
 import { LocalInfileRefusedError, NoTopologyError, OutcomeUnknownError, QueryInterruptedError, QueryTimeoutError, ReadInterruptedError, SessionStateLostError, TransactionLostError, errFrameForError } from './errors';
 import { doltErrorAdvice } from './dolt-error-advice';
 import { HoldEpisodeOverError, HoldTimeoutError } from '../hold/hold-errors';
 import type { FlowControl } from './flow-control';
-import { placementOn, writeStatementId, type PreparedStatement, type StatementPlacement } from './prepared-statements';
+import { placementOn, writeStatementId, type StatementPlacement } from './prepared-statements';
 import { ResponseBatch } from './response-batch';
 import { SessionBackends, type SessionIdentity } from './session-backends';
 import type { SessionContext } from './session-context';
@@ -38,22 +42,8 @@ import type { SessionContext } from './session-context';
 export interface ForwardingHost {
   readonly ctx: SessionContext;
   readonly flow: FlowControl;
-  isClosed(): boolean;
-  /** The session is forwarding the continuation frames of a command over 16 MiB. */
-  isSending(): boolean;
-  isSettingUp(): boolean;
-  /** The command now waits for async setup, sends its continuation frames, or awaits its response. */
-  enter(phase: 'setup' | 'sending' | 'awaiting'): void;
-  /** The command is over: read the next one. */
-  commandDone(): void;
-  /** Skip the rest of the current multi-frame command, then answer it with `error` (null: nothing). */
-  discardRest(error: Error | null): void;
-  /** Read whatever client frames are waiting. */
-  pump(): void;
-  /** Something the client lost while idle (a transaction, session state), reported on its next command. */
-  owe(error: Error): void;
-  /** Drops the owed error: the command that failed just told the client the same. */
-  forgiveOwed(): void;
+  /** The command's phase and in-flight record, shared with the session (command-lifecycle.ts). */
+  readonly life: CommandLifecycle;
   /** `view`'s frame in memory that outlives the client reader's next read. */
   stableFrame(view: PacketView): Buffer;
   countError(error: unknown): void;
@@ -61,8 +51,6 @@ export interface ForwardingHost {
 
 const NO_FIELDS: JobFields = jobFields({});
 
-/** How long a statement may take to end after Dolt accepted KILL QUERY for it. */
-const STOP_GRACE_MS = 2000;
 /** How often one command's setup may start over because the topology retired its connection. */
 const MAX_SETUP_ATTEMPTS = 4;
 
@@ -76,7 +64,6 @@ export class CommandForwarder implements BackendSink {
    * session), or the previous response ending (pipelined commands). One read serves routing and timing.
    */
   commandAt = 0;
-  private inflight: Inflight | null = null;
   /** Response frames forwarded but not yet written to the client. */
   private readonly out: ResponseBatch;
   /** Why the proxy is closing the primary connection (topology change). */
@@ -100,59 +87,20 @@ export class CommandForwarder implements BackendSink {
   // ---- commands --------------------------------------------------------------------------------
 
   job(command: number, view: PacketView, routing: Classification, mayWrite: boolean, fields: JobFields = NO_FIELDS): Job {
-    // Field by field rather than a spread: one object of one shape per command.
-    return {
-      command,
-      route: this.backends.decide(routing, this.commandAt),
-      replica: undefined,
-      effects: fields.effects,
-      mayWrite,
-      commitPlan: this.host.ctx.outcomeTokens === null || !this.host.ctx.outcomeTokens.enabled ? 'none' : commitPlan(routing, mayWrite, this.backends.inTransaction || !this.backends.autocommit, this.identity.state.setsCommitMessage),
-      outcomeToken: null,
-      prepare: fields.prepare,
-      stmt: fields.stmt,
-      layout: fields.layout,
-      initDb: fields.initDb,
-      selectDatabase: fields.selectDatabase,
-      fixedConn: fields.fixedConn,
-      frame: this.host.stableFrame(view),
-      endsPacket: view.endsPacket,
-      seq: view.sequenceId,
-    };
+    const tokens = this.host.ctx.outcomeTokens;
+    const plan = tokens === null || !tokens.enabled ? 'none' : commitPlan(routing, mayWrite, this.backends.inTransaction || !this.backends.autocommit, this.identity.state.setsCommitMessage);
+    return newJob(command, this.backends.decide(routing, this.commandAt), mayWrite, plan, this.host.stableFrame(view), view.endsPacket, view.sequenceId, fields);
   }
 
   /** Sends the job now if a connection is ready, else goes async (connect, replay, hold). */
   forward(job: Job): void {
-    let conn: BackendConnection | null = null;
-    if (job.fixedConn !== null) {
-      conn = job.fixedConn.isIdle && !job.fixedConn.isClosed ? job.fixedConn : null;
-    } else if (job.route === 'replica') {
-      // An execute runs on the replica its statement is prepared on: re-prepared elsewhere, it
-      // would leave a prepare-only connection behind, whose next statement Dolt runs in the
-      // snapshot of the prepare (dolt-multiplexing-facts): the session's next read missed its
-      // own writes, even a table it had just created (issue 16).
-      job.replica = (job.stmt !== null ? this.placedReplica(job.stmt) : undefined) ?? this.backends.pickReplica(this.commandAt);
-      job.route = readTarget(job.replica);
-      if (job.replica !== undefined) conn = this.backends.readyReplica(job.replica);
-    } else if (job.route === 'previous') {
-      const last = this.backends.last;
-      conn = last !== null && last.isIdle && this.backends.synced(last) ? last : null;
-      if (conn === null) job.route = 'primary';
-    }
-    if (job.route === 'primary' && job.fixedConn === null) conn = this.backends.readyPrimary();
-    if (conn !== null && job.stmt !== null && !this.statementReadyOn(job, conn)) conn = null;
-    // A text query on a prepare-only connection first ends the prepare's snapshot: a round trip.
-    if (conn !== null && conn.preparedOnly && job.command === Command.COM_QUERY) conn = null;
-    // Arming the commit message is a round trip: the async path does it.
-    if (conn !== null && job.commitPlan !== 'none' && !(job.commitPlan === 'clear' && conn.commitMessage === '')) conn = null;
-    // A database to select first is I/O: the async path does it.
-    if (conn !== null && job.selectDatabase !== null && conn.database !== job.selectDatabase) conn = null;
+    const conn = readyConnection(job, this.backends, this.host.ctx.view.selector, this.commandAt);
     if (conn !== null) {
       this.send(conn, job, this.commandAt);
       return;
     }
     // job.frame is stable (see ForwardingHost.stableFrame): it may wait for the async path.
-    this.host.enter('setup');
+    if (!this.host.life.move(CommandEvent.SetUp)) return;
     const abort = new AbortController();
     this.setupAbort = abort;
     this.setup(job, abort.signal).catch((error: Error) => this.setupFailed(job, error));
@@ -160,38 +108,15 @@ export class CommandForwarder implements BackendSink {
 
   /** A continuation frame of the command being sent (over 16 MiB). */
   continueCommand(view: PacketView): void {
-    const f = this.inflight;
+    const life = this.host.life;
+    const f = life.inflight;
     if (f === null) return;
     if (!f.conn.write(this.host.stableFrame(view))) this.host.flow.backendFull(f.conn);
     if (!view.endsPacket) return;
     f.job.seq = view.lastSequenceId;
     f.conn.reader.resetSequence((view.lastSequenceId + 1) & 0xff);
-    if (f.expects) {
-      this.host.enter('awaiting');
-      return;
-    }
-    this.inflight = null;
-    if (f.replica !== null) this.host.ctx.view.selector.end(f.replica);
-    this.host.commandDone();
-  }
-
-  /** A replica this session holds the statement prepared on, still usable and in the read set. */
-  private placedReplica(stmt: PreparedStatement): string | undefined {
-    const selector = this.host.ctx.view.selector;
-    for (const placement of stmt.placements) {
-      const conn = placement.conn;
-      if (conn.role === 'replica' && this.backends.usable(conn) && selector.isAvailable(conn.target.name, this.commandAt)) return conn.target.name;
-    }
-    return undefined;
-  }
-
-  /** Can this statement command go to `conn` without I/O (prepared there; types if needed)? */
-  private statementReadyOn(job: Job, conn: BackendConnection): boolean {
-    const stmt = job.stmt as PreparedStatement;
-    const placement = placementOn(stmt, conn);
-    if (placement === null) return false;
-    if (job.command !== Command.COM_STMT_EXECUTE || job.layout === null) return true;
-    return job.layout.bound || job.layout.boundFlagOffset < 0 || placement.typesSent || stmt.types === null;
+    if (f.expects) life.move(CommandEvent.Await);
+    else life.end();
   }
 
   private async setup(job: Job, signal: AbortSignal): Promise<void> {
@@ -200,13 +125,13 @@ export class CommandForwarder implements BackendSink {
       let conn: BackendConnection | null = null;
       try {
         conn = await this.acquireFor(job, signal);
-        await readyForCommand(job, conn, this.host.ctx, () => this.host.isClosed());
+        await readyForCommand(job, conn, this.host.ctx, () => this.host.life.isClosed());
       } catch (error) {
         if (conn === null || !this.retiredDuringSetup(job, conn)) throw error;
         if (attempt >= MAX_SETUP_ATTEMPTS) throw new NoTopologyError('the primary kept changing while this command was being set up; it was not executed');
         continue;
       }
-      if (this.host.isClosed()) {
+      if (this.host.life.isClosed()) {
         // The client left while we connected: whatever was opened goes back (or away).
         this.backends.releaseAll();
         return;
@@ -219,9 +144,9 @@ export class CommandForwarder implements BackendSink {
       }
       this.setupAbort = null;
       this.commandAt = this.host.ctx.now();
+      // Frames that arrived meanwhile (the rest of a large command, or the next command) are
+      // read by the move out of setup (command-lifecycle.ts).
       this.send(conn, job, this.commandAt);
-      // Frames that arrived meanwhile (the rest of a large command, or the next command) are waiting.
-      this.host.pump();
       return;
     }
   }
@@ -259,13 +184,13 @@ export class CommandForwarder implements BackendSink {
     this.setupAbort = null;
     const lostTransaction = this.setupLostTransaction;
     this.setupLostTransaction = null;
-    if (this.host.isClosed()) return;
+    if (this.host.life.isClosed()) return;
     let error = failure;
     if (lostTransaction !== null) {
       // The command belonged to the transaction that ended with the connection, and was never
       // sent: it hears that now, once (not a second time on the next command).
       error = lostTransaction;
-      this.host.forgiveOwed();
+      this.host.life.owed = null;
     }
     this.host.countError(error);
     if (error instanceof HoldTimeoutError) this.host.ctx.metrics.holdTimeouts.inc();
@@ -277,11 +202,11 @@ export class CommandForwarder implements BackendSink {
   /** Ends a job that did not reach a backend: reply now, or after skipping its remaining frames. */
   private finishUnsent(job: Job, error: Error | null): void {
     if (!job.endsPacket) {
-      this.host.discardRest(error);
+      this.host.life.discardRest(error);
       return;
     }
     if (error !== null) this.client.write(errFrameForError(job.seq + 1, error));
-    this.host.commandDone();
+    this.host.life.end();
   }
 
   /** Writes the job's first frame to `conn` and starts tracking its response. */
@@ -314,19 +239,12 @@ export class CommandForwarder implements BackendSink {
     const replica = job.route === 'replica' && job.replica !== undefined ? job.replica : job.route === 'previous' && conn.role === 'replica' ? conn.target.name : null;
     const selector = this.host.ctx.view.selector;
     if (replica !== null) selector.begin(replica);
-    this.inflight = { job, conn, replica, startedAt, wasInTransaction: this.backends.inTransaction || !this.backends.autocommit, expects, lastForwardedSeq: -1, failure: null, stopping: null, killSettled: false };
+    const life = this.host.life;
+    life.begin({ job, conn, replica, startedAt, wasInTransaction: this.backends.inTransaction || !this.backends.autocommit, expects, lastForwardedSeq: -1, failure: null, stopping: null, killSettled: false });
     if (!conn.write(frame)) this.host.flow.backendFull(conn);
-    if (!job.endsPacket) {
-      this.host.enter('sending');
-      return;
-    }
-    if (expects) {
-      this.host.enter('awaiting');
-      return;
-    }
-    this.inflight = null;
-    if (replica !== null) selector.end(replica);
-    this.host.commandDone();
+    if (!job.endsPacket) life.sendRest();
+    else if (expects) life.move(CommandEvent.Await);
+    else life.end();
   }
 
   // ---- responses (BackendSink) -----------------------------------------------------------------
@@ -338,8 +256,8 @@ export class CommandForwarder implements BackendSink {
   }
 
   onBackendFrame(conn: BackendConnection, view: PacketView, step: ResponseStep): void {
-    const f = this.inflight;
-    if (f === null || f.conn !== conn || this.host.isClosed()) {
+    const f = this.host.life.inflight;
+    if (f === null || f.conn !== conn || this.host.life.isClosed()) {
       conn.destroy(new Error('backend sent data nobody asked for'));
       return;
     }
@@ -386,8 +304,8 @@ export class CommandForwarder implements BackendSink {
     const conn = f.conn;
     const job = f.job;
     const ctx = this.host.ctx;
-    this.inflight = null;
-    if (f.replica !== null) ctx.view.selector.end(f.replica);
+    // Detached first: a connection closed below is then no longer this command's loss.
+    this.host.life.detach();
     const errno = conn.tracker.errno;
     const status = conn.tracker.statusFlags;
     if (conn === this.backends.primary || conn.role === 'primary') this.lastStatus = status;
@@ -417,7 +335,7 @@ export class CommandForwarder implements BackendSink {
     // A KILL QUERY still on its way would stop whatever this connection runs next.
     if (wedged || (f.stopping !== null && !f.killSettled)) this.closeWedged(conn);
     this.backends.giveBackIdle(this.commandAt);
-    this.host.commandDone();
+    this.host.life.end();
   }
 
   /**
@@ -435,7 +353,8 @@ export class CommandForwarder implements BackendSink {
   }
 
   onBackendClose(conn: BackendConnection, error: Error | null): void {
-    if (this.host.isClosed()) return;
+    const life = this.host.life;
+    if (life.isClosed()) return;
     // What was forwarded before the loss goes out before the ERR about it.
     this.out.flush();
     const wasPrimary = conn === this.backends.primary;
@@ -443,31 +362,30 @@ export class CommandForwarder implements BackendSink {
     this.backends.forget(conn);
     this.host.flow.forget(conn);
     const cause = error === null ? this.primaryCloseCause ?? 'the proxy closed the connection' : `lost the connection to ${conn.name}: ${error.message}`;
-    const f = this.inflight;
+    const f = life.inflight;
     if (f !== null && f.conn === conn) {
-      this.inflight = null;
-      if (f.replica !== null) this.host.ctx.view.selector.end(f.replica);
+      life.detach();
       const onPrimary = wasPrimary || conn.role === 'primary';
       const lost = lostCommandErrors({ onPrimary, wasInTransaction: f.wasInTransaction, effects: f.job.effects, mayWrite: f.job.mayWrite, backend: conn.name, outcomeToken: f.job.outcomeToken }, cause);
       const reply = f.failure ?? lost.reply;
       this.host.countError(reply);
       // The transaction is gone with the connection; the next statement must not run in
       // autocommit as if nothing happened.
-      if (lost.transactionLost || (f.failure !== null && onPrimary && f.wasInTransaction)) this.host.owe(new TransactionLostError(cause));
+      if (lost.transactionLost || (f.failure !== null && onPrimary && f.wasInTransaction)) life.owed = new TransactionLostError(cause);
       const state = this.identity.state;
       if (wasPrimary && state.pinned) state.pins.clear();
-      if (this.host.isSending()) {
-        this.host.discardRest(reply);
+      if (life.phase === Phase.Sending) {
+        life.discardRest(reply);
         return;
       }
       const seq = f.lastForwardedSeq >= 0 ? f.lastForwardedSeq + 1 : f.job.seq + 1;
       if (!this.client.destroyed) this.client.write(errFrameForError(seq, reply));
-      this.host.commandDone();
+      life.end();
       return;
     }
-    if (wasPrimary && !this.host.isSettingUp()) this.loseIdle(inTransaction, cause);
+    if (wasPrimary && life.phase !== Phase.Setup) this.loseIdle(inTransaction, cause);
     else if (wasPrimary && inTransaction) {
-      this.host.owe(new TransactionLostError(cause));
+      life.owed = new TransactionLostError(cause);
       // The command being set up belongs to that transaction: it must not run (setup), and hears this.
       this.setupLostTransaction = new TransactionLostError(cause);
     }
@@ -477,10 +395,10 @@ export class CommandForwarder implements BackendSink {
   private loseIdle(inTransaction: boolean, cause: string): void {
     const state = this.identity.state;
     if (inTransaction || !this.backends.autocommit) {
-      if (inTransaction) this.host.owe(new TransactionLostError(cause));
+      if (inTransaction) this.host.life.owed = new TransactionLostError(cause);
       this.backends.autocommit = true;
     } else if (state.pinned) {
-      this.host.owe(new SessionStateLostError(cause, [...state.pins]));
+      this.host.life.owed = new SessionStateLostError(cause, [...state.pins]);
     }
     state.pins.clear();
   }
@@ -510,23 +428,24 @@ export class CommandForwarder implements BackendSink {
     const p = this.backends.primary;
     if (p === null || !this.backends.primaryRetired()) return;
     // A command in flight, or still being set up on it (its outcome token armed), finishes first.
-    if (action === 'drain' && (this.inflight?.conn === p || this.setupAbort !== null)) return;
+    if (action === 'drain' && (this.host.life.inflight?.conn === p || this.setupAbort !== null)) return;
     this.primaryCloseCause = cause;
     p.destroy(null);
   }
 
   /** Replica connections whose node moved or left the read set are dropped when idle. */
   onReplicasChanged(): void {
+    const running = this.host.life.inflight?.conn;
     for (const conn of [...this.backends.replicas.values()]) {
-      if (conn !== this.inflight?.conn && !this.backends.usable(conn)) this.backends.drop(conn);
+      if (conn !== running && !this.backends.usable(conn)) this.backends.drop(conn);
     }
   }
 
   /** Cuts the command in flight once it has run longer than `timeoutMs`; true when it did. */
   enforceQueryTimeout(now: number, timeoutMs: number): boolean {
-    const f = this.inflight;
+    const f = this.host.life.inflight;
     if (f === null || timeoutMs <= 0 || now - f.startedAt <= timeoutMs) return false;
-    if (f.stopping === null) this.stopOnBackend(f, (why) => new QueryTimeoutError(timeoutMs, f.conn.name, f.job.mayWrite, why));
+    if (f.stopping === null) stopOnBackend(f, (why) => new QueryTimeoutError(timeoutMs, f.conn.name, f.job.mayWrite, why), this.host.life, this.host.ctx.pools, this.identity.login);
     return true;
   }
 
@@ -537,42 +456,14 @@ export class CommandForwarder implements BackendSink {
       this.setupAbort.abort();
       return;
     }
-    const f = this.inflight;
+    const f = this.host.life.inflight;
     if (f === null || f.stopping !== null) return;
-    this.stopOnBackend(f, (why) => new QueryInterruptedError(f.job.mayWrite, f.conn.name, why));
-  }
-
-  /**
-   * Stops the statement where it runs: closing the connection alone would leave Dolt running it
-   * (pinned in dolt-protocol-facts.test.ts), so the proxy sends KILL QUERY for the backend's
-   * connection id over a side connection. Dolt then ends the response with an ERR, which the
-   * client hears as `reply(null)`. If the KILL fails, or the statement has not ended STOP_GRACE_MS
-   * after Dolt accepted it, the connection is closed and the client told the statement could not
-   * be stopped (`reply(why)`).
-   */
-  private stopOnBackend(f: Inflight, reply: (couldNotStop: string | null) => Error): void {
-    f.stopping = reply(null);
-    const conn = f.conn;
-    const giveUp = (why: string): void => {
-      if (this.inflight !== f) return;
-      f.failure = reply(why);
-      conn.destroy(f.failure);
-    };
-    this.host.ctx.pools.killQuery(conn, this.identity.login).then(
-      () => {
-        f.killSettled = true;
-        setTimeout(() => giveUp(`KILL QUERY ${conn.connectionId} was accepted but the statement had not ended ${STOP_GRACE_MS} ms later`), STOP_GRACE_MS).unref();
-      },
-      (error: Error) => {
-        f.killSettled = true;
-        giveUp(error.message);
-      },
-    );
+    stopOnBackend(f, (why) => new QueryInterruptedError(f.job.mayWrite, f.conn.name, why), this.host.life, this.host.ctx.pools, this.identity.login);
   }
 
   /** The session is idle: connections that lingered for a follow-up, or were kept by a reason now gone, go back. */
   giveBackIdle(now: number): void {
-    if (this.inflight === null && this.setupAbort === null) this.backends.giveBackIdle(now);
+    if (this.host.life.inflight === null && this.setupAbort === null) this.backends.giveBackIdle(now);
   }
 
   /** COM_RESET_CONNECTION / COM_CHANGE_USER: every backend connection goes back to the pools. */
@@ -585,10 +476,8 @@ export class CommandForwarder implements BackendSink {
   abandon(): void {
     this.out.flush();
     this.setupAbort?.abort();
-    const f = this.inflight;
-    this.inflight = null;
+    const f = this.host.life.detach();
     if (f !== null) {
-      if (f.replica !== null) this.host.ctx.view.selector.end(f.replica);
       // Mid-command: the backend's state is unknown, so its connection cannot be reused.
       this.backends.forget(f.conn);
       f.conn.destroy(null);

@@ -67,6 +67,29 @@ export function jobFields(f: Partial<JobFields>): JobFields {
   return { effects: f.effects ?? null, prepare: f.prepare ?? null, stmt: f.stmt ?? null, layout: f.layout ?? null, initDb: f.initDb ?? null, selectDatabase: f.selectDatabase ?? null, fixedConn: f.fixedConn ?? null };
 }
 
+/** A command's Job: `route` and `commitPlan` as the session decided them, `frame` already stable. */
+export function newJob(command: number, route: RouteKind, mayWrite: boolean, commitPlan: CommitPlan, frame: Buffer, endsPacket: boolean, seq: number, fields: JobFields): Job {
+  // Field by field rather than a spread: one object of one shape per command.
+  return {
+    command,
+    route,
+    replica: undefined,
+    effects: fields.effects,
+    mayWrite,
+    commitPlan,
+    outcomeToken: null,
+    prepare: fields.prepare,
+    stmt: fields.stmt,
+    layout: fields.layout,
+    initDb: fields.initDb,
+    selectDatabase: fields.selectDatabase,
+    fixedConn: fields.fixedConn,
+    frame,
+    endsPacket,
+    seq,
+  };
+}
+
 export interface Inflight {
   job: Job;
   conn: BackendConnection;
