@@ -7,7 +7,8 @@
 
 import type { SysbenchResult } from './sysbench';
 
-export type LegName = 'direct' | 'pipe' | 'doltgate';
+/** `before`: an earlier doltgate build (BENCH_BEFORE_MODULE), run in the same rounds to compare a change. */
+export type LegName = 'direct' | 'pipe' | 'doltgate' | 'before';
 
 export interface Sample {
   workload: string;
@@ -127,6 +128,23 @@ export function formatRatios(summaries: Summary[], workloads: string[], samples:
     lines.push(`  ${pad(workload, 26)} QPS ${fixed(qpsRatio, 2)}x (${qpsVerdict})   CPU/query ${fixed(cpuRatio, 2)}x (${cpuVerdict})${spread}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * doltgate / before: the build under test against an earlier one, both proxies in the same
+ * rounds (so drift hits both), per workload: QPS and proxy CPU per query; empty without a
+ * `before` leg.
+ */
+export function formatBeforeAfter(summaries: Summary[], workloads: string[]): string {
+  const lines: string[] = [];
+  for (const workload of workloads) {
+    const before = summaries.find((s) => s.workload === workload && s.leg === 'before');
+    const after = summaries.find((s) => s.workload === workload && s.leg === 'doltgate');
+    if (!before || !after) continue;
+    const cpu = after.legCpuUsPerQuery !== null && before.legCpuUsPerQuery ? after.legCpuUsPerQuery / before.legCpuUsPerQuery : NaN;
+    lines.push(`  ${pad(workload, 26)} QPS ${fixed(after.qps / before.qps, 2)}x   CPU/query ${fixed(cpu, 2)}x   p95 ${fixed(after.p95Ms / before.p95Ms, 2)}x`);
+  }
+  return lines.length === 0 ? '' : ['doltgate / before (this build against BENCH_BEFORE_MODULE, same rounds)', ...lines].join('\n');
 }
 
 /** Context for reading the table: what the pipe itself costs against going direct. */

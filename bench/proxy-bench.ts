@@ -17,6 +17,8 @@
  * Environment: BENCH_SECONDS (per run, default 10), BENCH_ROUNDS (default 3), BENCH_TABLE_SIZE
  * (default 10000), BENCH_WARMUP_SECONDS (default 2), BENCH_LEGS (default direct,pipe,doltgate),
  * BENCH_PROXY_MODULE (a compiled module exporting runProxy to use instead of proxy/proxy-main),
+ * BENCH_BEFORE_MODULE (another build's proxy-main.js: adds a `before` leg run in the same rounds,
+ * and prints doltgate / before — how a change is measured),
  * BENCH_WORKLOADS (comma-separated labels, default all), BENCH_NODE_ARGS (node flags for the pipe
  * and proxy processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to compare where their time goes).
  *
@@ -33,7 +35,7 @@ import { ManagedChild } from '../common/child-process';
 import { freePort } from '../common/free-port';
 import { TestDoltCluster } from '../test/bed/dolt-cluster';
 import { registerCleanup, runCleanups, tempDir } from '../test/bed/cleanup';
-import { formatPipeOverhead, formatRatios, formatTable, summarize, type LegName, type Sample } from './bench-report';
+import { formatBeforeAfter, formatPipeOverhead, formatRatios, formatTable, summarize, type LegName, type Sample } from './bench-report';
 import { envInt } from './bench-env';
 import { waitForPort } from './wait-for-port';
 import { cpuSeconds } from './proc-cpu';
@@ -74,8 +76,10 @@ const allWorkloads: Workload[] = [
 const database = 'sbtest';
 
 function readSettings(): Settings {
-  const legs = (process.env.BENCH_LEGS ?? 'direct,pipe,doltgate').split(',').map((s) => s.trim()).filter(Boolean);
-  for (const leg of legs) if (!['direct', 'pipe', 'doltgate'].includes(leg)) throw new Error(`BENCH_LEGS: unknown leg ${leg} (direct, pipe, doltgate)`);
+  const before = process.env.BENCH_BEFORE_MODULE ?? '';
+  const legs = (process.env.BENCH_LEGS ?? (before === '' ? 'direct,pipe,doltgate' : 'direct,pipe,doltgate,before')).split(',').map((s) => s.trim()).filter(Boolean);
+  for (const leg of legs) if (!['direct', 'pipe', 'doltgate', 'before'].includes(leg)) throw new Error(`BENCH_LEGS: unknown leg ${leg} (direct, pipe, doltgate, before)`);
+  if (legs.includes('before') && !existsSync(before)) throw new Error(`BENCH_BEFORE_MODULE: ${before === '' ? 'not set' : `${before} does not exist`} (the before leg needs another build's proxy/proxy-main.js)`);
   const names = (process.env.BENCH_WORKLOADS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   for (const name of names) if (!allWorkloads.some((w) => w.label === name)) throw new Error(`BENCH_WORKLOADS: unknown workload ${JSON.stringify(name)} (${allWorkloads.map((w) => w.label).join(', ')})`);
   return {
@@ -107,12 +111,12 @@ async function startPipe(dir: string, doltPort: number, nodeArgs: string[]): Pro
   return { name: 'pipe', port, pid: child.pid as number };
 }
 
-/** The doltgate leg, or a sentence saying why it is skipped. */
-async function startDoltgate(dir: string, doltPort: number, nodeArgs: string[]): Promise<Leg | string> {
-  const modulePath = process.env.BENCH_PROXY_MODULE || defaultProxyModule;
+/** A doltgate leg (this build, or `before`: another), or a sentence saying why it is skipped. */
+async function startDoltgate(dir: string, doltPort: number, nodeArgs: string[], name: 'doltgate' | 'before' = 'doltgate'): Promise<Leg | string> {
+  const modulePath = name === 'before' ? (process.env.BENCH_BEFORE_MODULE as string) : process.env.BENCH_PROXY_MODULE || defaultProxyModule;
   if (!existsSync(modulePath)) return 'proxy not built';
   const port = await freePort();
-  const config = join(dir, 'proxy.yaml');
+  const config = join(dir, `${name}.yaml`);
   await writeFile(
     config,
     [
@@ -129,7 +133,7 @@ async function startDoltgate(dir: string, doltPort: number, nodeArgs: string[]):
       '',
     ].join('\n'),
   );
-  const logFile = join(dir, 'proxy.log');
+  const logFile = join(dir, `${name}.log`);
   const child = await startChild(process.execPath, [...nodeArgs, join(__dirname, 'proxy-leg-main.js'), config, modulePath], logFile);
   try {
     await waitForPort(port, child, 15_000);
@@ -153,7 +157,7 @@ async function startDoltgate(dir: string, doltPort: number, nodeArgs: string[]):
     await child.stop(2000);
     return `proxy did not answer a query (${(error as Error).message}); see ${logFile}`;
   }
-  return { name: 'doltgate', port, pid: child.pid as number };
+  return { name, port, pid: child.pid as number };
 }
 
 function target(leg: Leg): SysbenchTarget {
@@ -185,6 +189,11 @@ async function bench(settings: Settings): Promise<void> {
     const leg = await startDoltgate(dir, dolt.port, settings.nodeArgs);
     if (typeof leg === 'string') say(`doltgate leg skipped: ${leg}`);
     else legs.push(leg);
+  }
+  if (settings.legs.includes('before')) {
+    const leg = await startDoltgate(dir, dolt.port, settings.nodeArgs, 'before');
+    if (typeof leg === 'string') throw new Error(`the before leg did not start: ${leg}`);
+    legs.push(leg);
   }
   say(`targets: ${legs.map((l) => `${l.name} :${l.port}`).join(', ')}; ${settings.rounds} rounds × ${settings.workloads.length} workloads × ${settings.seconds} s`);
 
@@ -220,6 +229,11 @@ async function bench(settings: Settings): Promise<void> {
   say(formatPipeOverhead(summaries, labels));
   say('');
   say(formatRatios(summaries, labels, samples));
+  const beforeAfter = formatBeforeAfter(summaries, labels);
+  if (beforeAfter !== '') {
+    say('');
+    say(beforeAfter);
+  }
 }
 
 async function main(): Promise<void> {

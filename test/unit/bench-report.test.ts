@@ -2,7 +2,7 @@
 
 import { expect } from 'chai';
 
-import { formatRatios, median, roundQpsRatios, summarize, type LegName, type Sample } from '../../bench/bench-report';
+import { formatBeforeAfter, formatRatios, median, roundQpsRatios, summarize, type LegName, type Sample } from '../../bench/bench-report';
 
 function sample(round: number, leg: LegName, qps: number, queries: number, legCpuSeconds: number | null, workload = 'point_select 16 threads'): Sample {
   return { workload, leg, round, result: { qps, tps: qps, p95Ms: 2, queries, errors: 0, reconnects: 0 }, legCpuSeconds, doltCpuSeconds: 1 };
@@ -64,5 +64,15 @@ describe('bench report', () => {
   it('says n/a for a workload without both legs', () => {
     const samples = [sample(1, 'doltgate', 90, 1000, 0.1)];
     expect(formatRatios(summarize(samples, ['point_select 16 threads'], ['doltgate']), ['point_select 16 threads'], samples)).to.match(/n\/a \(needs both/);
+  });
+
+  it('doltgate / before: this build against the earlier one, per workload; nothing without a before leg', () => {
+    const w = 'point_select 16 threads';
+    const samples = [sample(1, 'before', 100, 1000, 0.1), sample(1, 'doltgate', 110, 1000, 0.09)];
+    const text = formatBeforeAfter(summarize(samples, [w], ['before', 'doltgate']), [w]);
+    expect(text).to.match(/^doltgate \/ before/);
+    expect(text).to.contain('QPS 1.10x');
+    expect(text).to.contain('CPU/query 0.90x');
+    expect(formatBeforeAfter(summarize([sample(1, 'doltgate', 110, 1000, 0.09)], [w], ['doltgate']), [w])).to.equal('');
   });
 });
