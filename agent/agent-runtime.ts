@@ -11,28 +11,27 @@
  */
 
 import type { Logger } from '../common/logger';
-import { catalogNames, type MemberRecord, type OperationRecord, type Topology } from '../proto';
-import { decide, type Decision, type FailoverPlan, type SelfObservation } from './ha';
+import { catalogNames, type MemberRecord } from '../proto';
+import { decide, type Decision, type SelfObservation } from './ha';
 import type { AgentConfig } from './agent-config';
 import { join } from 'node:path';
 import { AgentMetrics } from './agent-metrics';
 import { LeaseKeeper } from './lease-keeper';
 import { buildObservation } from './observation-builder';
 import { NodeStateFile, type NodeState } from './node-state';
-import { CompareFailedError, type ClusterSnapshot, type ClusterStore } from './store/cluster-store';
+import type { ClusterSnapshot, ClusterStore } from './store/cluster-store';
 import { ExternalLocalDolt, ManagedLocalDolt, type LocalDolt } from './dolt/local-dolt';
 import { DoltSqlServer } from './dolt/sql-server';
 import type { DoltServerRole } from './dolt/server-config';
 import { listDatabases, quoteIdentifier, withSession, type SqlEndpoint } from './dolt/sql-session';
 import { inspectData, notOnRemoteByDatabase } from './dolt/inspector';
 import { DatabaseCatalogSync, type TaggedInspection } from './database-catalog-sync';
-import { alignWithCatalog, describeAlignment } from './dolt/database-sync';
-import { recoverNewestCommits } from './dolt/recovery';
 import { HealthTracker } from './health/health-tracker';
 import { SqlHealthCheck } from './health/sql-check';
 import { HostProbe } from './health/host-probe';
 import { FailoverExecutor, type ExecutorHooks, type ExecutorSettings } from './failover/failover-executor';
-import { buildTopology } from './failover/topology-builder';
+import { SqlFailoverDatabase } from './failover/failover-database';
+import { DecisionActor } from './decision-actor';
 import { BackupScheduler } from './backup-scheduler';
 import { defaultDrainTimeoutMs } from './control/op-request';
 import type { EtcdUnavailability } from './store/etcd-quorum';
@@ -60,7 +59,10 @@ export class AgentRuntime {
   private readonly lease: LeaseKeeper;
   private readonly stateFile: NodeStateFile;
   private readonly executorSettings: ExecutorSettings;
-  private readonly executor: FailoverExecutor;
+  /** The node's Dolt data as failover steps and rejoins use it. */
+  private readonly database: SqlFailoverDatabase;
+  /** What each decision does (decision-actor.ts). */
+  private readonly actor: DecisionActor;
   private readonly backup: BackupScheduler | null;
   private state: NodeState;
   private lastInspectAt = 0;
@@ -130,7 +132,11 @@ export class AgentRuntime {
       // Used only by a hand-over without an op; an op carries its own (switchover --drain-timeout).
       drainTimeoutMs: defaultDrainTimeoutMs,
     };
-    this.executor = this.executorWith({});
+    this.database = new SqlFailoverDatabase(this.local, this.executorSettings, now);
+    this.actor = new DecisionActor(
+      { name: config.name, state: () => this.state, setState: (next) => this.setState(next), memberRecord: () => this.memberRecord() },
+      { store, local: this.local, database: this.database, lease: this.lease, executorWith: (hooks) => this.executorWith(hooks), metrics: this.metrics, logger, now },
+    );
     this.catalogSync = new DatabaseCatalogSync(
       { name: config.name, remoteUrlTemplate: config.dolt.remoteUrlTemplate, sqlTimeoutMs: Math.max(5000, config.checkTimeoutMs) },
       store,
@@ -150,6 +156,7 @@ export class AgentRuntime {
       this.logger.child('failover'),
       { stepFinished: (step, ms, ok) => this.metrics.failoverStepSeconds.observe({ step, outcome: ok ? 'ok' : 'failed' }, ms / 1000), ...hooks },
       this.now,
+      this.database,
     );
   }
 
@@ -280,7 +287,7 @@ export class AgentRuntime {
       const decision = decide(this.observe(snapshot), this.config.ha, this.now());
       this.record(decision);
       if (this.stopped) return;
-      await this.act(decision, snapshot);
+      await this.actor.act(decision, snapshot);
       if (snapshot?.leader?.name === this.config.name) await this.keepPrefixSmall(snapshot);
       if (snapshot !== null && (await this.catalogSync.sync(snapshot, this.taggedInspection, this.state.epoch))) this.lastInspectAt = 0;
     } catch (error) {
@@ -467,161 +474,6 @@ export class AgentRuntime {
     }
   }
 
-  private async act(decision: Decision, snapshot: ClusterSnapshot | null): Promise<void> {
-    switch (decision.action) {
-      case 'renew-lease':
-        if (snapshot) await this.reconcileMembership(snapshot);
-        return;
-      case 'wait':
-        return;
-      case 'fence-self': {
-        if (this.local.mode === 'managed' && (this.local.runningRole === 'primary' || this.local.runningRole === 'standby')) await this.local.fence();
-        if (this.state.role === 'primary') this.setState({ ...this.state, role: 'fenced' });
-        if (decision.releaseLeader) await this.store.releaseLeader(this.config.name);
-        return;
-      }
-      case 'release-leader':
-        await this.store.releaseLeader(this.config.name);
-        return;
-      case 'acquire-leader': {
-        const lease = await this.lease.current();
-        if (!(await this.store.acquireLeader(this.config.name, lease))) return;
-        if (snapshot) {
-          // The snapshot was read before this cycle published our own record: add it.
-          const members = { ...snapshot.members, [this.config.name]: this.memberRecord() };
-          // Published as a fence with no primary: proxies hold writes until this node's Dolt
-          // takes them, and the next cycle resumes the bootstrap like any failover.
-          const reason = `bootstrap of ${this.config.name} at epoch ${decision.epoch} (${decision.reason})`;
-          const topology = buildTopology({ epoch: decision.epoch, state: 'failover', primary: null, outgoing: null, members, previous: null, reason, now: this.now() });
-          const at = new Date(this.now()).toISOString();
-          await this.store.casTopology(topology, null, {
-            epoch: decision.epoch, kind: 'bootstrap', reason, fromPrimary: null, candidate: this.config.name, handOver: false, opId: null,
-            takeoverFrom: null, startedAt: at, endedAt: null, outcome: 'running',
-            steps: [{ name: 'fence', state: 'done', startedAt: at, endedAt: at, durationMs: 0, executor: this.config.name, detail: `published failover at epoch ${decision.epoch} with no primary: proxies hold writes` }],
-            orphanedBranches: [],
-          });
-        }
-        this.setState({ ...this.state, epoch: decision.epoch });
-        return;
-      }
-      case 'start-failover':
-      case 'resume-failover':
-        // A resumed plan may be the target's share of an operator's switchover: keep the op id so
-        // the op is closed when the reroute is done.
-        await this.runPlan(decision, decision.reason, decision.opId, snapshot, decision.action === 'start-failover' ? 'automatic' : 'resumed');
-        return;
-      case 'execute-op':
-        await this.runPlan(decision, decision.reason, decision.op.id, snapshot, 'operator');
-        return;
-      case 'refuse-op':
-        // Only from pending: an agent that claimed it meanwhile keeps it.
-        await this.updateOp(decision.op.id, (op) => (op.state === 'pending' ? { ...op, state: 'refused', reason: decision.reason } : null));
-        return;
-      case 'rejoin-as-replica':
-        await this.rejoin(decision.epoch, decision.orphanEpoch);
-        return;
-      case 'follow':
-        if (this.local.mode === 'managed' && this.local.runningRole !== 'replica') await this.local.ensureRole('replica');
-        if (this.state.role !== 'replica' || this.state.epoch !== decision.epoch) this.setState({ ...this.state, role: 'replica', epoch: decision.epoch });
-        return;
-    }
-  }
-
-  /**
-   * The primary keeps `topology.nodes` in step with the live members (a replica joined, went
-   * down, or came back) at the same epoch: the epoch counts primaries, not membership, and proxies
-   * apply same-epoch changes. Down replicas stay listed (role 'down') so proxies skip them.
-   */
-  private async reconcileMembership(snapshot: ClusterSnapshot): Promise<void> {
-    const current = snapshot.topology;
-    if (!current || current.value.state !== 'stable' || current.value.primary !== this.config.name) return;
-    const members = { ...snapshot.members, [this.config.name]: this.memberRecord() };
-    const next = buildTopology({ epoch: current.value.epoch, state: 'stable', primary: this.config.name, outgoing: null, members, previous: current.value, reason: current.value.reason, now: this.now() });
-    // A node whose agent is gone stays listed, marked down.
-    for (const name of Object.keys(current.value.nodes)) {
-      if (!members[name] && next.nodes[name]) next.nodes[name] = { ...next.nodes[name], role: 'down' };
-    }
-    if (sameNodes(next.nodes, current.value.nodes)) return;
-    const changes = describeNodeChanges(current.value.nodes, next.nodes);
-    next.reason = `${current.value.reason.split(' | membership: ')[0]} | membership: ${changes}`;
-    await this.store.casTopology(next, current.modRevision).then(
-      () => this.logger.info('topology membership updated', { epoch: next.epoch, changes }),
-      (error: Error) => this.logger.warn('topology membership update lost a race; retrying next cycle', { error: error.message }),
-    );
-  }
-
-  private async runPlan(plan: FailoverPlan, reason: string, opId: string | null, snapshot: ClusterSnapshot | null, trigger: 'automatic' | 'resumed' | 'operator'): Promise<void> {
-    const lease = await this.lease.current();
-    const holdsKey = (snapshot?.leader?.name === this.config.name && snapshot.leader.lease === lease.id) || (await this.store.acquireLeader(this.config.name, lease));
-    if (!holdsKey) {
-      this.logger.info('another node holds the leader key; observing again', { plan: plan.kind, epoch: plan.epoch });
-      return;
-    }
-    // The executor claims the op (pending → running, by this agent) in the transaction that starts
-    // the failover's history: see FailoverExecutor.begin.
-    // The op mirrors the history's steps one write after another, and all before its outcome:
-    // written concurrently, an older step list could land last, and whoever follows the op would
-    // see it succeed before its last step did.
-    let mirrored: Promise<void> = Promise.resolve();
-    const mirror = opId
-      ? (steps: OperationRecord['steps']): void => {
-          mirrored = mirrored.then(() => this.updateOp(opId, (op) => ({ ...op, steps }))).catch(() => undefined);
-        }
-      : null;
-    const executor = mirror
-      ? this.executorWith({
-          historyChanged: (record) =>
-            mirror(record.steps.map((step) => ({ name: step.name, state: step.state, startedAt: step.startedAt, endedAt: step.endedAt, detail: step.detail, executor: step.executor }))),
-        })
-      : this.executor;
-    try {
-      await executor.run(plan, reason);
-      if (plan.steps.includes('enable-push-on-write')) this.setState({ role: 'primary', epoch: plan.epoch, primaryEpoch: plan.epoch });
-      else this.setState({ ...this.state, epoch: Math.max(this.state.epoch, plan.epoch) });
-      // Our step list reaches the op before the key does: the next executor mirrors its own after it.
-      await mirrored;
-      if (plan.releaseLeaderAfter) await this.store.releaseLeader(this.config.name);
-      if (plan.steps.includes('reroute')) this.metrics.failovers.inc({ kind: plan.kind, trigger, outcome: 'succeeded' });
-      if (opId && (plan.steps.includes('reroute') || !plan.releaseLeaderAfter)) {
-        // The running reason was this agent's decision to act; the outcome is what the requester wants to read.
-        const outcome = plan.steps.includes('reroute') ? `${plan.candidate} is primary at epoch ${plan.epoch}` : null;
-        await mirrored;
-        await this.updateOp(opId, (op) => (this.runsOp(op) ? { ...op, state: 'succeeded', epoch: plan.epoch, reason: outcome ?? op.reason } : null));
-      }
-    } catch (error) {
-      this.metrics.failovers.inc({ kind: plan.kind, trigger, outcome: 'failed' });
-      await mirrored;
-      // Only an op this agent claimed: a plan stopped before its claim leaves the op to its owner.
-      if (opId) await this.updateOp(opId, (op) => (this.runsOp(op) ? { ...op, state: 'failed', reason: (error as Error).message } : null)).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  private async rejoin(epoch: number, orphanEpoch: number): Promise<void> {
-    if (this.local.mode !== 'managed') {
-      this.setState({ ...this.state, role: 'replica', epoch });
-      return;
-    }
-    // Recovery runs on the standby's private listener: no client writes while it saves and resets.
-    await this.local.ensureRole('standby');
-    const catalog = (await this.store.snapshot()).databases?.value ?? null;
-    const outcomes = await withSession(this.local.endpoint, 60_000, async (session) => {
-      const alignment = await alignWithCatalog(session, catalog, this.config.dolt.remoteUrlTemplate, this.config.dolt.remote);
-      if (alignment.cloned.length + alignment.dropped.length > 0) this.logger.info(`rejoining: ${describeAlignment(alignment)}`.replace(/; $/, ''));
-      return recoverNewestCommits(session, { mode: 'rejoin', primaryRemote: this.config.dolt.remote, epoch: orphanEpoch });
-    });
-    const orphans = outcomes.filter((outcome) => outcome.orphanBranch).map((outcome) => `${outcome.database}:${outcome.orphanBranch}`);
-    if (orphans.length > 0) {
-      this.metrics.orphanedBranches.inc(orphans.length);
-      this.logger.warn('saved commits the remote lacked as orphan branches', { orphans });
-      const history = (await this.store.listHistory(1))[0];
-      if (history) await this.store.putHistory({ ...history, orphanedBranches: [...new Set([...history.orphanedBranches, ...orphans])] });
-    }
-    await this.local.ensureRole('replica');
-    this.setState({ role: 'replica', epoch, primaryEpoch: this.state.primaryEpoch });
-    this.logger.info('rejoined as a read replica', { epoch, orphans });
-  }
-
   /** Searches this node's own Dolt for an outcome token's commit (`doltgate outcome`, FindCommit). */
   async findCommit(token: string): Promise<{ found: false } | { found: true; database: string; hash: string; liveBranches: string[] }> {
     const finding = await withSession(this.local.endpoint, this.config.checkTimeoutMs * 5, (session) =>
@@ -641,46 +493,4 @@ export class AgentRuntime {
     );
     return finding.kind === 'found' ? { found: true, database: finding.database, hash: finding.hash, liveBranches: finding.liveBranches } : { found: false };
   }
-
-  private runsOp(op: OperationRecord): boolean {
-    return op.state === 'running' && op.executor === this.config.name;
-  }
-
-  /** Rewrites the op by `change` (null: leave it as it is), compare-and-swap on a fresh read. */
-  private async updateOp(id: string, change: (op: OperationRecord) => OperationRecord | null): Promise<void> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const snapshot = await this.store.snapshot();
-      const current = snapshot.ops.find((op) => op.value.id === id);
-      if (!current) return;
-      const next = change(current.value);
-      if (next === null) return;
-      try {
-        await this.store.putOperation(next, current.modRevision);
-        return;
-      } catch (error) {
-        if (!(error instanceof CompareFailedError)) throw error;
-      }
-    }
-  }
-}
-
-function sameNodes(a: Topology['nodes'], b: Topology['nodes']): boolean {
-  const names = new Set([...Object.keys(a), ...Object.keys(b)]);
-  for (const name of names) {
-    const x = a[name];
-    const y = b[name];
-    if (!x || !y || x.role !== y.role || x.sql.host !== y.sql.host || x.sql.port !== y.sql.port || (x.weight ?? 1) !== (y.weight ?? 1)) return false;
-  }
-  return true;
-}
-
-function describeNodeChanges(before: Topology['nodes'], after: Topology['nodes']): string {
-  const parts: string[] = [];
-  for (const [name, node] of Object.entries(after)) {
-    const old = before[name];
-    if (!old) parts.push(`${name} joined as ${node.role}`);
-    else if (old.role !== node.role) parts.push(`${name} ${old.role} -> ${node.role}`);
-    else if (old.sql.host !== node.sql.host || old.sql.port !== node.sql.port) parts.push(`${name} moved to ${node.sql.host}:${node.sql.port}`);
-  }
-  return parts.join(', ') || 'addresses updated';
 }

@@ -11,14 +11,14 @@
 import type { Logger } from '../../common/logger';
 import { isFinalOperationState, proxyHandedOver, type HistoryRecord, type HistoryStep, type OperationRecord, type Topology } from '../../proto';
 import type { FailoverPlan, FailoverStep } from '../ha';
-import type { ClusterSnapshot, ClusterStore } from '../store/cluster-store';
+import { StoreUnavailableError, type ClusterSnapshot, type ClusterStore } from '../store/cluster-store';
 import type { LocalDolt } from '../dolt/local-dolt';
-import { withSession } from '../dolt/sql-session';
-import { alignWithCatalog, describeAlignment, type Alignment } from '../dolt/database-sync';
-import { ensureRemoteOnAllDatabases, removeRemoteFromAllDatabases, pushAllBranches, recoverNewestCommits, type BranchOutcome } from '../dolt/recovery';
+import { describeAlignment } from '../dolt/database-sync';
+import type { BranchOutcome } from '../dolt/recovery';
+import { SqlFailoverDatabase, type FailoverDatabase } from './failover-database';
 import { buildTopology } from './topology-builder';
 
-export const backupRemoteName = 'doltgate-backup';
+export { backupRemoteName } from './failover-database';
 
 export interface ExecutorSettings {
   name: string;
@@ -43,6 +43,9 @@ export class FailoverAbortedError extends Error {
 }
 
 export class FailoverExecutor {
+  /** The node's Dolt as the steps use it beyond starting and stopping (failover-database.ts). */
+  private readonly database: FailoverDatabase;
+
   constructor(
     private readonly settings: ExecutorSettings,
     private readonly store: ClusterStore,
@@ -50,7 +53,10 @@ export class FailoverExecutor {
     private readonly logger: Logger,
     private readonly hooks: ExecutorHooks = {},
     private readonly now: () => number = Date.now,
-  ) {}
+    database: FailoverDatabase = new SqlFailoverDatabase(local, settings, now),
+  ) {
+    this.database = database;
+  }
 
   /** Runs plan.steps in order; resolves when all are done, throws on the first failure. */
   async run(plan: FailoverPlan, reason: string): Promise<void> {
@@ -150,7 +156,6 @@ export class FailoverExecutor {
   }
 
   private async execute(plan: FailoverPlan, step: FailoverStep, record: HistoryRecord): Promise<{ text: string; topology?: Topology; orphans: string[] }> {
-    const endpoint = this.local.endpoint;
     const timeout = this.settings.sqlTimeoutMs;
     switch (step) {
       case 'fence': {
@@ -172,8 +177,8 @@ export class FailoverExecutor {
           // node end, or the drain bound has passed; a proxy still routing by the old topology
           // would send its next write here and see the connection die.
           const proxies = await this.awaitProxies(plan.epoch, deadline);
-          const drained = await this.drain(Math.max(0, deadline - this.now()));
-          const pushed = await withSession(endpoint, timeout * 10, (session) => pushAllBranches(session, this.settings.remote));
+          const drained = await this.database.drainStatements(Math.max(0, deadline - this.now()), timeout);
+          const pushed = await this.database.pushAll(timeout * 10);
           await this.local.fence({ restart: false });
           this.hooks.rolePublished?.('fenced', plan.epoch);
           const drainText = drained.running === 0 ? `drained in ${drained.waitedMs} ms` : `${drained.running} statement(s) still running at the ${bound} ms drain bound, cut off`;
@@ -212,23 +217,11 @@ export class FailoverExecutor {
       case 'recover': {
         // Recovery runs only where no client can write (a resumed plan may find Dolt in another role).
         await this.local.ensureRole('standby');
-        const endpoint = this.local.endpoint;
         // A database the cluster holds but this node never got (created at run time, no replica
         // asked for it yet) is cloned first, so that recovery and the new primary cover it too.
         // One dropped there and still held here is dropped, so it does not come back.
         const catalog = (await this.store.snapshot()).databases?.value ?? null;
-        let alignment: Alignment = { cloned: [], dropped: [] };
-        const outcomes = await withSession(endpoint, timeout * 30, async (session) => {
-          alignment = await alignWithCatalog(session, catalog, this.settings.remoteUrlTemplate, this.settings.remote);
-          if (!this.settings.backupUrl) return recoverNewestCommits(session, { mode: 'promote', primaryRemote: this.settings.remote, epoch: plan.epoch });
-          // The backup is fetched as a temporary remote: it may hold commits whose push failed.
-          await ensureRemoteOnAllDatabases(session, backupRemoteName, this.settings.backupUrl);
-          try {
-            return await recoverNewestCommits(session, { mode: 'promote', primaryRemote: this.settings.remote, backupRemote: backupRemoteName, epoch: plan.epoch });
-          } finally {
-            await removeRemoteFromAllDatabases(session, backupRemoteName);
-          }
-        });
+        const { alignment, outcomes } = await this.database.recover(catalog, plan.epoch, timeout * 30, 'promote');
         return { text: describeAlignment(alignment) + describeOutcomes(outcomes), orphans: outcomes.flatMap((outcome) => (outcome.orphanBranch ? [`${outcome.database}:${outcome.orphanBranch}`] : [])) };
       }
       case 'enable-push-on-write': {
@@ -237,7 +230,7 @@ export class FailoverExecutor {
         // Commits kept because they were ahead of the remote, or recovered from a backup, are not on
         // the remote yet; push-on-write would send them only with the next commit. Best effort: an
         // unreachable remote must not stall the failover, and the agent reports the gap.
-        const pushed = await withSession(this.local.endpoint, timeout * 10, (session) => pushAllBranches(session, this.settings.remote)).then(
+        const pushed = await this.database.pushAll(timeout * 10).then(
           (count) => (count === 0 ? 'the remote has every head' : `pushed ${count} branch(es) the remote lacked`),
           (error: Error) => `could not push to the remote yet (${error.message}); commits not on the remote are reported by the agent`,
         );
@@ -262,7 +255,9 @@ export class FailoverExecutor {
         pending = proxies.filter((proxy) => !proxyHandedOver(proxy, epoch)).map((proxy) => `${proxy.id} (epoch ${proxy.epoch}, ${proxy.draining} draining)`);
         lastError = null;
       } catch (error) {
-        lastError = (error as Error).message;
+        // etcd away is waited out to the drain bound; anything else is not a reason to wait.
+        if (!(error instanceof StoreUnavailableError)) throw error;
+        lastError = error.message;
       }
       if ((lastError === null && pending.length === 0) || this.now() >= deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -271,24 +266,6 @@ export class FailoverExecutor {
     if (lastError !== null) return `could not read the proxies' records (${lastError}) within ${waited} ms`;
     if (pending.length > 0) return `${pending.length} of ${total} prox${total === 1 ? 'y' : 'ies'} had not let go at the drain bound: ${pending.join(', ')}`;
     return total === 0 ? 'no proxy registered' : `${total} prox${total === 1 ? 'y' : 'ies'} holding writes in ${waited} ms`;
-  }
-
-  /**
-   * Waits until no other session runs a statement on the local Dolt, for at most `boundMs`.
-   * The proxies already hold new writes and transaction starts, so this only waits out the ones
-   * under way. Says how long it waited and how many were still running when it stopped.
-   */
-  private async drain(boundMs: number): Promise<{ waitedMs: number; running: number }> {
-    const started = this.now();
-    const deadline = started + boundMs;
-    return withSession(this.local.endpoint, this.settings.sqlTimeoutMs, async (session) => {
-      for (;;) {
-        const rows = await session.query("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND command NOT IN ('Sleep', 'Daemon', 'Binlog Dump')");
-        const running = Number(rows[0]?.n ?? 0);
-        if (running === 0 || this.now() >= deadline) return { waitedMs: this.now() - started, running };
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    });
   }
 }
 
