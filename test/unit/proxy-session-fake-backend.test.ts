@@ -1,0 +1,166 @@
+/**
+ * The proxy's request path — ClientSession, CommandDispatch, CommandForwarder, SessionBackends,
+ * the command lifecycle — run for real against scripted backends (test/bed/fake-mysql-server.ts)
+ * instead of Dolt, so each loss can be placed exactly: a write whose connection dies after it was
+ * sent, a transaction whose connection dies while the client is idle, a replica lost mid-read, a
+ * statement stopped by KILL QUERY. A real mysql2 client on the other side; everything on
+ * 127.0.0.1, in this process. No command may leave a session in an impossible phase (the BUG
+ * counter stays 0).
+ */
+
+import { expect } from 'chai';
+import mysql, { type Connection } from 'mysql2/promise';
+import { silentLogger } from '../../common/logger';
+import { hashProxyPassword, parseProxyConfig } from '../../proxy/config';
+import { startProxy, type RunningProxy } from '../../proxy/proxy-main';
+import { FakeMysqlServer, type FakeScript } from '../bed/fake-mysql-server';
+
+describe('proxy request path against scripted backends', function () {
+  this.timeout(20_000);
+  let primary: FakeMysqlServer;
+  let replica: FakeMysqlServer;
+  let proxy: RunningProxy;
+  const clients: Connection[] = [];
+  /** Per test: how the primary and the replica answer (undefined: their defaults). */
+  let primaryScript: FakeScript = () => undefined;
+  let replicaScript: FakeScript = () => undefined;
+
+  before(async () => {
+    primary = await new FakeMysqlServer((sql, c) => primaryScript(sql, c)).start();
+    replica = await new FakeMysqlServer((sql, c) => replicaScript(sql, c)).start();
+    proxy = await startProxy(
+      parseProxyConfig({
+        listen: { host: '127.0.0.1', port: 0 },
+        users: [{ name: 'app', ...hashProxyPassword('secret'), backend_user: 'root', backend_password: '' }],
+        static_topology: { primary: 'n1', nodes: { n1: { host: '127.0.0.1', port: primary.port }, n2: { host: '127.0.0.1', port: replica.port } } },
+        routing: { read_your_writes_ms: 0 },
+      }),
+      silentLogger,
+    );
+  });
+
+  beforeEach(() => {
+    primaryScript = () => undefined;
+    replicaScript = () => undefined;
+    primary.log.length = 0;
+    replica.log.length = 0;
+  });
+
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.destroy();
+    const bugs = await proxy.metrics.commandPhaseBugs.get();
+    expect(bugs.values.reduce((sum, v) => sum + v.value, 0), 'impossible command phase moves').to.equal(0);
+  });
+
+  after(async () => {
+    await proxy?.stop();
+    await primary?.stop();
+    await replica?.stop();
+  });
+
+  async function client(): Promise<Connection> {
+    const c = await mysql.createConnection({ host: '127.0.0.1', port: proxy.server.address.port, user: 'app', password: 'secret', database: 'app' });
+    clients.push(c);
+    return c;
+  }
+
+  async function failure(p: Promise<unknown>): Promise<{ errno: number; message: string }> {
+    try {
+      await p;
+    } catch (error) {
+      const e = error as { errno: number; message: string };
+      return { errno: e.errno, message: e.message };
+    }
+    throw new Error('expected the statement to fail');
+  }
+
+  it('a read goes to the replica, a write to the primary, and a transaction stays on the primary', async () => {
+    const c = await client();
+    await c.query('SELECT 7');
+    await c.query('INSERT INTO t VALUES (1)');
+    await c.query('BEGIN');
+    await c.query('SELECT 8');
+    await c.query('COMMIT');
+    expect(replica.statements()).to.deep.equal(['SELECT 7']);
+    expect(primary.statements()).to.deep.equal(['INSERT INTO t VALUES (1)', 'BEGIN', 'SELECT 8', 'COMMIT']);
+  });
+
+  it('the primary dies after an autocommit write was sent: the client hears 2013 with an outcome token, and its next statement runs', async () => {
+    primaryScript = (sql) => (sql.startsWith('INSERT INTO t VALUES (2)') ? 'close' : undefined);
+    const c = await client();
+    const lost = await failure(c.query('INSERT INTO t VALUES (2)'));
+    expect(lost.errno).to.equal(2013);
+    expect(lost.message).to.match(/whether it committed is unknown — outcome token \S+/);
+    await c.query('INSERT INTO t VALUES (3)');
+    expect(primary.statements()).to.deep.equal(['INSERT INTO t VALUES (2)', 'INSERT INTO t VALUES (3)']);
+  });
+
+  it('the primary connection is lost while the client is idle in a transaction: its next statement hears "rolled back" (40001) and does not run; the session goes on', async () => {
+    const c = await client();
+    await c.query('BEGIN');
+    await c.query('INSERT INTO t VALUES (4)');
+    primary.dropAll();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const lost = await failure(c.query('INSERT INTO t VALUES (5)'));
+    expect(lost.errno).to.equal(1213);
+    expect(lost.message).to.contain('transaction rolled back');
+    await c.query('INSERT INTO t VALUES (6)');
+    expect(primary.statements()).to.deep.equal(['BEGIN', 'INSERT INTO t VALUES (4)', 'INSERT INTO t VALUES (6)']);
+  });
+
+  it('a ROLLBACK as the first statement after such a loss is answered OK by the proxy: the transaction is already gone', async () => {
+    const c = await client();
+    await c.query('BEGIN');
+    await c.query('INSERT INTO t VALUES (4)');
+    primary.dropAll();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await c.query('ROLLBACK');
+    await c.query('INSERT INTO t VALUES (6)');
+    expect(primary.statements()).to.deep.equal(['BEGIN', 'INSERT INTO t VALUES (4)', 'INSERT INTO t VALUES (6)']);
+  });
+
+  it('the COMMIT whose connection dies before its answer: outcome unknown, with a token (not "rolled back")', async () => {
+    primaryScript = (sql) => (sql === 'COMMIT' ? 'close' : undefined);
+    const c = await client();
+    await c.query('BEGIN');
+    await c.query('INSERT INTO t VALUES (7)');
+    const lost = await failure(c.query('COMMIT'));
+    expect(lost.errno).to.equal(2013);
+    expect(lost.message).to.match(/outcome token/);
+  });
+
+  it('a replica lost mid-read: the read fails as retryable, nothing changed, and the next read works', async () => {
+    replicaScript = (sql) => (sql === 'SELECT 9' ? 'close' : undefined);
+    const c = await client();
+    const lost = await failure(c.query('SELECT 9'));
+    expect(lost.errno).to.equal(2013);
+    expect(lost.message).to.contain('during a read');
+    expect(lost.message).to.contain('retry the query');
+    const [rows] = await c.query('SELECT 10');
+    expect((rows as Array<{ v: string }>)[0]?.v).to.equal('10');
+  });
+
+  it('KILL QUERY from another session stops a statement that hangs on its backend: 1317 to its client, whose session goes on', async () => {
+    primaryScript = (sql) => (sql.startsWith('UPDATE t SET v = SLEEP') ? 'hang' : undefined);
+    const victim = await client();
+    const killer = await client();
+    const proxyId = victim.threadId;
+    const running = failure(victim.query('UPDATE t SET v = SLEEP(100)'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await killer.query(`KILL QUERY ${proxyId}`);
+    const stopped = await running;
+    expect(stopped.errno).to.equal(1317);
+    expect(primary.log.some((e) => /^KILL QUERY \d+$/.test(e.sql)), 'the proxy sent KILL QUERY to the backend').to.equal(true);
+    await victim.query('INSERT INTO t VALUES (8)');
+  });
+
+  it('the proxy answers PING, COM_RESET_CONNECTION and KILL of an unknown id itself, without a backend', async () => {
+    const c = await client();
+    await c.ping();
+    await c.reset();
+    const refused = await failure(c.query('KILL 999999'));
+    expect(refused.errno).to.equal(1094);
+    expect(primary.statements()).to.deep.equal([]);
+    expect(replica.statements()).to.deep.equal([]);
+  });
+});
