@@ -29,9 +29,10 @@
 #   doltgate-<version>.oci.tar    the oci-archive
 #   image-name                    doltgate/doltgate:<version>, the name the manifests must use
 #
-# `bash scripts/image.sh --name` prints the image name and does nothing else. Idempotent: every
-# run rebuilds build/image from the cached base (seconds); removing the cache dir rebuilds the
-# base from the mirror. Needs root (the root file system holds files of several owners; mmdebstrap
+# `bash scripts/image.sh --name` prints the image name and does nothing else. Idempotent: a run
+# with nothing changed since the last build says so and stops; otherwise build/image is rebuilt
+# from the cached base (under a minute; `--force` rebuilds regardless); removing the cache dir
+# rebuilds the base from the mirror. Needs root (the root file system holds files of several owners; mmdebstrap
 # runs in root mode). Every failure names its step.
 set -euo pipefail
 
@@ -50,28 +51,13 @@ trap 'rc=$?; if [ $rc -ne 0 ]; then echo "image: FAILED at step \"$step\" (exit 
 version="$(sed -n 's/^  "version": "\([^"]*\)",$/\1/p' "$repo_dir/package.json")"
 [ -n "$version" ] || fail "no \"version\" in package.json"
 image_name="doltgate/doltgate:$version"
-if [ "${1:-}" = "--name" ]; then
-  echo "$image_name"
-  exit 0
-fi
+case "${1:-}" in
+  --name) echo "$image_name"; exit 0 ;;
+  "" | --force) ;;
+  *) fail "usage: scripts/image.sh [--force | --name]" ;;
+esac
 started=$(date +%s)
 elapsed() { echo "$(($(date +%s) - started))s"; }
-
-# --- Tools -------------------------------------------------------------------------------------
-step="tools"
-[ "$(id -u)" -eq 0 ] || fail "run as root: mmdebstrap's root mode and a root file system with files of several owners need it"
-missing=()
-for pair in mmdebstrap:mmdebstrap umoci:umoci skopeo:skopeo g++:g++ make:make python3:python3; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  say "installing Debian packages: ${missing[*]}"
-  apt-get update -q >/dev/null || fail "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
-    || fail "apt-get install ${missing[*]} failed"
-else
-  say "mmdebstrap, umoci, skopeo and a C++ compiler present"
-fi
 
 # --- Inputs: the built project and the dolt binary ---------------------------------------------
 step="inputs"
@@ -79,11 +65,8 @@ step="inputs"
 [ -f "$repo_dir/.doltgate-dolt-path" ] || fail ".doltgate-dolt-path is missing: run \`bash scripts/bootstrap.sh\` first (it builds dolt and records its path)"
 dolt_bin="$(cat "$repo_dir/.doltgate-dolt-path")"
 [ -x "$dolt_bin" ] || fail "the dolt binary recorded in .doltgate-dolt-path ($dolt_bin) is not an executable file: run \`bash scripts/bootstrap.sh\`"
-node_gyp="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")/node_modules/node-gyp/bin/node-gyp.js"
-[ -f "$node_gyp" ] || fail "npm's node-gyp is not at $node_gyp"
 
-# --- Base root file system (cached) ------------------------------------------------------------
-step="base root file system"
+# --- Base root file system: what goes into it -----------------------------------------------
 suite=bookworm
 mirrors=(
   "deb http://deb.debian.org/debian $suite main"
@@ -112,6 +95,47 @@ cd "$DOLTGATE_HEADERS_DEBS"
 APT_CONFIG="$MMDEBSTRAP_APT_CONFIG" apt-get download -q -o APT::Sandbox::User=root "libnode-dev=$node_version" "libuv1-dev=$uv_version" >/dev/null'
 base_key="$( (echo "$suite"; printf '%s\n' "${mirrors[@]}" "${packages[@]}" "${dpkg_opts[@]}"; echo "$customize") | sha256sum | cut -c1-16)"
 base_dir="$cache_root/base-$base_key"
+
+# --- Up to date? ------------------------------------------------------------------------------
+# The image is rebuilt when anything that goes into it changed: the base's key, the built project
+# (by content: tsc rewrites unchanged files), the lock file, this script, the dolt binary.
+step="up-to-date check"
+source_key="$(
+  cd "$repo_dir"
+  echo "$base_key"
+  find dist proto -path dist/test -prune -o -type f -print | LC_ALL=C sort | xargs -d '\n' sha256sum
+  sha256sum package.json package-lock.json scripts/image.sh
+  echo "$dolt_bin $(stat -c '%s %Y' "$dolt_bin")"
+)"
+source_key="$(sha256sum <<<"$source_key" | cut -c1-16)"
+archive="$out_dir/doltgate-$version.oci.tar"
+if [ "${1:-}" != "--force" ] && [ -f "$out_dir/oci/index.json" ] && [ -f "$archive" ] \
+  && [ "$(cat "$out_dir/source-key" 2>/dev/null)" = "$source_key" ]; then
+  say "$image_name is up to date (build/image/oci, build/image/$(basename "$archive")); --force rebuilds it"
+  exit 0
+fi
+rm -f "$out_dir/source-key"
+
+# --- Tools -------------------------------------------------------------------------------------
+step="tools"
+[ "$(id -u)" -eq 0 ] || fail "run as root: mmdebstrap's root mode and a root file system with files of several owners need it"
+missing=()
+for pair in mmdebstrap:mmdebstrap umoci:umoci skopeo:skopeo g++:g++ make:make python3:python3; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  apt-get update -q >/dev/null || fail "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
+    || fail "apt-get install ${missing[*]} failed"
+else
+  say "mmdebstrap, umoci, skopeo and a C++ compiler present"
+fi
+node_gyp="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")/node_modules/node-gyp/bin/node-gyp.js"
+[ -f "$node_gyp" ] || fail "npm's node-gyp is not at $node_gyp"
+
+# --- Base root file system (cached) ------------------------------------------------------------
+step="base root file system"
 if [ -f "$base_dir/rootfs.tar" ] && [ -d "$base_dir/node-headers" ]; then
   say "using cached Debian $suite base ($base_dir)"
 else
@@ -218,7 +242,6 @@ umoci gc --layout "$layout" || fail "umoci gc failed"
 rm -rf "$bundle"
 
 step="oci-archive"
-archive="$out_dir/doltgate-$version.oci.tar"
 rm -f "$archive"
 skopeo copy --quiet "oci:$layout:$version" "oci-archive:$archive.partial:docker.io/$image_name" || fail "skopeo copy to an oci-archive failed"
 mv "$archive.partial" "$archive"
@@ -227,6 +250,7 @@ step="publish"
 rm -rf "$out_dir/oci"
 mv "$layout" "$out_dir/oci"
 echo "$image_name" >"$out_dir/image-name"
+echo "$source_key" >"$out_dir/source-key"
 rm -rf "$out_dir/work"
 say "built $image_name in $(elapsed)"
 say "  OCI layout:  build/image/oci (tag $version)"
