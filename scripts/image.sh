@@ -32,7 +32,7 @@
 # `bash scripts/image.sh --name` prints the image name and does nothing else. Idempotent: a run
 # with nothing changed since the last build says so and stops; otherwise build/image is rebuilt
 # from the cached base (under a minute; `--force` rebuilds regardless); removing the cache dir
-# rebuilds the base from the mirror. Needs root (the root file system holds files of several owners; mmdebstrap
+# rebuilds the base from the mirror, which is how Debian's updates get in. Needs root (the root file system holds files of several owners; mmdebstrap
 # runs in root mode). Every failure names its step.
 set -euo pipefail
 
@@ -56,6 +56,10 @@ case "${1:-}" in
   "" | --force) ;;
   *) fail "usage: scripts/image.sh [--force | --name]" ;;
 esac
+# One build at a time per checkout (`npm test` runs this too).
+mkdir -p "$out_dir"
+exec 9>"$out_dir/.lock"
+flock 9 || fail "could not lock $out_dir/.lock"
 started=$(date +%s)
 elapsed() { echo "$(($(date +%s) - started))s"; }
 

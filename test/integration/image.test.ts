@@ -7,8 +7,10 @@
  *   - the StatefulSet's init step (templates.yaml init-node.sh, with `sh` and the image's dolt)
  *     and then its agent command (`doltgate agent --config ...`), against a real etcd started
  *     here: the agent becomes the primary (topology and member record in etcd), answers /healthz
- *     with 200, and its Dolt takes SQL from the application user the init step created; on
- *     SIGTERM the agent stops its Dolt with it.
+ *     with 200, and its Dolt takes SQL from the application user the init step created;
+ *   - the proxies' init step (render-config.sh, with hashes from the image's own
+ *     `doltgate proxy hash-password`) and their proxy command: the application user writes and
+ *     reads through it; on SIGTERM the proxy ends, and the agent stops its Dolt with it.
  *
  * Where the image runs: with podman when podman works on this machine (a private store in the
  * temp dir, host network), else in a chroot of the image's root file system unpacked by umoci,
@@ -43,6 +45,7 @@ import { logTails } from '../bed/log-tails';
 const dataMount = '/var/lib/doltgate';
 const backendPassword = '5e4d3c2b1a0918273645f0e1d2c3b4a5';
 const grpcToken = '9a8b7c6d5e4f30211203f4e5d6c7b8a9';
+const appPassword = 'image-test-app-password';
 
 interface RunSpec {
   /** Replaces the image's Entrypoint, like a Kubernetes container's `command`. */
@@ -206,7 +209,7 @@ async function runToEnd(runtime: ImageRuntime, spec: RunSpec, within = 120_000):
   return { code: exit?.code ?? null, output: await readFile(spec.logFile, 'utf8') };
 }
 
-describe('container image (scripts/image.sh; the entrypoint runs --help, the init step and a real agent)', function () {
+describe('container image (scripts/image.sh; in it: --help, the init steps, a real agent and proxy)', function () {
   this.timeout(300_000);
   let runtime: ImageRuntime | undefined;
   let logs = '';
@@ -263,7 +266,7 @@ describe('container image (scripts/image.sh; the entrypoint runs --help, the ini
     for (const command of ['proxy', 'agent', 'status', 'switchover', 'failover']) expect(help.output).to.match(new RegExp(`^  ${command} `, 'm'));
   });
 
-  it("runs the manifests' init step and agent: the agent becomes primary in a real etcd, its Dolt answers the app user, SIGTERM stops both", async () => {
+  it("runs the manifests' init steps, agent and proxy: the agent becomes primary in a real etcd, the app user writes through the proxy, SIGTERM stops them", async () => {
     const image = runtime as ImageRuntime;
     const etcd = await startTestEtcd();
     const templates = (parse(await readFile(join(repoRoot, 'deploy', 'kubernetes', 'templates.yaml'), 'utf8')) as { data: Record<string, string> }).data;
@@ -334,6 +337,51 @@ describe('container image (scripts/image.sh; the entrypoint runs --help, the ini
     } finally {
       app.destroy();
     }
+
+    // The proxies' init container (render-config.sh) with hashes from the image's own
+    // `doltgate proxy hash-password`, then their container, on loopback and free ports.
+    await writeFile(host('app-password'), appPassword);
+    const hashes = await runToEnd(image, { command: ['sh', '-c', `doltgate proxy hash-password < ${dataMount}/app-password`], env: {}, logFile: join(logs, 'hash-password.log') });
+    expect(hashes.code, hashes.output).to.equal(0);
+    const hash = (key: string) => (new RegExp(`^${key}: "([^"]+)"$`, 'm').exec(hashes.output) ?? [])[1] ?? '';
+    const render = await runToEnd(image, {
+      command: ['sh', `${dataMount}/templates/render-config.sh`, `${dataMount}/templates/proxy.yaml`, `${dataMount}/config/proxy.yaml`],
+      env: {
+        DOLTGATE_CLUSTER: 'image-test',
+        DOLTGATE_ETCD_ENDPOINTS: etcd.endpoints.join(','),
+        DOLTGATE_APP_USER: cluster['app-user'],
+        PROXY_APP_NATIVE_HASH: hash('native_password_hash'),
+        PROXY_APP_CACHING_SHA2_HASH: hash('caching_sha2_hash'),
+      },
+      logFile: join(logs, 'render-config.log'),
+    });
+    expect(render.code, render.output).to.equal(0);
+    const proxyConfig = parse(await readFile(host('config/proxy.yaml'), 'utf8')) as Record<string, any>;
+    const [proxyPort, proxyMetricsPort] = [await freePort(), await freePort()];
+    proxyConfig.listen = { ...proxyConfig.listen, host: '127.0.0.1', port: proxyPort };
+    proxyConfig.metrics = { ...proxyConfig.metrics, host: '127.0.0.1', port: proxyMetricsPort };
+    await writeFile(host('config/proxy.local.yaml'), stringify(proxyConfig));
+    await chown(host('config/proxy.local.yaml'), 10001, 10001);
+    const proxy = await image.start({ command: ['doltgate', 'proxy', '--config', `${dataMount}/config/proxy.local.yaml`], env: { DOLTGATE_BACKEND_PASSWORD: backendPassword }, logFile: join(logs, 'proxy.log') });
+    registerCleanup(() => proxy.stop(15_000).then(() => undefined));
+    const rows = await eventually(
+      async () => {
+        if (!proxy.running) throw new Error(`the proxy exited: ${JSON.stringify(proxy.lastExit)}`);
+        const client = await mysql.createConnection({ host: '127.0.0.1', port: proxyPort, user: cluster['app-user'], password: appPassword, database: cluster.databases, connectTimeout: 3000 });
+        try {
+          await client.query('INSERT INTO t VALUES (2)');
+          const [result] = await client.query('SELECT COUNT(*) AS n FROM t');
+          return Number((result as Array<{ n: number }>)[0].n);
+        } finally {
+          client.destroy();
+        }
+      },
+      { within: 60_000, interval: 500, what: 'a write and a read as the app user through the proxy in the image' },
+    );
+    expect(rows).to.equal(2);
+    expect((await fetch(`http://127.0.0.1:${proxyMetricsPort}/healthz`)).status, 'the proxy /healthz').to.equal(200);
+    const proxyExit = await proxy.stop(15_000);
+    expect(proxyExit?.signal ?? null, `the proxy ended by itself on SIGTERM: ${JSON.stringify(proxyExit)}`).to.not.equal('SIGKILL');
 
     // SIGTERM, as the kubelet sends it: the agent stops its Dolt, then itself.
     const exit = await agent.stop(20_000);
