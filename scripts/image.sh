@@ -179,7 +179,11 @@ say "installing production npm packages (npm ci --omit=dev)"
   || fail "npm ci --omit=dev failed: $(tail -3 "$out_dir/work/npm-ci.log")"
 node_abi="$(sed -n 's/^#define NODE_MODULE_VERSION \([0-9]*\).*/\1/p' "$base_dir/node-headers/src/node_version.h")"
 say "compiling raw-socket (net-ping's native addon) for the image's Node (module version $node_abi)"
-(cd "$staging/node_modules/raw-socket" && node "$node_gyp" rebuild --nodedir="$base_dir/node-headers" >"$out_dir/work/raw-socket.log" 2>&1) \
+# Under `npm run`, npm's own config is in the environment (npm_config_nodedir=/usr, the host
+# Node's headers, among it), and node-gyp takes it over its command line: run it without.
+npm_config_unset=()
+for var in $(compgen -e); do case "$var" in npm_config_*) npm_config_unset+=(-u "$var") ;; esac; done
+(cd "$staging/node_modules/raw-socket" && env "${npm_config_unset[@]}" node "$node_gyp" rebuild --nodedir="$base_dir/node-headers" >"$out_dir/work/raw-socket.log" 2>&1) \
   || fail "compiling raw-socket failed: $(tail -3 "$out_dir/work/raw-socket.log")"
 rm -rf "$staging/node_modules/raw-socket/build/Release/obj.target" "$staging/node_modules/raw-socket/build/Release/.deps"
 
