@@ -5,8 +5,9 @@
  * agent probes on /healthz; at least two proxies with /healthz readiness; the applications'
  * Service on 3306; the PodDisruptionBudgets; selectors that select the pods they are meant to;
  * every ConfigMap, Secret, key, volume and claim a pod refers to exists; one doltgate image
- * everywhere (the one kustomization.yaml sets); ports and probe ports equal to what the rendered
- * agent.yaml and proxy.yaml say, and those rendered configs load with doltgate's own parsers.
+ * everywhere (the one kustomization.yaml sets, and the one `npm run image` builds); ports and
+ * probe ports equal to what the rendered agent.yaml and proxy.yaml say, and those rendered
+ * configs load with doltgate's own parsers.
  *
  * Rendering here substitutes ${NAME} like templates.yaml's render-config.sh does; the shell
  * script itself runs in test/integration/deploy-kubernetes-init.test.ts.
@@ -146,6 +147,17 @@ describe('deploy/kubernetes manifests', () => {
     for (const workload of [...byKind('StatefulSet'), ...byKind('Deployment')]) {
       for (const container of containersOf(workload)) expect(container.image, `${workload.metadata.name}/${container.name}: a pinned tag`).to.match(/:[\w.-]+$/).and.not.match(/:latest$/);
     }
+  });
+
+  it('that image is the one `npm run image` builds: scripts/image.sh --name, doltgate/doltgate:<package.json version>', () => {
+    const built = execFileSync('bash', [join(repoRoot, 'scripts', 'image.sh'), '--name'], { encoding: 'utf8' }).trim();
+    const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+    expect(built).to.equal(`doltgate/doltgate:${version}`);
+    const workloads = [...byKind('StatefulSet'), ...byKind('Deployment')].filter((w) => w.metadata.name !== 'etcd');
+    for (const workload of workloads) {
+      for (const container of containersOf(workload)) expect(container.image, `${workload.metadata.name}/${container.name}`).to.equal(built);
+    }
+    expect(kustomization.images, 'kustomization.yaml images:').to.deep.equal([{ name: built.split(':')[0], newTag: version }]);
   });
 
   it('the Dolt StatefulSet: three pods behind its headless Service, a data volume each, the agent in managed mode', () => {
