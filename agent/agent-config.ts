@@ -44,6 +44,8 @@ export interface AgentConfig {
      * never reaches the agent's config or Dolt's data.
      */
     secureFilePriv: string;
+    /** Dolt's local_infile (LOAD DATA LOCAL through a proxy user with allow_local_infile); default off. */
+    localInfile: boolean;
     /** What other nodes and proxies use to reach this Dolt (defaults to host:port). */
     advertise: { host: string; port: number };
   };
@@ -175,6 +177,7 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
       remote: reader.string(doltRaw, 'remote', 'dolt.remote', 'origin'),
       remoteUrlTemplate: remoteUrlTemplate(reader, doltRaw),
       secureFilePriv: absolute(reader.string(doltRaw, 'secure_file_priv', 'dolt.secure_file_priv', `${nodeDir}/files`)),
+      localInfile: reader.bool(doltRaw, 'local_infile', 'dolt.local_infile', false),
       advertise,
     },
     priority: reader.int(raw, 'priority', 'priority', 100, 0),

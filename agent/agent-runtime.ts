@@ -108,7 +108,7 @@ export class AgentRuntime {
       const server = new DoltSqlServer({
         env: { binary: config.dolt.binary, rootPath: `${config.dolt.nodeDir}/home` },
         nodeDir: config.dolt.nodeDir,
-        settings: { dataDir: config.dolt.dataDir, host: config.dolt.host, port: config.dolt.port, role: 'replica', remoteName: config.dolt.remote, remoteUrlTemplate: config.dolt.remoteUrlTemplate, secureFilePriv: config.dolt.secureFilePriv },
+        settings: { dataDir: config.dolt.dataDir, host: config.dolt.host, port: config.dolt.port, role: 'replica', remoteName: config.dolt.remote, remoteUrlTemplate: config.dolt.remoteUrlTemplate, secureFilePriv: config.dolt.secureFilePriv, localInfile: config.dolt.localInfile },
         user: config.dolt.user,
         password: config.dolt.password,
         dieWithParent: true,

@@ -40,6 +40,12 @@ export interface DoltServerSettings {
   maxConnections?: number;
   /** Dolt's secure_file_priv (the one directory SQL file I/O may touch); null: Dolt's default (none). */
   secureFilePriv?: string | null;
+  /**
+   * Dolt's local_infile: LOAD DATA LOCAL is refused (1105) unless it is 1, whatever the client
+   * (dolt-local-infile-facts.test.ts). Off by default; the proxy still relays a file only for a
+   * user allowed to send one.
+   */
+  localInfile?: boolean;
 }
 
 function yamlString(value: string): string {
@@ -69,9 +75,17 @@ export function renderServerConfigYaml(settings: DoltServerSettings): string {
     '  dolt_transaction_commit: true',
     // Read at start-up (unlike the replication variables, see the file doc): pinned in
     // dolt-privilege-facts.test.ts. Without it any SQL user reads and writes the host's files.
-    ...(settings.secureFilePriv != null ? ['system_variables:', `  secure_file_priv: ${yamlString(settings.secureFilePriv)}`] : []),
+    ...systemVariables(settings),
     '',
   ].join('\n');
+}
+
+/** The YAML's `system_variables`, read at start-up: secure_file_priv, local_infile. */
+function systemVariables(settings: DoltServerSettings): string[] {
+  const lines: string[] = [];
+  if (settings.secureFilePriv != null) lines.push(`  secure_file_priv: ${yamlString(settings.secureFilePriv)}`);
+  if (settings.localInfile === true) lines.push('  local_infile: 1');
+  return lines.length === 0 ? [] : ['system_variables:', ...lines];
 }
 
 /**

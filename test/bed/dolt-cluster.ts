@@ -30,6 +30,8 @@ export interface DoltClusterOptions {
   /** Give every node Dolt's remote URL template for this cluster's remote dir (databases created at run time). */
   remoteUrlTemplate?: boolean;
   /** Dolt's listener.max_connections on every node (Dolt's default otherwise). */
+  /** Start Dolt with local_infile = 1 (LOAD DATA LOCAL accepted). */
+  localInfile?: boolean;
   maxConnections?: number;
   /** Lay out the nodes but start none. */
   startServers?: boolean;
@@ -64,7 +66,7 @@ export class TestDoltCluster {
       const server = new DoltSqlServer({
         env: layout.env,
         nodeDir: layout.nodeDir,
-        settings: { dataDir: layout.dataDir, host: '127.0.0.1', port, role, remoteName: 'origin', remoteUrlTemplate: options.remoteUrlTemplate ? remoteUrlTemplate(remoteDir) : null, maxConnections: options.maxConnections, secureFilePriv: options.secureFiles ? join(layout.nodeDir, 'files') : null },
+        settings: { dataDir: layout.dataDir, host: '127.0.0.1', port, role, remoteName: 'origin', remoteUrlTemplate: options.remoteUrlTemplate ? remoteUrlTemplate(remoteDir) : null, maxConnections: options.maxConnections, secureFilePriv: options.secureFiles ? join(layout.nodeDir, 'files') : null, localInfile: options.localInfile ?? false },
       });
       await server.configure(role);
       nodes.push({ name, layout, server, port });
