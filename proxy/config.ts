@@ -42,6 +42,11 @@ export interface ProxyUser {
   cachingSha2Hash: Buffer | null;
   backendUser: string;
   backendPassword: string;
+  /**
+   * LOAD DATA LOCAL INFILE relayed for this user's sessions (off by default: a proxy must never
+   * let a server read a client's files unasked). See local-infile.ts.
+   */
+  allowLocalInfile: boolean;
 }
 
 export interface ProxyTlsConfig {
@@ -316,7 +321,7 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
   };
 }
 
-const USER_KEYS = ['name', 'native_password_hash', 'caching_sha2_hash', 'backend_user', 'backend_password', 'backend_password_env'];
+const USER_KEYS = ['name', 'native_password_hash', 'caching_sha2_hash', 'backend_user', 'backend_password', 'backend_password_env', 'allow_local_infile'];
 
 function parseUsers(r: ConfigReader, value: unknown, env: NodeJS.ProcessEnv): ProxyUser[] {
   if (!Array.isArray(value) || value.length === 0) r.fail('users', 'must list at least one user');
@@ -365,7 +370,8 @@ function parseUsers(r: ConfigReader, value: unknown, env: NodeJS.ProcessEnv): Pr
       if (fromEnv === undefined) r.fail(`${path}.backend_password_env`, `names ${envName}, which is not set in the environment`);
       backendPassword = fromEnv;
     }
-    return { name, nativeHash, cachingSha2Hash, backendUser, backendPassword };
+    const allowLocalInfile = r.bool(u, 'allow_local_infile', `${path}.allow_local_infile`, false);
+    return { name, nativeHash, cachingSha2Hash, backendUser, backendPassword, allowLocalInfile };
   });
 }
 

@@ -79,6 +79,7 @@ const DUMMY_USER: ProxyUser = {
   cachingSha2Hash: Buffer.alloc(32, 1),
   backendUser: '',
   backendPassword: '',
+  allowLocalInfile: false,
 };
 
 export class ClientAuthenticator {

@@ -94,7 +94,7 @@ export class ClientSession {
     this.statements = new StatementRegistry(limits, ctx.memoryBudget);
     this.flow = new FlowControl(socket, CLIENT_HIGH_WATER);
     this.life = new CommandLifecycle(ctx.view.selector, {
-      resetClientSequence: () => this.reader.resetSequence(0),
+      resetClientSequence: (seq) => this.reader.resetSequence(seq),
       pump: () => this.pump(),
       bug: (phase, event) => this.phaseBug(phase, event),
     });
@@ -264,10 +264,11 @@ export class ClientSession {
           auth.deliver(Buffer.from(v.payload), v.lastSequenceId);
           continue;
         }
-        if (phase !== Phase.Idle && phase !== Phase.Sending && phase !== Phase.Discarding) break;
+        if (phase !== Phase.Idle && phase !== Phase.Sending && phase !== Phase.Discarding && phase !== Phase.Uploading) break;
         const view = this.reader.nextFrameViewUntilNextRead();
         if (view === null) break;
         if (phase === Phase.Sending) this.fwd.continueCommand(view);
+        else if (phase === Phase.Uploading) this.fwd.continueUpload(view);
         else if (phase === Phase.Discarding) this.dispatch.discardFrame(view);
         else {
           this.lastActivity = this.fwd.commandAt;
@@ -281,7 +282,7 @@ export class ClientSession {
       this.pumping = false;
     }
     const phase = this.life.phase;
-    if (phase === Phase.Idle || phase === Phase.Sending || phase === Phase.Discarding) this.flow.bufferRead();
+    if (phase === Phase.Idle || phase === Phase.Sending || phase === Phase.Discarding || phase === Phase.Uploading) this.flow.bufferRead();
   }
 
   /**

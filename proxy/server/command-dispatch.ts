@@ -10,7 +10,7 @@
  * implement it either; the proxy reports its own figures), KILL [QUERY|CONNECTION] and
  * COM_PROCESS_KILL (the proxy's connection ids, kill-command.ts), `SELECT doltgate_outcome(…)`.
  * Forwarded: COM_QUERY, COM_STMT_* (ids remapped), COM_INIT_DB, COM_FIELD_LIST. LOAD DATA LOCAL
- * INFILE is refused (CLIENT_LOCAL_FILES is never granted); any other command gets
+ * INFILE is refused unless the user may relay files (local-infile.ts); any other command gets
  * ER_UNKNOWN_COM_ERROR and the connection stays usable.
  *
  * What a lost backend connection cost the client while it was idle is owed (`life.owed`) and
@@ -84,6 +84,8 @@ export class CommandDispatch<S extends DispatchSession> {
   user: ProxyUser;
   private readonly capabilities: number;
   private readonly scramble: Buffer;
+  /** LOAD DATA LOCAL may relay this client's file (local-infile.ts): its user may, and it enabled local files. */
+  private relaysFiles: boolean;
   /** The COM_CHANGE_USER exchange in progress (phase auth). */
   auth: ChangeUserExchange | null = null;
   /** COM_STMT_PREPARE's classifier, made once per session rather than once per command. */
@@ -102,6 +104,7 @@ export class CommandDispatch<S extends DispatchSession> {
     this.user = login.user;
     this.capabilities = login.capabilities;
     this.scramble = login.scramble;
+    this.relaysFiles = login.user.allowLocalInfile && hasFlag(login.capabilities, Capability.CLIENT_LOCAL_FILES);
   }
 
   onCommand(view: PacketView): void {
@@ -186,7 +189,7 @@ export class CommandDispatch<S extends DispatchSession> {
     const sql = view.payloadBuffer.subarray(start, end);
     const noBackslashEscapes = hasFlag(this.fwd.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES);
     const c = classifyQuery(sql, this.ctx.classifierOptions(noBackslashEscapes));
-    const plan = planQuery(sql, c, noBackslashEscapes, this.state);
+    const plan = planQuery(sql, c, noBackslashEscapes, this.state, this.relaysFiles);
     switch (plan.action) {
       case 'refuse':
         this.countError(plan.error);
@@ -199,7 +202,7 @@ export class CommandDispatch<S extends DispatchSession> {
         this.onOutcomeQuery(view, plan.token);
         return;
       case 'forward':
-        this.fwd.forward(this.fwd.job(Command.COM_QUERY, view, c, plan.mayWrite, jobFields({ effects: c, selectDatabase: plan.selectDatabase })));
+        this.fwd.forward(this.fwd.job(Command.COM_QUERY, view, c, plan.mayWrite, jobFields({ effects: c, selectDatabase: plan.selectDatabase, localInfile: plan.localInfile })));
         return;
     }
   }
@@ -298,9 +301,12 @@ export class CommandDispatch<S extends DispatchSession> {
     );
   }
 
-  /** A frame of a command being skipped; its last one gets the command's ERR, if it has one. */
+  /**
+   * A frame of a command being skipped; its last one gets the command's ERR, if it has one. The
+   * last of a file upload's is the empty packet that ends the file.
+   */
   discardFrame(view: PacketView): void {
-    if (!view.endsPacket) return;
+    if (this.life.discardsUpload ? !(view.payloadLength === 0 && view.startsPacket) : !view.endsPacket) return;
     const error = this.life.takeDiscardReply();
     if (error !== null) this.link.socket.write(errFrameForError(view.lastSequenceId + 1, error));
     this.life.end();
@@ -352,6 +358,7 @@ export class CommandDispatch<S extends DispatchSession> {
         this.auth = null;
         if (this.life.isClosed()) return;
         this.user = user;
+        this.relaysFiles = user.allowLocalInfile && hasFlag(this.capabilities, Capability.CLIENT_LOCAL_FILES);
         this.fwd.identity.login = this.ctx.loginFor(user);
         if (cu.charset !== null) this.fwd.identity.charset = cu.charset & 0xff;
         this.resetSession(cu.database === '' ? null : cu.database);

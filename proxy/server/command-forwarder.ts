@@ -23,13 +23,14 @@ import type { Socket } from 'node:net';
 import { Command, isErrPacket, parseErr, ResponseStep, ServerStatus, type PacketView } from '../protocol';
 import type { Classification } from '../routing/classifier';
 import { commitPlan } from './outcome-token';
-import { readyForCommand } from './command-setup';
+import { acquireFor, readyForCommand } from './command-setup';
+import { requestNamesFile, unforwardableStep } from './local-infile';
 import { readyConnection } from './ready-connection';
 import { stopOnBackend } from './statement-stop';
 import type { BackendConnection, BackendSink } from './backend-connection';
 import { CommandEvent, Phase, type CommandLifecycle } from './command-lifecycle';
 import { commandLabel, jobFields, lostCommandErrors, mayWrite, newJob, statementFrame, type Inflight, type Job, type JobFields } from './command-job';
-import { LocalInfileRefusedError, NoTopologyError, OutcomeUnknownError, QueryInterruptedError, QueryTimeoutError, ReadInterruptedError, SessionStateLostError, TransactionLostError, errFrameForError } from './errors';
+import { LocalInfileRefusedError, NoTopologyError, QueryInterruptedError, QueryTimeoutError, SessionStateLostError, TransactionLostError, errFrameForError } from './errors';
 import { doltErrorAdvice } from './dolt-error-advice';
 import { HoldEpisodeOverError, HoldTimeoutError } from '../hold/hold-errors';
 import type { FlowControl } from './flow-control';
@@ -119,12 +120,24 @@ export class CommandForwarder implements BackendSink {
     else life.end();
   }
 
+  /** A frame of a LOAD DATA LOCAL's file (local-infile.ts); its empty packet ends it, the server's answer follows. */
+  continueUpload(view: PacketView): void {
+    const life = this.host.life;
+    const f = life.inflight;
+    if (f === null) return;
+    if (!f.conn.write(this.host.stableFrame(view))) this.host.flow.backendFull(f.conn);
+    if (view.payloadLength !== 0 || !view.startsPacket) return;
+    f.lastForwardedSeq = view.lastSequenceId; // an ERR for a loss now follows the file's end
+    f.conn.reader.resetSequence((view.lastSequenceId + 1) & 0xff);
+    life.move(CommandEvent.Await);
+  }
+
   private async setup(job: Job, signal: AbortSignal): Promise<void> {
     this.setupLostTransaction = null;
     for (let attempt = 1; ; attempt++) {
       let conn: BackendConnection | null = null;
       try {
-        conn = await this.acquireFor(job, signal);
+        conn = await acquireFor(job, this.backends, signal);
         await readyForCommand(job, conn, this.host.ctx, () => this.host.life.isClosed());
       } catch (error) {
         if (conn === null || !this.retiredDuringSetup(job, conn)) throw error;
@@ -149,21 +162,6 @@ export class CommandForwarder implements BackendSink {
       this.send(conn, job, this.commandAt);
       return;
     }
-  }
-
-  private async acquireFor(job: Job, signal: AbortSignal): Promise<BackendConnection> {
-    if (job.fixedConn !== null) {
-      if (job.fixedConn.isClosed) throw new ReadInterruptedError(job.fixedConn.name, 'the connection holding this statement closed');
-      return job.fixedConn;
-    }
-    if (job.route === 'replica') {
-      const got = await this.backends.acquireRead(job.replica, signal);
-      job.replica = got.replica ?? undefined;
-      if (got.replica === null) job.route = 'primary';
-      return got.conn;
-    }
-    job.route = 'primary';
-    return this.backends.acquirePrimary(signal);
   }
 
   /**
@@ -256,9 +254,17 @@ export class CommandForwarder implements BackendSink {
   }
 
   onBackendFrame(conn: BackendConnection, view: PacketView, step: ResponseStep): void {
-    const f = this.host.life.inflight;
-    if (f === null || f.conn !== conn || this.host.life.isClosed()) {
+    const life = this.host.life;
+    const f = life.inflight;
+    if (f === null || f.conn !== conn || life.isClosed()) {
       conn.destroy(new Error('backend sent data nobody asked for'));
+      return;
+    }
+    if (life.phase === Phase.Uploading) {
+      // An answer before the file's end would leave the client's remaining file packets to be
+      // read as commands: the connection goes, the rest of the file is skipped (onBackendClose).
+      f.failure = new LocalInfileRefusedError(`${conn.name} answered before the whole file was sent`);
+      conn.destroy(f.failure);
       return;
     }
     if (f.job.prepare !== null && f.lastForwardedSeq < 0 && view.startsPacket && view.firstByte === 0) {
@@ -294,8 +300,15 @@ export class CommandForwarder implements BackendSink {
       return;
     }
     this.out.flush();
-    // LOCAL INFILE (never granted) or an auth exchange: this stream cannot be forwarded.
-    f.failure = step === ResponseStep.LocalInfile ? new LocalInfileRefusedError() : new OutcomeUnknownError(conn.name, 'the backend started an authentication exchange');
+    if (step === ResponseStep.LocalInfile && f.job.localInfile !== null && life.phase === Phase.Awaiting && view.startsPacket && view.endsPacket && requestNamesFile(view.payload, f.job.localInfile)) {
+      // The server asks for the very file the statement named: the client sends it (local-infile.ts).
+      this.out.add(conn, view);
+      this.out.flush();
+      f.lastForwardedSeq = view.lastSequenceId;
+      life.upload((view.lastSequenceId + 1) & 0xff);
+      return;
+    }
+    f.failure = unforwardableStep(step === ResponseStep.LocalInfile, f.job.localInfile, conn.name);
     conn.destroy(f.failure);
   }
 
@@ -374,7 +387,7 @@ export class CommandForwarder implements BackendSink {
       if (lost.transactionLost || (f.failure !== null && onPrimary && f.wasInTransaction)) life.owed = new TransactionLostError(cause);
       const state = this.identity.state;
       if (wasPrimary && state.pinned) state.pins.clear();
-      if (life.phase === Phase.Sending) {
+      if (life.phase === Phase.Sending || life.phase === Phase.Uploading) {
         life.discardRest(reply);
         return;
       }

@@ -49,6 +49,8 @@ export interface Job {
   selectDatabase: string | null;
   /** Must run on exactly this connection (statement long data, reset, fetch). */
   fixedConn: BackendConnection | null;
+  /** A LOAD DATA LOCAL's file: the only one the server may ask the client for (local-infile.ts). */
+  localInfile: string | null;
   /** The first frame, stable beyond the reader's next read (see ClientSession.stableFrame). */
   frame: Buffer;
   endsPacket: boolean;
@@ -57,14 +59,14 @@ export interface Job {
 }
 
 /** The fields of a Job that depend on the command; see `jobFields`. */
-export type JobFields = Pick<Job, 'effects' | 'prepare' | 'stmt' | 'layout' | 'initDb' | 'selectDatabase' | 'fixedConn'>;
+export type JobFields = Pick<Job, 'effects' | 'prepare' | 'stmt' | 'layout' | 'initDb' | 'selectDatabase' | 'fixedConn' | 'localInfile'>;
 
 /**
  * JobFields with every field present (null when unused), so that every such object has one
  * shape and the session reads them without megamorphic property loads.
  */
 export function jobFields(f: Partial<JobFields>): JobFields {
-  return { effects: f.effects ?? null, prepare: f.prepare ?? null, stmt: f.stmt ?? null, layout: f.layout ?? null, initDb: f.initDb ?? null, selectDatabase: f.selectDatabase ?? null, fixedConn: f.fixedConn ?? null };
+  return { effects: f.effects ?? null, prepare: f.prepare ?? null, stmt: f.stmt ?? null, layout: f.layout ?? null, initDb: f.initDb ?? null, selectDatabase: f.selectDatabase ?? null, fixedConn: f.fixedConn ?? null, localInfile: f.localInfile ?? null };
 }
 
 /** A command's Job: `route` and `commitPlan` as the session decided them, `frame` already stable. */
@@ -84,6 +86,7 @@ export function newJob(command: number, route: RouteKind, mayWrite: boolean, com
     initDb: fields.initDb,
     selectDatabase: fields.selectDatabase,
     fixedConn: fields.fixedConn,
+    localInfile: fields.localInfile,
     frame,
     endsPacket,
     seq,
@@ -98,7 +101,7 @@ export interface Inflight {
   startedAt: number;
   wasInTransaction: boolean;
   expects: boolean;
-  /** Sequence id of the last frame passed to the client, -1 before the first. */
+  /** Sequence id of the last frame of the exchange (passed to the client, or a file's end from it), -1 before the first. */
   lastForwardedSeq: number;
   /** Set when the proxy itself kills the connection, to report this instead of a generic loss. */
   failure: Error | null;

@@ -9,6 +9,8 @@
  *                             │ await ────▶ awaiting ┼──────────────────┤
  *                             │ discard ──▶ discarding ─────────────────┤
  *                             │ change-user ▶ auth ────────────────────┘
+ *   awaiting ──upload──▶ uploading ──await──▶ awaiting   (LOAD DATA LOCAL: the client's file,
+ *                        uploading ──discard─▶ discarding  relayed until its empty packet)
  *   any ──close──▶ closed (absorbing: a late callback of a closed session finds nothing to do)
  *
  * `nextPhase` is the whole table, a switch over (phase, event) with the reason for each move; a
@@ -42,6 +44,8 @@ export const enum Phase {
   Discarding,
   /** A COM_CHANGE_USER exchange: the client's packets go to the authenticator. */
   Auth,
+  /** The server asked for the file a LOAD DATA LOCAL named: the client's packets are that file. */
+  Uploading,
   Closed,
 }
 
@@ -53,12 +57,13 @@ export const enum CommandEvent {
   Discard,
   ChangeUser,
   Done,
+  Upload,
   Close,
 }
 
 /** Names for logs, `describe()` and metric labels, by number. */
-export const PHASE_NAMES: readonly string[] = ['handshake', 'idle', 'setup', 'sending', 'awaiting', 'discarding', 'auth', 'closed'];
-export const EVENT_NAMES: readonly string[] = ['logged-in', 'set-up', 'send-rest', 'await', 'discard', 'change-user', 'done', 'close'];
+export const PHASE_NAMES: readonly string[] = ['handshake', 'idle', 'setup', 'sending', 'awaiting', 'discarding', 'auth', 'uploading', 'closed'];
+export const EVENT_NAMES: readonly string[] = ['logged-in', 'set-up', 'send-rest', 'await', 'discard', 'change-user', 'done', 'upload', 'close'];
 
 /** `nextPhase`'s answer for a move the table does not allow. */
 export const BUG = -1;
@@ -113,9 +118,20 @@ export function nextPhase(phase: Phase, event: CommandEvent): Phase | typeof BUG
           return BUG;
       }
     case Phase.Awaiting:
+      if (event === CommandEvent.Upload) return Phase.Uploading; // the server asked for the named file
+      return event === CommandEvent.Done ? Phase.Idle : BUG; // the response ended
+    case Phase.Uploading:
+      switch (event) {
+        case CommandEvent.Await: // the client's empty packet ended the file: the server answers next
+          return Phase.Awaiting;
+        case CommandEvent.Discard: // the backend was lost mid-file: the rest goes nowhere
+          return Phase.Discarding;
+        default: // the command cannot end while the client is still sending its file
+          return BUG;
+      }
     case Phase.Discarding:
     case Phase.Auth:
-      // Each of these ends only one way: the response, the last frame, the verdict.
+      // Each of these ends only one way: the last frame, the verdict.
       return event === CommandEvent.Done ? Phase.Idle : BUG;
     default:
       return BUG;
@@ -124,8 +140,8 @@ export function nextPhase(phase: Phase, event: CommandEvent): Phase | typeof BUG
 
 /** What the lifecycle needs of the session that reads the client. */
 export interface LifecycleOwner {
-  /** The next packet from the client starts a new exchange (sequence id 0). */
-  resetClientSequence(): void;
+  /** The client's next packet carries sequence id `seq` (0: it starts a new exchange). */
+  resetClientSequence(seq: number): void;
   /** Read the client frames waiting, if the phase reads any. */
   pump(): void;
   /** An impossible move: count it, log it and close the session. */
@@ -145,6 +161,8 @@ export class CommandLifecycle {
   owed: Error | null = null;
   /** What a command being discarded gets once its last frame arrived (null: no answer). */
   discardReply: Error | null = null;
+  /** The frames being discarded are a file upload's: they end with an empty packet. */
+  discardsUpload = false;
 
   constructor(
     private readonly slots: ReplicaSlots,
@@ -167,7 +185,7 @@ export class CommandLifecycle {
   /** Whether the client's frames are read now (else they wait in the reader; see flow-control.ts). */
   readsClient(): boolean {
     const p = this.current;
-    return p === Phase.Idle || p === Phase.Sending || p === Phase.Discarding || p === Phase.Auth;
+    return p === Phase.Idle || p === Phase.Sending || p === Phase.Discarding || p === Phase.Auth || p === Phase.Uploading;
   }
 
   /** Applies `event`; false when the session is closed or the move was a BUG (then it is closing). */
@@ -207,19 +225,36 @@ export class CommandLifecycle {
     if (this.move(CommandEvent.SendRest)) this.owner.pump();
   }
 
+  /**
+   * The server asked for the file the LOAD DATA LOCAL named, and the request went to the client:
+   * its next packets, from sequence id `seq`, are the file.
+   */
+  upload(seq: number): void {
+    if (!this.move(CommandEvent.Upload)) return;
+    this.owner.resetClientSequence(seq);
+    this.owner.pump();
+  }
+
   /** The one exit: the command is over, whoever answered it; the client's next frames are read. */
   end(): void {
     this.detach();
     if (!this.move(CommandEvent.Done)) return;
-    this.owner.resetClientSequence();
+    this.discardsUpload = false;
+    this.owner.resetClientSequence(0);
     this.owner.pump();
   }
 
-  /** Skip the rest of the current multi-frame command, then answer it with `reply` (null: nothing). */
+  /**
+   * Skip the rest of the current multi-frame command — or, while uploading, the rest of the
+   * client's file — then answer it with `reply` (null: nothing).
+   */
   discardRest(reply: Error | null): void {
+    const uploading = this.current === Phase.Uploading;
     this.detach();
     this.discardReply = reply;
-    if (this.move(CommandEvent.Discard)) this.owner.pump();
+    if (!this.move(CommandEvent.Discard)) return;
+    this.discardsUpload = uploading;
+    this.owner.pump();
   }
 
   /** The last frame of a discarded command arrived: its answer, if any (the caller writes it, then `end()`). */

@@ -9,15 +9,35 @@
 import { Command, comInitDbFrame, comQueryFrame, comStmtPrepareFrame } from '../protocol';
 import type { BackendConnection } from './backend-connection';
 import type { Job } from './command-job';
-import { BackendErrorReply } from './errors';
+import { BackendErrorReply, ReadInterruptedError } from './errors';
 import { armStatement } from './outcome-token';
 import { placementOn, placeStatement, type PreparedStatement } from './prepared-statements';
+import type { SessionBackends } from './session-backends';
 import type { SessionContext } from './session-context';
 
 /** MySQL's ER_UNKNOWN_SYSTEM_VARIABLE: a Dolt without dolt_transaction_commit_message. */
 const UNKNOWN_SYSTEM_VARIABLE = 1193;
 
 export type SetupContext = Pick<SessionContext, 'outcomeTokens' | 'metrics' | 'logger'>;
+
+/**
+ * The connection the command's route asks for, waited for if need be (pool budget, write hold);
+ * a read with no replica left goes to the primary (`job.route` says where it went).
+ */
+export async function acquireFor(job: Job, backends: SessionBackends, signal: AbortSignal): Promise<BackendConnection> {
+  if (job.fixedConn !== null) {
+    if (job.fixedConn.isClosed) throw new ReadInterruptedError(job.fixedConn.name, 'the connection holding this statement closed');
+    return job.fixedConn;
+  }
+  if (job.route === 'replica') {
+    const got = await backends.acquireRead(job.replica, signal);
+    job.replica = got.replica ?? undefined;
+    if (got.replica === null) job.route = 'primary';
+    return got.conn;
+  }
+  job.route = 'primary';
+  return backends.acquirePrimary(signal);
+}
 
 /** The round trips a command may need on its connection before it is sent. */
 export async function readyForCommand(job: Job, conn: BackendConnection, ctx: SetupContext, isClosed: () => boolean): Promise<void> {

@@ -220,9 +220,12 @@ export class UnknownStatementError extends ProxyError {
 
 export class LocalInfileRefusedError extends ProxyError {
   readonly code = 'LOCAL_INFILE_REFUSED';
-  constructor() {
+  /** `why`: what stopped a session that may relay files; absent: the session may not. */
+  constructor(why?: string) {
     super(
-      'doltgate: LOAD DATA LOCAL INFILE is not supported through the proxy; load the file on the server with LOAD DATA INFILE, or send the rows as INSERT batches',
+      why === undefined
+        ? 'doltgate: LOAD DATA LOCAL INFILE is not allowed through the proxy for this user (proxy.yaml users[].allow_local_infile, off by default) or this client did not enable local files; load the file on the server with LOAD DATA INFILE, or send the rows as INSERT batches'
+        : `doltgate: LOAD DATA LOCAL INFILE refused: ${why}`,
       ErrorCode.ER_CLIENT_LOCAL_FILES_DISABLED,
     );
   }

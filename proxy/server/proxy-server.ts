@@ -13,7 +13,7 @@
  *
  * Capabilities offered to clients: what the proxy can forward untouched (PROXY_SUPPORTED_CAPABILITIES)
  * and Dolt offers (measured on Dolt 1.86.4: no SESSION_TRACK, no QUERY_ATTRIBUTES, no
- * PS_MULTI_RESULTS, DEPRECATE_EOF yes), minus LOCAL_FILES (LOAD DATA LOCAL is refused), plus
+ * PS_MULTI_RESULTS, DEPRECATE_EOF yes), minus LOCAL_FILES (offered only when a user may relay files), plus
  * what the proxy's own handshake provides (plugin auth, connect attributes, CLIENT_SSL with TLS).
  * A backend that lacks a packet-shaping capability a client negotiated is refused at login with a
  * clear error rather than forwarded into a corrupt stream.
@@ -134,7 +134,10 @@ export class ProxyServer {
       maxTracked: 100_000,
     });
     this.view = new ClusterView(new ReplicaSelector(c.routing.strategy), this.hold);
-    this.offered = offeredCapabilities(options.backendCapabilities ?? DOLT_SERVER_CAPABILITIES);
+    // Local files are offered only when some user may relay them (local-infile.ts); who may is
+    // known only after the login, so the dispatcher checks it per statement.
+    const localFiles = c.users.some((u) => u.allowLocalInfile) ? Capability.CLIENT_LOCAL_FILES : 0;
+    this.offered = (offeredCapabilities(options.backendCapabilities ?? DOLT_SERVER_CAPABILITIES) | localFiles) >>> 0;
     this.serverVersion = options.serverVersion ?? '8.0.33-doltgate';
     const base = { readOnlyProcedures: routineNames(c.routing.readOnlyProcedures), writeFunctions: routineNames(c.routing.writeFunctions) };
     this.classifier = [Object.freeze({ ...base, noBackslashEscapes: false }), Object.freeze({ ...base, noBackslashEscapes: true })];

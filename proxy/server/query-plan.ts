@@ -3,7 +3,8 @@
  * facts of the session (what its kept state may still grow by, its current database) — no
  * sockets — as a `QueryPlan`. The checks, in order; the first that applies wins:
  *
- *  1. LOAD DATA LOCAL INFILE → refused (the proxy would have to relay the client's file);
+ *  1. LOAD DATA LOCAL INFILE → refused, unless the session may relay files (local-infile.ts):
+ *     then forwarded as a write that names the one file the server may ask for;
  *  2. a SET that would grow the session's replayed state past its bound → refused (1041-class);
  *  3. an account statement (CREATE USER, GRANT, ...) → refused: users live per node, not replicated;
  *  4. KILL [QUERY|CONNECTION] n → the proxy's own KILL (its ids are the proxy's, not Dolt's);
@@ -23,10 +24,12 @@ import { isAccountStatement, isLocalInfile, mayWrite } from './command-job';
 import { AccountStatementRefusedError, LocalInfileRefusedError, ServerStateRefusedError } from './errors';
 import { parseKill, type KillRequest } from './kill-command';
 import { parseOutcomeCall } from './outcome-resolver';
+import { localInfileTarget } from './local-infile';
 import { serverStateRefusal } from './server-state-guard';
 
 export type QueryPlan =
-  | { action: 'forward'; mayWrite: boolean; selectDatabase: string | null }
+  /** `localInfile`: the file a LOAD DATA LOCAL names, the only one its response may ask for. */
+  | { action: 'forward'; mayWrite: boolean; selectDatabase: string | null; localInfile: string | null }
   | { action: 'refuse'; error: Error }
   | { action: 'kill'; request: KillRequest }
   | { action: 'outcome'; token: string };
@@ -37,8 +40,9 @@ export interface QuerySession {
   readonly database: string | null;
 }
 
-export function planQuery(sql: Buffer, c: Classification, noBackslashEscapes: boolean, session: QuerySession): QueryPlan {
-  if (isLocalInfile(c, sql, noBackslashEscapes)) return { action: 'refuse', error: new LocalInfileRefusedError() };
+/** `relaysFiles`: the user may send files and the client enabled them (local-infile.ts). */
+export function planQuery(sql: Buffer, c: Classification, noBackslashEscapes: boolean, session: QuerySession, relaysFiles = false): QueryPlan {
+  if (isLocalInfile(c, sql, noBackslashEscapes)) return planLocalInfile(sql, c, noBackslashEscapes, session, relaysFiles);
   const overLimit = session.admit(c);
   if (overLimit !== null) return { action: 'refuse', error: overLimit };
   if (isAccountStatement(c)) return { action: 'refuse', error: new AccountStatementRefusedError() };
@@ -53,10 +57,19 @@ export function planQuery(sql: Buffer, c: Classification, noBackslashEscapes: bo
   }
   const writes = mayWrite(c);
   const selectDatabase = writes && session.database === null ? writeTargetDatabase(sql, noBackslashEscapes) : null;
-  if (selectDatabase !== null) return { action: 'forward', mayWrite: true, selectDatabase };
+  if (selectDatabase !== null) return { action: 'forward', mayWrite: true, selectDatabase, localInfile: null };
   // The common plans are shared: nothing is allocated per query for them.
   return writes ? FORWARD_WRITE : FORWARD_READ;
 }
 
-const FORWARD_READ: QueryPlan = Object.freeze({ action: 'forward', mayWrite: false, selectDatabase: null });
-const FORWARD_WRITE: QueryPlan = Object.freeze({ action: 'forward', mayWrite: true, selectDatabase: null });
+const FORWARD_READ: QueryPlan = Object.freeze({ action: 'forward', mayWrite: false, selectDatabase: null, localInfile: null });
+const FORWARD_WRITE: QueryPlan = Object.freeze({ action: 'forward', mayWrite: true, selectDatabase: null, localInfile: null });
+
+function planLocalInfile(sql: Buffer, c: Classification, noBackslashEscapes: boolean, session: QuerySession, relaysFiles: boolean): QueryPlan {
+  if (!relaysFiles) return { action: 'refuse', error: new LocalInfileRefusedError() };
+  if (c.kind !== 'load') return { action: 'refuse', error: new LocalInfileRefusedError('send LOAD DATA LOCAL as a statement of its own, not inside a multi-statement query') };
+  const target = localInfileTarget(sql, noBackslashEscapes);
+  if ('refusal' in target) return { action: 'refuse', error: new LocalInfileRefusedError(target.refusal) };
+  const selectDatabase = session.database === null ? writeTargetDatabase(sql, noBackslashEscapes) : null;
+  return { action: 'forward', mayWrite: true, selectDatabase, localInfile: target.file };
+}

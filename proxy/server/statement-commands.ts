@@ -65,7 +65,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
     if (guarded !== null) return { action: 'refuse', error: new ServerStateRefusedError(guarded) };
     const overLimit = statements.admit(sql.length);
     if (overLimit !== null) return { action: 'refuse', error: overLimit };
-    return { action: 'route', routing: c, mayWrite: false, job: { effects: null, prepare: { clientId: statements.reserveId(), sql, classification: c }, stmt: null, layout: null, initDb: null, selectDatabase: null, fixedConn: null } };
+    return { action: 'route', routing: c, mayWrite: false, job: { effects: null, prepare: { clientId: statements.reserveId(), sql, classification: c }, stmt: null, layout: null, initDb: null, selectDatabase: null, fixedConn: null, localInfile: null } };
   }
 
   if (command === Command.COM_STMT_CLOSE) {
@@ -98,7 +98,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
       return NOTHING;
     }
     stmt.longDataBytes += bytes;
-    return { action: 'route', routing: stmt.classification, mayWrite: false, job: { effects: null, prepare: null, stmt, layout: null, initDb: null, selectDatabase: null, fixedConn: usable(stmt.longDataConn) } };
+    return { action: 'route', routing: stmt.classification, mayWrite: false, job: { effects: null, prepare: null, stmt, layout: null, initDb: null, selectDatabase: null, fixedConn: usable(stmt.longDataConn), localInfile: null } };
   }
 
   if (command === Command.COM_STMT_EXECUTE) {
@@ -112,7 +112,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
     }
     if (layout.bound) keepParameterTypes(stmt, buf, start + layout.typesStart, start + layout.typesEnd);
     const c = stmt.classification;
-    return { action: 'route', routing: c, mayWrite: stmt.mayWrite, job: { effects: c, prepare: null, stmt, layout, initDb: null, selectDatabase: null, fixedConn: usable(stmt.longDataConn) } };
+    return { action: 'route', routing: c, mayWrite: stmt.mayWrite, job: { effects: c, prepare: null, stmt, layout, initDb: null, selectDatabase: null, fixedConn: usable(stmt.longDataConn), localInfile: null } };
   }
 
   // COM_STMT_RESET, COM_STMT_FETCH
@@ -129,7 +129,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
   if (conn === null || placementOn(stmt, conn) === null) {
     return reset ? { action: 'ok' } : { action: 'refuse', error: new BackendErrorReply(1421, 'HY000', 'The statement has no open cursor') };
   }
-  return { action: 'route', routing: READ_CLASSIFICATION, mayWrite: false, job: { effects: null, prepare: null, stmt, layout: null, initDb: null, selectDatabase: null, fixedConn: conn } };
+  return { action: 'route', routing: READ_CLASSIFICATION, mayWrite: false, job: { effects: null, prepare: null, stmt, layout: null, initDb: null, selectDatabase: null, fixedConn: conn, localInfile: null } };
 }
 
 /**

@@ -8,6 +8,7 @@
  * answered OK, COM_QUIT closing. Transactions are tracked from the SQL (BEGIN / START
  * TRANSACTION / COMMIT / ROLLBACK) for the status flags, as the proxy reads them from there.
  * `KILL QUERY <id>` ends that connection's hanging statement with ERR 1317, as Dolt does.
+ * `{ askFile }` answers with a LOCAL INFILE request naming any file, as a hostile server could.
  *
  * Every statement is logged with the connection id it arrived on, so a test can say which
  * backend ran what. Not for data: nothing is stored.
@@ -24,7 +25,9 @@ export type FakeReply =
   /** Drop the connection without answering (a crash after the statement arrived). */
   | 'close'
   /** Never answer (until KILL QUERY or the connection goes). */
-  | 'hang';
+  | 'hang'
+  /** Ask for this file (LOCAL INFILE request), take it up to its empty packet, answer OK (rows = lines); `closeAfter` bytes of it: drop the connection instead. */
+  | { askFile: string; closeAfter?: number; closeAtEnd?: boolean };
 
 /** The answer to one statement; undefined: the default (see `defaultReply`). */
 export type FakeScript = (sql: string, conn: FakeConnection) => FakeReply | undefined;
@@ -59,6 +62,8 @@ class Conn implements FakeConnection {
   buffered = Buffer.alloc(0);
   /** The sequence id to answer a hanging statement with, or -1. */
   hanging = -1;
+  /** A file being received after a LOCAL INFILE request. */
+  upload: { bytes: Buffer[]; closeAfter: number; closeAtEnd: boolean } | null = null;
 
   constructor(
     readonly id: number,
@@ -76,6 +81,8 @@ export class FakeMysqlServer {
   private nextId = 100;
   /** Every statement, with the connection it came on. */
   readonly log: Array<{ conn: number; sql: string }> = [];
+  /** Every file received after a LOCAL INFILE request, whole. */
+  readonly files: Buffer[] = [];
   /** `SELECT @@global.read_only` answers this (the proxy checks a primary with it). */
   readOnly = false;
   port = 0;
@@ -139,6 +146,23 @@ export class FakeMysqlServer {
       socket.write(okFrame(seq + 1, { statusFlags: conn.status() }, conn.capabilities));
       return;
     }
+    if (conn.upload !== null) {
+      const upload = conn.upload;
+      if (payload.length > 0) {
+        upload.bytes.push(payload);
+        if (Buffer.concat(upload.bytes).length >= upload.closeAfter) socket.destroy();
+        return;
+      }
+      conn.upload = null;
+      if (upload.closeAtEnd) {
+        socket.destroy();
+        return;
+      }
+      const lines = Buffer.concat(upload.bytes).toString('utf8').split('\n').filter((l) => l !== '').length;
+      this.files.push(Buffer.concat(upload.bytes));
+      socket.write(okFrame(seq + 1, { affectedRows: lines, statusFlags: conn.status() }, conn.capabilities));
+      return;
+    }
     const command = payload[0];
     switch (command) {
       case Command.COM_QUIT:
@@ -180,6 +204,11 @@ export class FakeMysqlServer {
     }
     if (reply === 'hang') {
       conn.hanging = seq + 1;
+      return;
+    }
+    if ('askFile' in reply) {
+      conn.upload = { bytes: [], closeAfter: reply.closeAfter ?? Infinity, closeAtEnd: reply.closeAtEnd ?? false };
+      conn.socket.write(frameOf(seq + 1, Buffer.concat([Buffer.from([0xfb]), Buffer.from(reply.askFile, 'utf8')])));
       return;
     }
     if ('err' in reply) {

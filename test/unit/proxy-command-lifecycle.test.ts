@@ -29,6 +29,9 @@ const allowed: Array<[from: string, event: string, to: string, why: string]> = [
   ['sending', 'discard', 'discarding', 'the backend was lost mid-command'],
   ['sending', 'done', 'idle', 'a large command with no response'],
   ['awaiting', 'done', 'idle', 'the response ended'],
+  ['awaiting', 'upload', 'uploading', 'the server asked for the file the LOAD DATA LOCAL named'],
+  ['uploading', 'await', 'awaiting', "the client's empty packet ended the file"],
+  ['uploading', 'discard', 'discarding', 'the backend was lost mid-file'],
   ['discarding', 'done', 'idle', 'the last discarded frame arrived'],
   ['auth', 'done', 'idle', 'the change-user verdict'],
 ];
@@ -72,7 +75,7 @@ function harness() {
   const life = new CommandLifecycle(
     { end: (replica) => ended.push(replica) },
     {
-      resetClientSequence: () => calls.push('reset'),
+      resetClientSequence: (seq) => calls.push(seq === 0 ? 'reset' : `expect ${seq}`),
       pump: () => calls.push('pump'),
       bug: (phase, event) => calls.push(`bug ${PHASE_NAMES[phase]} ${EVENT_NAMES[event]}`),
     },
@@ -157,7 +160,7 @@ describe('command lifecycle: one owner, one exit', () => {
   });
 
   it('reads the client only in idle, sending, discarding and auth', () => {
-    const reading = new Set(['idle', 'sending', 'discarding', 'auth']);
+    const reading = new Set(['idle', 'sending', 'discarding', 'auth', 'uploading']);
     const paths: Record<string, CommandEvent[]> = {
       handshake: [],
       idle: [CommandEvent.LoggedIn],
@@ -166,6 +169,7 @@ describe('command lifecycle: one owner, one exit', () => {
       awaiting: [CommandEvent.LoggedIn, CommandEvent.Await],
       discarding: [CommandEvent.LoggedIn, CommandEvent.Discard],
       auth: [CommandEvent.LoggedIn, CommandEvent.ChangeUser],
+      uploading: [CommandEvent.LoggedIn, CommandEvent.Await, CommandEvent.Upload],
       closed: [CommandEvent.Close],
     };
     for (const [phase, events] of Object.entries(paths)) {
@@ -182,5 +186,30 @@ describe('command lifecycle: one owner, one exit', () => {
     life.owed = owed;
     expect(life.takeOwed()).to.equal(owed);
     expect(life.takeOwed()).to.equal(null);
+  });
+
+  it('an upload: the client is read from the sequence id after the request; a loss mid-file discards up to the empty packet', () => {
+    const { life, calls, ended } = harness();
+    life.move(CommandEvent.LoggedIn);
+    life.begin(inflight(null));
+    life.move(CommandEvent.Await);
+    life.upload(3);
+    expect(life.phase).to.equal(Phase.Uploading);
+    expect(calls).to.deep.equal(['expect 3', 'pump']);
+    life.discardRest(new Error('lost mid-file'));
+    expect(life.phase).to.equal(Phase.Discarding);
+    expect(life.discardsUpload).to.equal(true);
+    life.end();
+    expect(life.discardsUpload, 'the next discard is a command again').to.equal(false);
+    expect(ended).to.deep.equal([]);
+  });
+
+  it('a response cannot end while the client is still sending its file', () => {
+    const { life, calls } = harness();
+    life.move(CommandEvent.LoggedIn);
+    life.move(CommandEvent.Await);
+    life.upload(2);
+    expect(life.move(CommandEvent.Done)).to.equal(false);
+    expect(calls).to.include('bug uploading done');
   });
 });

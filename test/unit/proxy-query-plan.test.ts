@@ -13,9 +13,9 @@ const roomy: QuerySession = { admit: () => null, database: 'app' };
 const full: QuerySession = { admit: (c) => (c.sessionState.length > 0 ? new SessionMemoryLimitError('over session_limits.max_replay_bytes') : null), database: 'app' };
 const noDatabase: QuerySession = { admit: () => null, database: null };
 
-function plan(sql: string, session: QuerySession = roomy, noBackslashEscapes = false): QueryPlan {
+function plan(sql: string, session: QuerySession = roomy, noBackslashEscapes = false, relaysFiles = false): QueryPlan {
   const bytes = Buffer.from(sql);
-  return planQuery(bytes, classifyQuery(bytes, { noBackslashEscapes }), noBackslashEscapes, session);
+  return planQuery(bytes, classifyQuery(bytes, { noBackslashEscapes }), noBackslashEscapes, session, relaysFiles);
 }
 
 function summary(p: QueryPlan): string {
@@ -27,7 +27,7 @@ function summary(p: QueryPlan): string {
     case 'outcome':
       return `outcome ${p.token}`;
     case 'forward':
-      return `forward ${p.mayWrite ? 'write' : 'read'}${p.selectDatabase === null ? '' : ` in ${p.selectDatabase}`}`;
+      return `forward ${p.mayWrite ? 'write' : 'read'}${p.selectDatabase === null ? '' : ` in ${p.selectDatabase}`}${p.localInfile === null ? '' : ` with file ${p.localInfile}`}`;
   }
 }
 
@@ -56,6 +56,29 @@ describe('query plan (pure, check by check)', () => {
       expect(summary(plan(row.sql, row.session))).to.equal(row.plan);
     });
   }
+
+  // LOAD DATA LOCAL for a session that may relay files (its user has allow_local_infile and its
+  // client enabled local files): forwarded naming its one file, or refused saying why.
+  const relaying: Array<{ name: string; sql: string; session?: QuerySession; plan: string }> = [
+    { name: 'a single LOAD DATA LOCAL names its file', sql: "LOAD DATA LOCAL INFILE 'rows.csv' INTO TABLE t", plan: 'forward write with file rows.csv' },
+    { name: 'LOW_PRIORITY and a comment before it', sql: "/* load */ LOAD DATA LOW_PRIORITY LOCAL INFILE \"a b.csv\" INTO TABLE t", plan: 'forward write with file a b.csv' },
+    { name: "a doubled quote is the file name's quote", sql: "LOAD DATA LOCAL INFILE 'it''s.csv' INTO TABLE t", plan: "forward write with file it's.csv" },
+    { name: 'inside a multi-statement query: refused', sql: "SELECT 1; LOAD DATA LOCAL INFILE 'r.csv' INTO TABLE t", plan: 'refuse LOCAL_INFILE_REFUSED' },
+    { name: 'a backslash in the name: refused (the name Dolt reads would differ)', sql: "LOAD DATA LOCAL INFILE 'a\\\\b.csv' INTO TABLE t", plan: 'refuse LOCAL_INFILE_REFUSED' },
+    { name: 'a plain LOAD DATA INFILE (server side) is an ordinary write', sql: "LOAD DATA INFILE 'r.csv' INTO TABLE t", plan: 'forward write' },
+  ];
+  for (const row of relaying) {
+    it(`relaying files: ${row.name} → ${row.plan}`, () => {
+      expect(summary(plan(row.sql, row.session, false, true))).to.equal(row.plan);
+    });
+  }
+
+  it('the refusal says why: not allowed for the session, or what stops this statement', () => {
+    const denied = plan("LOAD DATA LOCAL INFILE 'r.csv' INTO TABLE t");
+    expect(denied.action === 'refuse' && denied.error.message).to.contain('allow_local_infile');
+    const multi = plan("SELECT 1; LOAD DATA LOCAL INFILE 'r.csv' INTO TABLE t", roomy, false, true);
+    expect(multi.action === 'refuse' && multi.error.message).to.contain('statement of its own');
+  });
 
   it('the common forward plans are shared objects (nothing allocated per query)', () => {
     expect(plan('SELECT 1')).to.equal(plan('SELECT 2'));

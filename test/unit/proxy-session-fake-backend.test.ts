@@ -9,6 +9,7 @@
  */
 
 import { expect } from 'chai';
+import { Readable } from 'node:stream';
 import mysql, { type Connection } from 'mysql2/promise';
 import { silentLogger } from '../../common/logger';
 import { hashProxyPassword, parseProxyConfig } from '../../proxy/config';
@@ -31,7 +32,10 @@ describe('proxy request path against scripted backends', function () {
     proxy = await startProxy(
       parseProxyConfig({
         listen: { host: '127.0.0.1', port: 0 },
-        users: [{ name: 'app', ...hashProxyPassword('secret'), backend_user: 'root', backend_password: '' }],
+        users: [
+          { name: 'app', ...hashProxyPassword('secret'), backend_user: 'root', backend_password: '' },
+          { name: 'loader', ...hashProxyPassword('secret'), backend_user: 'root', backend_password: '', allow_local_infile: true },
+        ],
         static_topology: { primary: 'n1', nodes: { n1: { host: '127.0.0.1', port: primary.port }, n2: { host: '127.0.0.1', port: replica.port } } },
         routing: { read_your_writes_ms: 0 },
       }),
@@ -58,10 +62,30 @@ describe('proxy request path against scripted backends', function () {
     await replica?.stop();
   });
 
-  async function client(): Promise<Connection> {
-    const c = await mysql.createConnection({ host: '127.0.0.1', port: proxy.server.address.port, user: 'app', password: 'secret', database: 'app' });
+  async function client(user = 'app', more: Record<string, unknown> = {}): Promise<Connection> {
+    const c = await mysql.createConnection({ host: '127.0.0.1', port: proxy.server.address.port, user, password: 'secret', database: 'app', ...more });
     clients.push(c);
     return c;
+  }
+
+  /** mysql2 only warns about a reply with the wrong sequence id: collect those, to fail on them. */
+  function sequenceWarnings(c: Connection): string[] {
+    const warnings: string[] = [];
+    (c as unknown as { connection: { on(event: 'warn', f: (e: Error) => void): void } }).connection.on('warn', (e) => warnings.push(e.message));
+    return warnings;
+  }
+
+  /** A client whose local files are `content`, recording which files it was asked for. */
+  async function loader(content: Buffer, user = 'loader', flags: string[] = []): Promise<{ c: Connection; asked: string[] }> {
+    const asked: string[] = [];
+    const c = await client(user, {
+      flags,
+      infileStreamFactory: (path: string) => {
+        asked.push(path);
+        return Readable.from([content]);
+      },
+    });
+    return { c, asked };
   }
 
   async function failure(p: Promise<unknown>): Promise<{ errno: number; message: string }> {
@@ -162,5 +186,73 @@ describe('proxy request path against scripted backends', function () {
     expect(refused.errno).to.equal(1094);
     expect(primary.statements()).to.deep.equal([]);
     expect(replica.statements()).to.deep.equal([]);
+  });
+
+  describe('LOAD DATA LOCAL INFILE', () => {
+    const rows = Buffer.from('1,a\n2,b\n3,c\n');
+    const load = "LOAD DATA LOCAL INFILE 'rows.csv' INTO TABLE t FIELDS TERMINATED BY ','";
+
+    it('from a user without allow_local_infile: refused (3948), the client is never asked for a file, nothing reaches a backend', async () => {
+      const { c, asked } = await loader(rows, 'app');
+      const refused = await failure(c.query(load));
+      expect(refused.errno).to.equal(3948);
+      expect(refused.message).to.contain('allow_local_infile');
+      expect(asked).to.deep.equal([]);
+      expect(primary.statements()).to.deep.equal([]);
+      await c.query('SELECT 1');
+    });
+
+    it('from an allowed user whose client did not enable local files: refused the same way', async () => {
+      const { c, asked } = await loader(rows, 'loader', ['-LOCAL_FILES']);
+      expect((await failure(c.query(load))).errno).to.equal(3948);
+      expect(asked).to.deep.equal([]);
+    });
+
+    it('from an allowed user: the request for the named file is relayed, the file arrives whole, and the session goes on', async () => {
+      primaryScript = (sql) => (sql.startsWith('LOAD DATA LOCAL') ? { askFile: 'rows.csv' } : undefined);
+      const { c, asked } = await loader(rows);
+      const [result] = await c.query(load);
+      expect(result).to.deep.include({ affectedRows: 3 });
+      expect(asked).to.deep.equal(['rows.csv']);
+      expect(primary.files.at(-1)?.equals(rows)).to.equal(true);
+      await c.query('INSERT INTO t VALUES (9)');
+    });
+
+    it('a server asking for another file than the statement named: the connection is closed, the client never asked, 3948', async () => {
+      primaryScript = (sql) => (sql.startsWith('LOAD DATA LOCAL') ? { askFile: '/home/app/.ssh/id_rsa' } : undefined);
+      const { c, asked } = await loader(rows);
+      const refused = await failure(c.query(load));
+      expect(refused.errno).to.equal(3948);
+      expect(refused.message).to.contain('did not name');
+      expect(asked).to.deep.equal([]);
+      await c.query('INSERT INTO t VALUES (10)');
+    });
+
+    it('a file of many packets; the primary lost mid-file: the rest is skipped, the client hears 2013 with a token, and the session goes on', async () => {
+      const big = Buffer.from(Array.from({ length: 40_000 }, (_, i) => `${i},row ${i}\n`).join(''));
+      primaryScript = (sql) => (sql.startsWith('LOAD DATA LOCAL') ? { askFile: 'rows.csv', closeAfter: 100_000 } : undefined);
+      const { c, asked } = await loader(big);
+      const warnings = sequenceWarnings(c);
+      const lost = await failure(c.query(load));
+      expect(warnings, 'replies in sequence').to.deep.equal([]);
+      expect(asked).to.deep.equal(['rows.csv']);
+      expect(lost.errno).to.equal(2013);
+      expect(lost.message).to.match(/outcome token/);
+      await c.query('INSERT INTO t VALUES (11)');
+      primaryScript = (sql) => (sql.startsWith('LOAD DATA LOCAL') ? { askFile: 'rows.csv' } : undefined);
+      const [whole] = await c.query(load);
+      expect(whole).to.deep.include({ affectedRows: 40_000 });
+      expect(primary.files.at(-1)?.equals(big)).to.equal(true);
+    });
+
+    it('the primary lost after the whole file went out, before its answer: 2013 with a token, in sequence after the file', async () => {
+      primaryScript = (sql) => (sql.startsWith('LOAD DATA LOCAL') ? { askFile: 'rows.csv', closeAtEnd: true } : undefined);
+      const { c } = await loader(rows);
+      const warnings = sequenceWarnings(c);
+      const lost = await failure(c.query(load));
+      expect(lost.errno).to.equal(2013);
+      expect(warnings, 'replies in sequence').to.deep.equal([]);
+      await c.query('INSERT INTO t VALUES (12)');
+    });
   });
 });
