@@ -1,6 +1,7 @@
 /**
  * The database a table write names for its target, for a session that has no current database:
- * `INSERT INTO app.t`, `UPDATE app.t`, `CREATE TABLE app.t`, `CREATE INDEX i ON app.t`, ... Dolt
+ * `INSERT INTO app.t`, `UPDATE app.t`, `CREATE TABLE app.t`, `CREATE INDEX i ON app.t`,
+ * `LOAD DATA [LOCAL] INFILE 'f' INTO TABLE app.t`, ... Dolt
  * commits a write to the session's current database and fails one from a session without any
  * (test/integration/dolt-new-database-facts.test.ts), so the proxy selects this database on its
  * backend connection before it sends the write. The client's own session keeps no database.
@@ -37,6 +38,7 @@ export function writeTargetDatabase(sql: Buffer | string, noBackslashEscapes = f
   try {
     if (lx.next() !== Tok.Word) return null;
     const head = lx.text().toLowerCase();
+    if (head === 'load') return loadTarget(lx);
     const modifiers = MODIFIERS[head];
     if (modifiers === undefined) return null;
     let t = lx.next();
@@ -56,6 +58,14 @@ export function writeTargetDatabase(sql: Buffer | string, noBackslashEscapes = f
   } finally {
     lx.release();
   }
+}
+
+/** LOAD DATA|XML [LOW_PRIORITY|CONCURRENT] [LOCAL] INFILE 'file' [REPLACE|IGNORE] INTO TABLE db.t */
+function loadTarget(lx: SqlLexer): string | null {
+  for (let t = lx.next(), i = 0; t !== Tok.End && t !== Tok.Semicolon && i < 10; t = lx.next(), i++) {
+    if (t === Tok.Word && lx.is('into')) return lx.next() === Tok.Word && lx.is('table') ? qualifier(lx, lx.next()) : null;
+  }
+  return null;
 }
 
 /** CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX name ON db.t */

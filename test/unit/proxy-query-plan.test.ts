@@ -63,6 +63,7 @@ describe('query plan (pure, check by check)', () => {
     { name: 'a single LOAD DATA LOCAL names its file', sql: "LOAD DATA LOCAL INFILE 'rows.csv' INTO TABLE t", plan: 'forward write with file rows.csv' },
     { name: 'LOW_PRIORITY and a comment before it', sql: "/* load */ LOAD DATA LOW_PRIORITY LOCAL INFILE \"a b.csv\" INTO TABLE t", plan: 'forward write with file a b.csv' },
     { name: "a doubled quote is the file name's quote", sql: "LOAD DATA LOCAL INFILE 'it''s.csv' INTO TABLE t", plan: "forward write with file it's.csv" },
+    { name: 'without a database, its target database is selected first', sql: "LOAD DATA LOCAL INFILE 'r.csv' INTO TABLE app.t", session: noDatabase, plan: 'forward write in app with file r.csv' },
     { name: 'inside a multi-statement query: refused', sql: "SELECT 1; LOAD DATA LOCAL INFILE 'r.csv' INTO TABLE t", plan: 'refuse LOCAL_INFILE_REFUSED' },
     { name: 'a backslash in the name: refused (the name Dolt reads would differ)', sql: "LOAD DATA LOCAL INFILE 'a\\\\b.csv' INTO TABLE t", plan: 'refuse LOCAL_INFILE_REFUSED' },
     { name: 'a plain LOAD DATA INFILE (server side) is an ordinary write', sql: "LOAD DATA INFILE 'r.csv' INTO TABLE t", plan: 'forward write' },

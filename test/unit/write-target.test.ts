@@ -4,6 +4,9 @@ import { writeTargetDatabase } from '../../proxy/routing/write-target';
 describe('proxy: the database a write targets (for a session without one)', () => {
   const rows: Array<[string, string | null]> = [
     ['INSERT INTO app.t VALUES (1)', 'app'],
+    ["LOAD DATA LOCAL INFILE 'r.csv' INTO TABLE app.t FIELDS TERMINATED BY ','", 'app'],
+    ["LOAD DATA LOW_PRIORITY INFILE 'r.csv' REPLACE INTO TABLE `my db`.t", 'my db'],
+    ["LOAD DATA LOCAL INFILE 'r.csv' INTO TABLE t", null],
     ['insert low_priority ignore into `my db`.`t` (a) values (1)', 'my db'],
     ['/* tool */ INSERT INTO app.t SELECT * FROM other.u', 'app'],
     ['INSERT INTO t SELECT * FROM app.u', null],
