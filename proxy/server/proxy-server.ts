@@ -77,6 +77,13 @@ export interface ProxyServerOptions {
   /** Dolt's server capabilities, if known to differ from DOLT_SERVER_CAPABILITIES. */
   backendCapabilities?: number;
   serverVersion?: string;
+  /**
+   * The clock of every timeout (handshake, idle, query, login throttling); default
+   * performance.now. A test that injects one also passes `manualTicks` and calls `tick()` itself.
+   */
+  now?: () => number;
+  /** No timer: the sessions' timeouts are checked only when `tick()` is called (tests). */
+  manualTicks?: boolean;
 }
 
 export class ProxyServer {
@@ -96,7 +103,9 @@ export class ProxyServer {
   private readonly handshaking: HandshakeSlots<ClientSession>;
   private readonly throttle: LoginThrottle;
   private readonly userNames: ReadonlySet<string>;
-  private readonly startedAt = performance.now();
+  private readonly now: () => number;
+  private readonly manualTicks: boolean;
+  private readonly startedAt: number;
   private questions = 0;
   private server: net.Server | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -115,6 +124,9 @@ export class ProxyServer {
 
   constructor(options: ProxyServerOptions) {
     const c = options.config;
+    this.now = options.now ?? (() => performance.now());
+    this.manualTicks = options.manualTicks ?? false;
+    this.startedAt = this.now();
     this.config = c;
     this.logger = options.logger;
     this.metrics = options.metrics;
@@ -195,7 +207,7 @@ export class ProxyServer {
       countQuestion: () => {
         this.questions++;
       },
-      now: () => performance.now(),
+      now: () => this.now(),
       outcomeTokens: c.outcomeTokens ? new OutcomeTokens() : null,
     };
   }
@@ -206,7 +218,7 @@ export class ProxyServer {
     if (c.tls !== null) {
       this.secureContext = tls.createSecureContext({ cert: readFileSync(c.tls.certFile), key: readFileSync(c.tls.keyFile) });
     }
-    const rsaBudget = new RateBucket(c.login.rsaExchangesPerSecond, c.login.rsaExchangesPerSecond, performance.now());
+    const rsaBudget = new RateBucket(c.login.rsaExchangesPerSecond, c.login.rsaExchangesPerSecond, this.now());
     this.authenticator = new ClientAuthenticator(c.users, c.defaultAuthPlugin, await generateRsaKeys(), rsaBudget);
 
     const initial = this.source.current().topology;
@@ -232,8 +244,10 @@ export class ProxyServer {
     });
     this.server = server;
     const tickMs = this.tickInterval();
-    this.timer = setInterval(() => this.tick(), tickMs);
-    this.timer.unref();
+    if (!this.manualTicks) {
+      this.timer = setInterval(() => this.tick(), tickMs);
+      this.timer.unref();
+    }
     this.logger.info('proxy listening', { address: this.address, tls: c.tls !== null, tickMs });
   }
 
@@ -291,7 +305,7 @@ export class ProxyServer {
         etcdReachable: tv.etcdReachable,
         lastUpdateAt: tv.lastUpdateAt === null ? null : new Date(tv.lastUpdateAt).toISOString(),
         hold: this.hold.describe(),
-        replicas: this.view.selector.status(performance.now()),
+        replicas: this.view.selector.status(this.now()),
         warnings,
       },
     };
@@ -304,7 +318,7 @@ export class ProxyServer {
       return;
     }
     const address = clientAddressOf(socket);
-    const now = performance.now();
+    const now = this.now();
     const room = this.handshaking.makeRoom(address, now);
     if (!room.admit) {
       const l = this.config.login;
@@ -345,11 +359,11 @@ export class ProxyServer {
     const key = (user: string): string => (this.userNames.has(user) ? user : '\u0001unknown user');
     return {
       holdFor: (user) => {
-        const ms = throttle.delayFor(address, key(user), performance.now());
+        const ms = throttle.delayFor(address, key(user), this.now());
         if (ms > 0) this.metrics.loginVerdictsHeld.inc();
         return ms;
       },
-      failed: (user) => throttle.recordFailure(address, key(user), performance.now()),
+      failed: (user) => throttle.recordFailure(address, key(user), this.now()),
       succeeded: (user) => throttle.recordSuccess(address, key(user)),
     };
   }
@@ -364,7 +378,7 @@ export class ProxyServer {
 
   /** COM_STATISTICS, in MySQL's layout, with the proxy's own figures. */
   private statistics(): string {
-    const seconds = (performance.now() - this.startedAt) / 1000;
+    const seconds = (this.now() - this.startedAt) / 1000;
     const t = this.view.topology;
     const qps = seconds > 0 ? this.questions / seconds : 0;
     return `Uptime: ${Math.floor(seconds)}  Threads: ${this.sessions.size}  Questions: ${this.questions}  Slow queries: 0  Opens: 0  Flush tables: 0  Open tables: 0  Queries per second avg: ${qps.toFixed(3)}  Topology epoch: ${t?.epoch ?? 0}  Primary: ${t?.primary ?? 'none'}  Write hold: ${this.hold.state}`;
@@ -439,7 +453,7 @@ export class ProxyServer {
     this.metrics.backendUp.set({ backend: target.name, role }, up ? 1 : 0);
     if (role === 'replica') {
       if (up) this.view.selector.markUp(target.name);
-      else this.view.selector.markFailed(target.name, performance.now());
+      else this.view.selector.markFailed(target.name, this.now());
     }
     if (!up) this.logger.warn('backend connect failed', { backend: target.name, address: `${target.host}:${target.port}`, role, error: error?.message });
   }
@@ -452,8 +466,9 @@ export class ProxyServer {
     return Math.max(25, Math.min(1000, Math.floor(Math.min(...candidates) / 4)));
   }
 
-  private tick(): void {
-    const now = performance.now();
+  /** The coarse timer: every session's timeouts, the pools' idle sweep, two gauges. */
+  tick(): void {
+    const now = this.now();
     for (const s of [...this.sessions]) {
       try {
         s.tick(now);
