@@ -86,9 +86,18 @@ export async function armCommitMessage(job: Job, conn: BackendConnection, ctx: S
   }
   if (conn.commitMessage === '') return;
   const o = await conn.runCommand(comQueryFrame(armStatement(null), conn.capabilities));
-  if (o.errno === 0) conn.commitMessage = '';
-  // The stale token cannot be cleared: the statement must not run under it.
-  else throw new BackendErrorReply(o.errno, o.sqlState, `doltgate could not clear the commit message on ${conn.name}: ${o.message}`);
+  if (o.errno === 0) {
+    conn.commitMessage = '';
+    return;
+  }
+  // The stale token cannot be cleared, so the statement must not run under it; and a connection
+  // that fails even a SET is in a state the proxy does not know (a failed Dolt commit leaves its
+  // session failing every statement): it is closed, never reused. The command was not sent, so
+  // the setup starts over on a fresh connection (command-forwarder.ts retiredDuringSetup), unless
+  // a transaction went with it.
+  const error = new BackendErrorReply(o.errno, o.sqlState, `doltgate could not clear the commit message on ${conn.name}: ${o.message}`);
+  conn.destroy(error);
+  throw error;
 }
 
 /**

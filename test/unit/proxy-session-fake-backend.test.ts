@@ -178,6 +178,22 @@ describe('proxy request path against scripted backends', function () {
     await victim.query('INSERT INTO t VALUES (8)');
   });
 
+  it('a backend connection that fails even the proxy\'s own SET (a wedged Dolt session) is closed, and the write runs on a fresh one', async () => {
+    let wedged: number | null = null;
+    primaryScript = (sql, conn) => {
+      if (conn.id === wedged) return { err: { errno: 1105, sqlState: 'HY000', message: 'merge aborted: schema conflict found for table x' } };
+      return undefined;
+    };
+    const c = await client();
+    await c.query('INSERT INTO t VALUES (20)');
+    const first = primary.log.filter((e) => e.sql === 'INSERT INTO t VALUES (20)').map((e) => e.conn)[0] as number;
+    wedged = first;
+    await c.query('INSERT INTO t VALUES (21)');
+    const second = primary.log.filter((e) => e.sql === 'INSERT INTO t VALUES (21)').map((e) => e.conn);
+    expect(second, 'ran once, on another connection').to.have.length(1);
+    expect(second[0]).to.not.equal(first);
+  });
+
   it('the proxy answers PING, COM_RESET_CONNECTION and KILL of an unknown id itself, without a backend', async () => {
     const c = await client();
     await c.ping();
