@@ -5,7 +5,9 @@
  * committed / set aside / not committed — and that is what the data says: the row is on the
  * primary exactly when the answer is "committed". The first round freezes Dolt before the proxy
  * has armed the COMMIT (it is never sent: the client hears "rolled back"); later rounds kill it
- * at different delays, so both sides of the race are exercised.
+ * at different delays, so both sides of the race are exercised. A kill that lands while the
+ * token is still being armed is round 0's case again (never sent, "rolled back", no row): rounds
+ * go on until three COMMITs were lost after they were sent.
  */
 
 import { expect } from 'chai';
@@ -46,7 +48,8 @@ describe('outcome token: a COMMIT whose answer was lost can be resolved (real cl
 
   it('a token on every lost COMMIT, and its verdict matches the data', async () => {
     const verdicts: string[] = [];
-    for (let round = 0; round < 4; round++) {
+    let tokenRounds = 0;
+    for (let round = 0; round < 10 && tokenRounds < 3; round++) {
       const primary = await cluster.waitForStablePrimary(60_000);
       const before = (await cluster.snapshot()).topology?.value.epoch as number;
       const c = await connect();
@@ -73,9 +76,9 @@ describe('outcome token: a COMMIT whose answer was lost can be resolved (real cl
         verdicts.push('answered');
         continue;
       }
-      if (round === 0) {
-        // Frozen before the proxy armed the COMMIT's token: the COMMIT was never sent, and the
-        // client hears that its transaction is gone, not "unknown".
+      if (round === 0 || lost.errno === 1213) {
+        // Frozen (or killed) before the proxy armed the COMMIT's token: the COMMIT was never
+        // sent, and the client hears that its transaction is gone, not "unknown".
         expect(lost.errno, lost.message).to.equal(1213);
         expect(lost.message).to.match(/transaction rolled back/);
         const after = await cluster.waitForStablePrimary(60_000);
@@ -84,6 +87,7 @@ describe('outcome token: a COMMIT whose answer was lost can be resolved (real cl
         continue;
       }
       expect(lost.errno, lost.message).to.equal(2013);
+      tokenRounds++;
       const token = /outcome token (\S+):/.exec(lost.message)?.[1];
       expect(token, lost.message).to.be.a('string');
       expect(token?.startsWith(`${primary}/`), 'the token names the node that ran it').to.equal(true);
@@ -104,7 +108,7 @@ describe('outcome token: a COMMIT whose answer was lost can be resolved (real cl
       expect(viaCli.code).to.equal(0);
       verdicts.push(String(answer.outcome));
     }
-    expect(verdicts).to.have.length(4);
+    expect(tokenRounds, `verdicts: ${verdicts.join(', ')}`).to.be.at.least(2);
     // eslint-disable-next-line no-console
     console.log(`      verdicts: ${verdicts.join(', ')}`);
   });
