@@ -63,7 +63,7 @@ describe('a write being set up when the topology retires its primary (real etcd,
       n1.server.signal('SIGSTOP');
       registerCleanup(() => n1.server.signal('SIGCONT'));
       const write = writer.query('INSERT INTO t VALUES (2)').then(() => null, (error: Error) => error);
-      await eventually(() => proxy.server.describeSessions().some((s) => s.mode === 'setup'), { within: 5_000, what: 'the write to be in setup (arming its token on the frozen primary)' });
+      await eventually(() => proxy.server.describeSessions().some((s) => s.mode === 'setup'), { within: 20_000, what: 'the write to be in setup (arming its token on the frozen primary)' });
 
       if (state === 'switchover') {
         await publish(topology(2, 'switchover', null, { [n1.name]: 'primary' }));
