@@ -10,6 +10,7 @@
  */
 
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { silentLogger } from '../../common/logger';
@@ -62,6 +63,9 @@ describe('a write being set up when the topology retires its primary (real etcd,
 
       n1.server.signal('SIGSTOP');
       registerCleanup(() => n1.server.signal('SIGCONT'));
+      // SIGSTOP is delivered asynchronously: until Dolt is really stopped it may still answer the
+      // token's SET, and the write would be sent, not set up.
+      await eventually(() => readFileSync(`/proc/${n1.server.pid as number}/stat`, 'utf8').split(') ')[1]?.startsWith('T') === true, { within: 5_000, what: 'dolt to be stopped' });
       const write = writer.query('INSERT INTO t VALUES (2)').then(() => null, (error: Error) => error);
       await eventually(() => proxy.server.describeSessions().some((s) => s.mode === 'setup'), { within: 20_000, what: 'the write to be in setup (arming its token on the frozen primary)' });
 
