@@ -264,7 +264,7 @@ export class ClientSession {
           auth.deliver(Buffer.from(v.payload), v.lastSequenceId);
           continue;
         }
-        if (phase !== Phase.Idle && phase !== Phase.Sending && phase !== Phase.Discarding && phase !== Phase.Uploading) break;
+        if (!this.life.readsClient()) break;
         const view = this.reader.nextFrameViewUntilNextRead();
         if (view === null) break;
         if (phase === Phase.Sending) this.fwd.continueCommand(view);
@@ -281,8 +281,8 @@ export class ClientSession {
     } finally {
       this.pumping = false;
     }
-    const phase = this.life.phase;
-    if (phase === Phase.Idle || phase === Phase.Sending || phase === Phase.Discarding || phase === Phase.Uploading) this.flow.bufferRead();
+    // Auth reads one packet at a time, on the authenticator's request: the buffer stays paused.
+    if (this.life.readsClient() && this.life.phase !== Phase.Auth) this.flow.bufferRead();
   }
 
   /**

@@ -16,7 +16,7 @@
 
 import { Buffer } from 'node:buffer';
 import * as net from 'node:net';
-import { buildHandshakeV10, Capability, Command, errFrame, okFrame, parseHandshakeResponse41, ServerStatus, textResultSetFrames } from '../../proxy/protocol';
+import { buildHandshakeV10, Capability, Command, errFrame, frame as frameOf, okFrame, parseHandshakeResponse41, ServerStatus, textResultSetFrames } from '../../proxy/protocol';
 
 export type FakeReply =
   | { ok: { affectedRows?: number } }
@@ -233,11 +233,4 @@ export class FakeMysqlServer {
     if (/^\s*SELECT/i.test(sql)) return { rows: { columns: ['v'], values: [['1']] } };
     return { ok: { affectedRows: /^\s*(INSERT|UPDATE|DELETE)/i.test(sql) ? 1 : 0 } };
   }
-}
-
-function frameOf(seq: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(4);
-  header.writeUIntLE(payload.length, 0, 3);
-  header[3] = seq;
-  return Buffer.concat([header, payload]);
 }
