@@ -16,6 +16,21 @@ import { DEFAULT_RETENTION, type RetentionPolicy } from './retention';
 
 export type DoltMode = 'managed' | 'external';
 
+/**
+ * How commits reach the other nodes: `remote` (push-on-write to a remote, replicas pull) or
+ * `cluster` (Dolt's direct-to-standby replication; server-config.ts, ClusterReplicationSettings).
+ */
+export type ReplicationMode = 'remote' | 'cluster';
+
+export interface ClusterModeConfig {
+  /** This node's cluster remotesapi listener (Dolt's cluster.remotesapi), which peers push to. */
+  remotesapi: { host: string; port: number };
+  /** Every other node by name, and its remotesapi URL (http://host:port). */
+  peers: Array<{ name: string; remotesapiUrl: string }>;
+  /** dolt_cluster_ack_writes_timeout_secs on the primary (0-60): 0 replicates asynchronously. */
+  ackWritesTimeoutSecs: number;
+}
+
 export interface AgentConfig {
   name: string;
   cluster: string;
@@ -48,6 +63,9 @@ export interface AgentConfig {
     localInfile: boolean;
     /** What other nodes and proxies use to reach this Dolt (defaults to host:port). */
     advertise: { host: string; port: number };
+    replication: ReplicationMode;
+    /** Set exactly when replication is `cluster`. */
+    cluster: ClusterModeConfig | null;
   };
   priority: number;
   nofailover: boolean;
@@ -126,6 +144,10 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
   const port = reader.int(doltRaw, 'port', 'dolt.port', 3306, 1, 65535);
   const nodeDir = absolute(reader.string(doltRaw, 'node_dir', 'dolt.node_dir', '.'));
   const advertise = reader.address(doltRaw, 'advertise') ?? { host, port };
+  const replication = (doltRaw.replication ?? 'remote') as ReplicationMode;
+  if (replication !== 'remote' && replication !== 'cluster') reader.fail('dolt.replication', 'must be remote or cluster');
+  const clusterMode = replication === 'cluster' ? clusterModeConfig(reader, doltRaw, name, mode) : null;
+  if (replication === 'remote' && doltRaw.cluster !== undefined) reader.fail('dolt.cluster', 'is for dolt.replication: cluster; this node replicates through a remote');
 
   const haRaw = reader.section(raw, 'ha') ?? {};
   const overrides: Partial<HaConfig> = { ...agentHaDefaults };
@@ -179,6 +201,8 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
       secureFilePriv: absolute(reader.string(doltRaw, 'secure_file_priv', 'dolt.secure_file_priv', `${nodeDir}/files`)),
       localInfile: reader.bool(doltRaw, 'local_infile', 'dolt.local_infile', false),
       advertise,
+      replication,
+      cluster: clusterMode,
     },
     priority: reader.int(raw, 'priority', 'priority', 100, 0),
     nofailover: reader.bool(raw, 'nofailover', 'nofailover', false),
@@ -215,6 +239,29 @@ export function parseAgentConfig(text: string, file = 'agent.yaml'): AgentConfig
       const address = reader.address({ [`probe_hosts[${i}]`]: entry }, `probe_hosts[${i}]`);
       return address as { host: string; port: number };
     }),
+  };
+}
+
+function clusterModeConfig(reader: ConfigReader, doltRaw: Raw, self: string, mode: DoltMode): ClusterModeConfig {
+  // Promotion and fencing are role changes of a server the agent runs.
+  if (mode !== 'managed') reader.fail('dolt.replication', 'cluster needs dolt.mode: managed (the agent changes the cluster role of the Dolt it runs)');
+  if (doltRaw.remote_url_template !== undefined) reader.fail('dolt.remote_url_template', 'is for remote replication; in cluster mode databases created at run time replicate by themselves');
+  const section = reader.section(doltRaw, 'cluster', 'dolt.cluster');
+  if (section === undefined) reader.fail('dolt.cluster', 'is required with dolt.replication: cluster (remotesapi and peers)');
+  const remotesapi = reader.address(section, 'remotesapi', 'dolt.cluster.remotesapi');
+  if (remotesapi === null) reader.fail('dolt.cluster.remotesapi', 'is required: the host:port peers push this node\'s databases to');
+  const peersRaw = section.peers;
+  if (!isRecord(peersRaw) || Object.keys(peersRaw).length === 0) reader.fail('dolt.cluster.peers', 'must map every other node\'s name to its remotesapi URL (http://host:port)');
+  const peers = Object.entries(peersRaw).map(([peer, url]) => {
+    if (!isValidNodeName(peer)) reader.fail(`dolt.cluster.peers.${peer}`, 'is not a node name (1-63 characters of a-z, 0-9, ".", "-", "_")');
+    if (peer === self) reader.fail(`dolt.cluster.peers.${peer}`, 'names this node; list only the others');
+    if (typeof url !== 'string' || !/^https?:\/\/[^/\s]+\/?$/.test(url)) reader.fail(`dolt.cluster.peers.${peer}`, 'must be the peer\'s remotesapi URL, http://host:port');
+    return { name: peer, remotesapiUrl: url.replace(/\/+$/, '') };
+  });
+  return {
+    remotesapi,
+    peers: peers.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    ackWritesTimeoutSecs: reader.int(section, 'ack_writes_timeout_secs', 'dolt.cluster.ack_writes_timeout_secs', 0, 0, 60),
   };
 }
 

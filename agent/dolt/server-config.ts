@@ -21,6 +21,33 @@
  */
 export type DoltServerRole = 'primary' | 'replica' | 'standby' | 'fenced';
 
+/**
+ * Dolt's own direct-to-standby replication (agent config `dolt.replication: cluster`). The roles
+ * mean the same; how Dolt runs them differs (test/integration/dolt-cluster-mode-facts.test.ts):
+ * - primary and replica run clustered (the YAML's `cluster:` section): the replica is Dolt's cluster
+ *   standby, read-only by itself, taking the primary's pushes; the primary is the node that assumed
+ *   the primary role at run time (dolt_assume_cluster_role), under the keeper.
+ * - standby and fenced run without `cluster:`: a node that takes no push keeps the commits it alone
+ *   holds, which a clustered standby would lose to the primary's root at once. Rejoin saves them
+ *   (as orphan branches) while the node runs so, before it turns clustered.
+ * Invariant: a clustered start is always a cluster standby. The role and epoch are written into the
+ * node's global config before every clustered start (Dolt would restore a saved primary role), so a
+ * stale primary restarted never comes back primary; it becomes primary only by a promotion at run time.
+ */
+export interface ClusterReplicationSettings {
+  /** Every other node, by the name Dolt reports it under, and its cluster remotesapi URL (http://host:port). */
+  peers: ReadonlyArray<{ name: string; remotesapiUrl: string }>;
+  /** This node's cluster remotesapi listener, which its peers push to. */
+  remotesapi: { host: string; port: number };
+  /** The epoch written with the standby role before the next clustered start. */
+  epoch: number;
+}
+
+/** Whether a server with these settings runs `role` clustered (cluster mode's primary and replica). */
+export function runsClustered(settings: Pick<DoltServerSettings, 'cluster'>, role: DoltServerRole): boolean {
+  return settings.cluster != null && (role === 'primary' || role === 'replica');
+}
+
 export interface DoltServerSettings {
   dataDir: string;
   host: string;
@@ -46,6 +73,8 @@ export interface DoltServerSettings {
    * user allowed to send one.
    */
   localInfile?: boolean;
+  /** Cluster mode's replication (see ClusterReplicationSettings); null or absent: remote mode. */
+  cluster?: ClusterReplicationSettings | null;
 }
 
 function yamlString(value: string): string {
@@ -59,7 +88,10 @@ export function listenerOf(settings: DoltServerSettings): { host: string; port: 
 }
 
 export function renderServerConfigYaml(settings: DoltServerSettings): string {
-  const writable = settings.role === 'primary' || settings.role === 'standby';
+  const clustered = runsClustered(settings, settings.role);
+  // A clustered server must not be read-only by YAML: a promoted node would still refuse writes.
+  // Its cluster role is what keeps a standby read-only.
+  const writable = clustered || settings.role === 'primary' || settings.role === 'standby';
   const listener = listenerOf(settings);
   return [
     '# Written by doltgate for this node\'s role; regenerated on every role change.',
@@ -76,8 +108,36 @@ export function renderServerConfigYaml(settings: DoltServerSettings): string {
     // Read at start-up (unlike the replication variables, see the file doc): pinned in
     // dolt-privilege-facts.test.ts. Without it any SQL user reads and writes the host's files.
     ...systemVariables(settings),
+    ...(clustered && settings.cluster ? clusterSection(settings.cluster) : []),
     '',
   ].join('\n');
+}
+
+/**
+ * The YAML's `cluster:` section. Bootstrap values count only while the global config holds no role,
+ * and the agent always writes one (clusterRoleGlobals); standby at 0 is what a node with none starts as.
+ */
+function clusterSection(cluster: ClusterReplicationSettings): string[] {
+  return [
+    'cluster:',
+    '  standby_remotes:',
+    ...cluster.peers.flatMap((peer) => [`    - name: ${yamlString(peer.name)}`, `      remote_url_template: ${yamlString(`${peer.remotesapiUrl.replace(/\/+$/, '')}/${DATABASE_PLACEHOLDER}`)}`]),
+    '  bootstrap_role: standby',
+    '  bootstrap_epoch: 0',
+    '  remotesapi:',
+    `    address: ${yamlString(cluster.remotesapi.host)}`,
+    `    port: ${cluster.remotesapi.port}`,
+  ];
+}
+
+/**
+ * The global config's cluster role for a start in `role`: a clustered start is a standby at the
+ * settings' epoch, always (the invariant above); other starts leave the saved role alone (Dolt
+ * without `cluster:` does not read it).
+ */
+export function clusterRoleGlobals(settings: Pick<DoltServerSettings, 'cluster'>, role: DoltServerRole): Record<string, string | null> {
+  if (!runsClustered(settings, role) || !settings.cluster) return {};
+  return { 'sqlserver.cluster.dolt_cluster_role': 'standby', 'sqlserver.cluster.dolt_cluster_role_epoch': String(settings.cluster.epoch) };
 }
 
 /** The YAML's `system_variables`, read at start-up: secure_file_priv, local_infile. */
@@ -92,13 +152,15 @@ function systemVariables(settings: DoltServerSettings): string[] {
  * The `sqlserver.global.*` entries for a role; null means "unset". Pushes are synchronous
  * (dolt_async_replication 0) so that an acknowledged COMMIT has at least been offered to the remote.
  */
-export function replicationGlobalsForRole(role: DoltServerRole, remoteName: string, remoteUrlTemplate: string | null = null): Record<string, string | null> {
+export function replicationGlobalsForRole(role: DoltServerRole, remoteName: string, remoteUrlTemplate: string | null = null, clusterMode = false): Record<string, string | null> {
   const none = {
     'sqlserver.global.dolt_replicate_to_remote': null,
     'sqlserver.global.dolt_read_replica_remote': null,
     'sqlserver.global.dolt_replicate_all_heads': null,
     'sqlserver.global.dolt_replication_remote_url_template': null,
   };
+  // Cluster mode replicates by Dolt's cluster section alone: no remote, whatever the role.
+  if (clusterMode) return none;
   const template = remoteUrlTemplate === null ? {} : { 'sqlserver.global.dolt_replication_remote_url_template': remoteUrlTemplate };
   if (role === 'primary') {
     return { ...none, ...template, 'sqlserver.global.dolt_replicate_to_remote': remoteName, 'sqlserver.global.dolt_async_replication': '0' };

@@ -15,9 +15,9 @@ import { join } from 'node:path';
 import * as net from 'node:net';
 import mysql from 'mysql2/promise';
 import { ManagedChild, type ExitInfo } from '../../common/child-process';
-import { formatKeeperArgs, formatKeeperLine, KEEPER_KILL_SIGNAL } from '../keeper/keeper-protocol';
+import { formatKeeperArgs, formatKeeperLine, formatKeeperMessage, KEEPER_KILL_SIGNAL } from '../keeper/keeper-protocol';
 import { doltProcessEnv, setGlobalConfig, type DoltEnvironment } from './dolt-command';
-import { listenerOf, renderServerConfigYaml, replicationGlobalsForRole, type DoltServerRole, type DoltServerSettings } from './server-config';
+import { clusterRoleGlobals, listenerOf, renderServerConfigYaml, replicationGlobalsForRole, runsClustered, type DoltServerRole, type DoltServerSettings } from './server-config';
 
 export class DoltNotReadyError extends Error {
   readonly code = 'DOLT_NOT_READY';
@@ -72,6 +72,21 @@ export class DoltSqlServer {
     this.settings = { ...this.settings, privatePort: port };
   }
 
+  /** Cluster mode: the epoch the next clustered start writes with the standby role (server-config.ts). */
+  useClusterEpoch(epoch: number): void {
+    if (!this.settings.cluster) throw new Error('useClusterEpoch is for cluster mode; this server replicates through a remote');
+    this.settings = { ...this.settings, cluster: { ...this.settings.cluster, epoch } };
+  }
+
+  get clusterEpoch(): number | null {
+    return this.settings.cluster?.epoch ?? null;
+  }
+
+  /** Whether `role` runs clustered on this server (cluster mode's primary and replica). */
+  runsClustered(role: DoltServerRole): boolean {
+    return runsClustered(this.settings, role);
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
   }
@@ -99,7 +114,10 @@ export class DoltSqlServer {
     await mkdir(this.options.nodeDir, { recursive: true });
     if (this.settings.secureFilePriv != null) await mkdir(this.settings.secureFilePriv, { recursive: true, mode: 0o700 });
     await writeFile(this.configFile, renderServerConfigYaml(this.settings));
-    await setGlobalConfig(this.options.env, this.options.nodeDir, replicationGlobalsForRole(role, this.settings.remoteName, this.settings.remoteUrlTemplate ?? null));
+    await setGlobalConfig(this.options.env, this.options.nodeDir, {
+      ...replicationGlobalsForRole(role, this.settings.remoteName, this.settings.remoteUrlTemplate ?? null, this.settings.cluster != null),
+      ...clusterRoleGlobals(this.settings, role),
+    });
   }
 
   /**
@@ -130,6 +148,19 @@ export class DoltSqlServer {
   /** Tells the keeper Dolt may take writes until `until` (fence clock ms); false without a keeper. */
   vouchUntil(until: number): boolean {
     return this.options.keeperEntry !== undefined && (this.child?.write(formatKeeperLine(until)) ?? false);
+  }
+
+  /**
+   * Arms the keeper of a running server with `until` as its deadline (cluster mode: before Dolt is
+   * made writable at run time); false without a keeper or a running server.
+   */
+  guard(until: number): boolean {
+    return this.options.keeperEntry !== undefined && (this.child?.write(formatKeeperMessage({ kind: 'guard', until })) ?? false);
+  }
+
+  /** Disarms the keeper: only once Dolt refuses writes again. */
+  unguard(): boolean {
+    return this.options.keeperEntry !== undefined && (this.child?.write(formatKeeperMessage({ kind: 'unguard' })) ?? false);
   }
 
   async restartAs(role: DoltServerRole, readyWithinMs = 30_000): Promise<void> {

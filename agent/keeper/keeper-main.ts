@@ -10,7 +10,8 @@
  *   deadline the agent sent, Dolt gets SIGKILL and the keeper exits with KEEPER_FENCED_EXIT. The
  *   agent sends deadlines that end a fence margin before its lease does, so Dolt is gone before
  *   etcd can give the leader key to anyone else (design.md safety 1).
- * - Unguarded (read-only roles): deadlines are ignored.
+ * - Unguarded (read-only roles): deadlines are ignored. `guard <ms>` arms a running keeper (a Dolt
+ *   made writable without a restart), `unguard` disarms it (keeper-protocol.ts).
  * - The agent gone (stdin closed): Dolt gets SIGKILL. The keeper gone: the kernel kills Dolt
  *   (parent-death signal through setpriv, which execs dolt, so Dolt's PID is the child's PID).
  *   The signal is armed only once setpriv runs, so a keeper killed between the fork and that
@@ -25,7 +26,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fenceClockMs } from '../../common/fence-clock';
-import { KEEPER_FENCED_EXIT, KEEPER_KILL_SIGNAL, mustKill, parentDeathSignalArgs, parseKeeperArgs, parseKeeperLine } from './keeper-protocol';
+import { applyKeeperMessage, KEEPER_FENCED_EXIT, KEEPER_KILL_SIGNAL, mustKill, parentDeathSignalArgs, parseKeeperArgs, parseKeeperMessage } from './keeper-protocol';
 /** How often the deadline is checked; far below the fence margin it enforces. */
 const TICK_MS = 20;
 
@@ -36,18 +37,26 @@ function say(line: string): void {
 /** One keeper: the newest deadline, the child, and whether it was fenced. */
 class Keeper {
   private until: number | null;
+  private guarded: boolean;
   private fenced = false;
   private child: ChildProcess | null = null;
 
-  constructor(private readonly guarded: boolean, first: number | null, private readonly command: string[]) {
+  constructor(guarded: boolean, first: number | null, private readonly command: string[]) {
+    this.guarded = guarded;
     this.until = first;
   }
 
   /** Listens to the agent, then starts the child on the next turn (see start). */
   run(): void {
     createInterface({ input: process.stdin }).on('line', (line) => {
-      const next = parseKeeperLine(line);
-      if (next !== null) this.until = next;
+      const message = parseKeeperMessage(line);
+      if (message === null) return;
+      const next = applyKeeperMessage({ guarded: this.guarded, until: this.until }, message);
+      if (next.guarded !== this.guarded) say(next.guarded ? `guarding from now on, until ${next.until}` : 'no longer guarding: Dolt refuses writes');
+      this.guarded = next.guarded;
+      this.until = next.until;
+      // A guard whose deadline has already passed kills now, not at the next tick.
+      this.check();
     });
     process.stdin.once('close', () => this.kill('the agent closed its end of the pipe (the agent is gone)'));
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => this.child?.kill('SIGTERM'));

@@ -4,10 +4,13 @@
  *
  *   until <ms>   Dolt may take writes until <ms> on the fence clock (common/fence-clock.ts), an
  *                absolute time: a line written late by a frozen agent is already in the past.
+ *   guard <ms>   From now on guard Dolt, with <ms> as the deadline: sent before a running Dolt is
+ *                made writable without a restart (cluster mode's dolt_assume_cluster_role).
+ *   unguard      Stop guarding: sent only once the agent has seen Dolt refuse writes again.
  *
  * A line that cannot be parsed is ignored (it never extends the deadline). The command line says
- * whether the keeper guards at all: read-only roles run unguarded, since a read-only Dolt takes
- * no writes whoever holds the lease.
+ * whether the keeper guards from the start: read-only roles run unguarded, since a read-only Dolt
+ * takes no writes whoever holds the lease.
  */
 
 /** The exit status after the keeper fenced Dolt (EX_TEMPFAIL): the agent's log says why. */
@@ -49,14 +52,44 @@ export function formatKeeperArgs(args: Omit<KeeperArgs, 'command'>): string[] {
   return args.guarded ? ['--until', String(args.until ?? 0)] : ['--unguarded'];
 }
 
+export type KeeperMessage = { kind: 'until'; until: number } | { kind: 'guard'; until: number } | { kind: 'unguard' };
+
+/** What a line says, or null when it says nothing the keeper knows. */
+export function parseKeeperMessage(line: string): KeeperMessage | null {
+  const text = line.trim();
+  if (text === 'unguard') return { kind: 'unguard' };
+  const match = /^(until|guard) (\d{1,15})$/.exec(text);
+  if (!match) return null;
+  return { kind: match[1] as 'until' | 'guard', until: Number(match[2]) };
+}
+
 /** The deadline a line sets, or null when the line is not a deadline. */
 export function parseKeeperLine(line: string): number | null {
-  const match = /^until (\d{1,15})$/.exec(line.trim());
-  return match ? Number(match[1]) : null;
+  const message = parseKeeperMessage(line);
+  return message !== null && message.kind === 'until' ? message.until : null;
 }
 
 export function formatKeeperLine(until: number): string {
   return `until ${Math.max(0, Math.floor(until))}\n`;
+}
+
+export function formatKeeperMessage(message: KeeperMessage): string {
+  return message.kind === 'unguard' ? 'unguard\n' : `${message.kind} ${Math.max(0, Math.floor(message.until))}\n`;
+}
+
+/**
+ * The keeper's state after a message. `until` moves the deadline whether guarded or not (an
+ * unguarded keeper ignores it until guarded); `guard` arms with its own deadline; `unguard` disarms.
+ */
+export function applyKeeperMessage(state: { guarded: boolean; until: number | null }, message: KeeperMessage): { guarded: boolean; until: number | null } {
+  switch (message.kind) {
+    case 'until':
+      return { guarded: state.guarded, until: message.until };
+    case 'guard':
+      return { guarded: true, until: message.until };
+    case 'unguard':
+      return { guarded: false, until: state.until };
+  }
 }
 
 /**

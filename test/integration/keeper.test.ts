@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { ManagedChild, isProcessAlive } from '../../common/child-process';
 import { fenceClockMs } from '../../common/fence-clock';
 import { keeperEntry } from '../../agent/agent-runtime';
-import { formatKeeperLine, KEEPER_FENCED_EXIT, KEEPER_ORPHANED_EXIT, parentDeathSignalArgs } from '../../agent/keeper/keeper-protocol';
+import { formatKeeperLine, formatKeeperMessage, KEEPER_FENCED_EXIT, KEEPER_ORPHANED_EXIT, parentDeathSignalArgs } from '../../agent/keeper/keeper-protocol';
 import { registerCleanup, tempDir } from '../bed/cleanup';
 import { eventually } from '../bed/eventually';
 
@@ -96,6 +96,35 @@ describe('keeper (real processes)', function () {
   });
     expect((await keeper.waitForExit())?.code).to.equal(KEEPER_FENCED_EXIT);
     expect(await readFile(log, 'utf8')).to.match(/not starting sleep: the lease deadline \d+ has passed/);
+  });
+
+  it('unguarded, then armed at run time (cluster mode promotes without a restart): kills once the deadlines stop', async () => {
+    const { keeper, child, log } = await startKeeper(dir, ['--unguarded']);
+    keeper.write(formatKeeperMessage({ kind: 'guard', until: fenceClockMs() + 1_500 }));
+    const exit = await keeper.waitForExit();
+    expect(exit?.code).to.equal(KEEPER_FENCED_EXIT);
+    expect(isProcessAlive(child)).to.equal(false);
+    expect(await readFile(log, 'utf8')).to.match(/guarding from now on[\s\S]*killing pid \d+: no lease renewal/);
+  });
+
+  it('armed at run time with a deadline already past: kills at once', async () => {
+    const { keeper, child } = await startKeeper(dir, ['--unguarded']);
+    const sent = fenceClockMs();
+    keeper.write(formatKeeperMessage({ kind: 'guard', until: sent - 1 }));
+    const exit = await keeper.waitForExit();
+    expect(exit?.code).to.equal(KEEPER_FENCED_EXIT);
+    expect(fenceClockMs() - sent, 'at once, not at a later tick').to.be.below(1_000);
+    expect(isProcessAlive(child)).to.equal(false);
+  });
+
+  it('disarmed at run time (Dolt read-only again): the deadlines stopping no longer kill', async () => {
+    const { keeper, child } = await startKeeper(dir, ['--until', String(fenceClockMs() + 4_000)]);
+    keeper.write(formatKeeperMessage({ kind: 'unguard' }));
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(isProcessAlive(child), 'alive past its first deadline').to.equal(true);
+    keeper.signal('SIGUSR2');
+    await keeper.waitForExit();
+    expect(isProcessAlive(child)).to.equal(false);
   });
 
   it('unguarded: time never kills the child; SIGUSR2 does, and the keeper exits after it', async () => {

@@ -3,7 +3,7 @@
  */
 
 import { expect } from 'chai';
-import { formatKeeperArgs, formatKeeperLine, mustKill, parseKeeperArgs, parseKeeperLine } from '../../agent/keeper/keeper-protocol';
+import { applyKeeperMessage, formatKeeperArgs, formatKeeperLine, formatKeeperMessage, mustKill, parseKeeperArgs, parseKeeperLine, parseKeeperMessage, type KeeperMessage } from '../../agent/keeper/keeper-protocol';
 
 describe('keeper protocol', () => {
   describe('parseKeeperArgs', () => {
@@ -31,6 +31,52 @@ describe('keeper protocol', () => {
         expect(parseKeeperArgs([...formatKeeperArgs(args), '--', 'cmd'])).to.deep.equal({ ...args, command: ['cmd'] });
       }
     });
+  });
+
+  describe('parseKeeperMessage', () => {
+    const rows: Array<[string, KeeperMessage | null]> = [
+      ['until 12345', { kind: 'until', until: 12345 }],
+      ['guard 900', { kind: 'guard', until: 900 }],
+      [' guard 0 ', { kind: 'guard', until: 0 }],
+      ['unguard', { kind: 'unguard' }],
+      ['  unguard  ', { kind: 'unguard' }],
+      ['unguard 5', null],
+      ['guard', null],
+      ['guard -1', null],
+      ['GUARD 5', null],
+      ['guard 1234567890123456', null],
+    ];
+    for (const [line, expected] of rows) {
+      it(`${JSON.stringify(line)} → ${JSON.stringify(expected)}`, () => expect(parseKeeperMessage(line)).to.deep.equal(expected));
+    }
+
+    it('formatKeeperMessage writes what parseKeeperMessage reads', () => {
+      for (const message of [{ kind: 'until', until: 7 }, { kind: 'guard', until: 8 }, { kind: 'unguard' }] as KeeperMessage[]) {
+        expect(parseKeeperMessage(formatKeeperMessage(message))).to.deep.equal(message);
+      }
+    });
+
+    it('a guard line is not a deadline for parseKeeperLine (an old keeper ignores it rather than extend)', () => {
+      expect(parseKeeperLine('guard 5')).to.equal(null);
+    });
+  });
+
+  describe('applyKeeperMessage', () => {
+    const rows: Array<{ from: { guarded: boolean; until: number | null }; message: KeeperMessage; to: { guarded: boolean; until: number | null } }> = [
+      { from: { guarded: false, until: null }, message: { kind: 'until', until: 10 }, to: { guarded: false, until: 10 } },
+      { from: { guarded: false, until: null }, message: { kind: 'guard', until: 10 }, to: { guarded: true, until: 10 } },
+      { from: { guarded: true, until: 50 }, message: { kind: 'guard', until: 10 }, to: { guarded: true, until: 10 } },
+      { from: { guarded: true, until: 50 }, message: { kind: 'until', until: 60 }, to: { guarded: true, until: 60 } },
+      { from: { guarded: true, until: 50 }, message: { kind: 'unguard' }, to: { guarded: false, until: 50 } },
+      { from: { guarded: false, until: 50 }, message: { kind: 'unguard' }, to: { guarded: false, until: 50 } },
+    ];
+    for (const row of rows) {
+      it(`${JSON.stringify(row.from)} + ${JSON.stringify(row.message)} → ${JSON.stringify(row.to)}`, () => {
+        expect(applyKeeperMessage(row.from, row.message)).to.deep.equal(row.to);
+        // And the kill decision follows: only a guarded state with its deadline reached kills.
+        expect(mustKill(row.to.guarded, row.to.until, 1_000)).to.equal(row.to.guarded && (row.to.until ?? 0) <= 1_000);
+      });
+    }
   });
 
   describe('parseKeeperLine', () => {
