@@ -25,6 +25,9 @@ import { DoltSqlServer } from './dolt/sql-server';
 import type { DoltServerRole } from './dolt/server-config';
 import { listDatabases, quoteIdentifier, withSession, type SqlEndpoint } from './dolt/sql-session';
 import { inspectData, notOnRemoteByDatabase } from './dolt/inspector';
+import { inspectClusterData } from './dolt/cluster-inspector';
+import { ClusterFailoverDatabase } from './failover/cluster-failover-database';
+import type { FailoverDatabase } from './failover/failover-database';
 import { DatabaseCatalogSync, type TaggedInspection } from './database-catalog-sync';
 import { HealthTracker } from './health/health-tracker';
 import { SqlHealthCheck } from './health/sql-check';
@@ -60,7 +63,7 @@ export class AgentRuntime {
   private readonly stateFile: NodeStateFile;
   private readonly executorSettings: ExecutorSettings;
   /** The node's Dolt data as failover steps and rejoins use it. */
-  private readonly database: SqlFailoverDatabase;
+  private readonly database: FailoverDatabase;
   /** What each decision does (decision-actor.ts). */
   private readonly actor: DecisionActor;
   private readonly backup: BackupScheduler | null;
@@ -104,25 +107,30 @@ export class AgentRuntime {
     this.metrics = new AgentMetrics({ cluster: config.cluster, node: config.name });
     this.publicEndpoint = { host: config.dolt.host, port: config.dolt.port, user: config.dolt.user, password: config.dolt.password };
     this.lease = new LeaseKeeper(store, config.ha.leaseTtlMs, logger.child('lease'), this.metrics);
+    this.stateFile = new NodeStateFile(config.dolt.nodeDir);
+    this.state = this.stateFile.read();
+    const cluster = config.dolt.cluster;
     if (config.dolt.mode === 'managed') {
       const server = new DoltSqlServer({
         env: { binary: config.dolt.binary, rootPath: `${config.dolt.nodeDir}/home` },
         nodeDir: config.dolt.nodeDir,
-        settings: { dataDir: config.dolt.dataDir, host: config.dolt.host, port: config.dolt.port, role: 'replica', remoteName: config.dolt.remote, remoteUrlTemplate: config.dolt.remoteUrlTemplate, secureFilePriv: config.dolt.secureFilePriv, localInfile: config.dolt.localInfile },
+        settings: {
+          dataDir: config.dolt.dataDir, host: config.dolt.host, port: config.dolt.port, role: 'replica', remoteName: config.dolt.remote, remoteUrlTemplate: config.dolt.remoteUrlTemplate,
+          secureFilePriv: config.dolt.secureFilePriv, localInfile: config.dolt.localInfile,
+          cluster: cluster === null ? null : { peers: cluster.peers, remotesapi: cluster.remotesapi, epoch: this.state.epoch },
+        },
         user: config.dolt.user,
         password: config.dolt.password,
         dieWithParent: true,
         keeperEntry,
       });
       const vouch = (): number | null => this.lease.keeperDeadline(config.ha.fenceMarginMs);
-      this.local = new ManagedLocalDolt(server, { user: config.dolt.user, password: config.dolt.password }, logger.child('dolt'), vouch);
+      this.local = new ManagedLocalDolt(server, { user: config.dolt.user, password: config.dolt.password }, logger.child('dolt'), vouch, undefined, cluster?.ackWritesTimeoutSecs ?? 0);
     } else {
       this.local = new ExternalLocalDolt(this.publicEndpoint);
     }
     this.tracker = new HealthTracker(config.ha.failureThreshold);
     this.probe = new HostProbe(logger.child('probe'), config.checkTimeoutMs);
-    this.stateFile = new NodeStateFile(config.dolt.nodeDir);
-    this.state = this.stateFile.read();
     this.executorSettings = {
       name: config.name,
       remote: config.dolt.remote,
@@ -131,8 +139,12 @@ export class AgentRuntime {
       sqlTimeoutMs: Math.max(config.checkTimeoutMs, 2000),
       // Used only by a hand-over without an op; an op carries its own (switchover --drain-timeout).
       drainTimeoutMs: defaultDrainTimeoutMs,
+      replication: config.dolt.replication,
     };
-    this.database = new SqlFailoverDatabase(this.local, this.executorSettings, now);
+    this.database =
+      cluster === null
+        ? new SqlFailoverDatabase(this.local, this.executorSettings, now)
+        : new ClusterFailoverDatabase(this.local, { name: config.name, orphanDir: `${config.dolt.nodeDir}/orphans` }, () => this.primaryEndpoint(), now);
     this.actor = new DecisionActor(
       { name: config.name, state: () => this.state, setState: (next) => this.setState(next), memberRecord: () => this.memberRecord() },
       { store, local: this.local, database: this.database, lease: this.lease, executorWith: (hooks) => this.executorWith(hooks), metrics: this.metrics, logger, now },
@@ -174,7 +186,7 @@ export class AgentRuntime {
       // Never writable at start: a former primary comes back fenced until decide makes it leader.
       const role: DoltServerRole = this.state.role === 'primary' || this.state.role === 'fenced' ? 'fenced' : 'replica';
       if (this.state.role === 'primary') this.setState({ ...this.state, role: 'fenced' });
-      await this.local.ensureRole(role);
+      await this.local.ensureRole(role, this.state.epoch);
     }
     await this.dropStaleLeaderKey();
     this.lease.start();
@@ -187,6 +199,14 @@ export class AgentRuntime {
       return null;
     });
     this.logger.info('agent started', { name: this.config.name, cluster: this.config.cluster, role: this.state.role, epoch: this.state.epoch });
+  }
+
+  /** Cluster mode's rejoin: where the published primary's Dolt answers, with this agent's credentials. */
+  private async primaryEndpoint(): Promise<SqlEndpoint | null> {
+    const topology = (await this.store.snapshot()).topology?.value ?? null;
+    const node = topology?.primary ? topology.nodes[topology.primary] : undefined;
+    if (!node || topology?.primary === this.config.name) return null;
+    return { host: node.sql.host, port: node.sql.port, user: this.config.dolt.user, password: this.config.dolt.password };
   }
 
   /**
@@ -289,7 +309,8 @@ export class AgentRuntime {
       if (this.stopped) return;
       await this.actor.act(decision, snapshot);
       if (snapshot?.leader?.name === this.config.name) await this.keepPrefixSmall(snapshot);
-      if (snapshot !== null && (await this.catalogSync.sync(snapshot, this.taggedInspection, this.state.epoch))) this.lastInspectAt = 0;
+      // Cluster mode replicates CREATE and DROP DATABASE by itself: no catalog to follow.
+      if (snapshot !== null && this.config.dolt.replication === 'remote' && (await this.catalogSync.sync(snapshot, this.taggedInspection, this.state.epoch))) this.lastInspectAt = 0;
     } catch (error) {
       this.logger.error('agent cycle failed', { error: (error as Error).message });
     }
@@ -347,7 +368,9 @@ export class AgentRuntime {
       const writable = this.local.runningRole === 'primary';
       try {
         const role = this.local.runningRole;
-        const inspection = await withSession(this.local.endpoint, Math.max(2000, this.config.checkTimeoutMs), (session) => inspectData(session, { remoteName: this.config.dolt.remote, fetch: writable }));
+        const inspection = await withSession(this.local.endpoint, Math.max(2000, this.config.checkTimeoutMs), (session) =>
+          this.config.dolt.replication === 'cluster' ? inspectClusterData(session, { primary: writable }) : inspectData(session, { remoteName: this.config.dolt.remote, fetch: writable }),
+        );
         this.taggedInspection = { inspection, role: role === this.local.runningRole ? role : null };
         this.metrics.commitsNotOnRemote.set(inspection.commitsNotOnRemote);
         this.metrics.commitsBehindRemote.set(inspection.commitsBehindRemote);

@@ -110,7 +110,7 @@ export class DecisionActor {
         await this.rejoin(decision.epoch, decision.orphanEpoch);
         return;
       case 'follow':
-        if (this.deps.local.mode === 'managed' && this.deps.local.runningRole !== 'replica') await this.deps.local.ensureRole('replica');
+        if (this.deps.local.mode === 'managed' && this.deps.local.runningRole !== 'replica') await this.deps.local.ensureRole('replica', decision.epoch);
         if (this.node.state().role !== 'replica' || this.node.state().epoch !== decision.epoch) this.node.setState({ ...this.node.state(), role: 'replica', epoch: decision.epoch });
         return;
     }
@@ -191,6 +191,12 @@ export class DecisionActor {
       this.node.setState({ ...this.node.state(), role: 'replica', epoch });
       return;
     }
+    if (this.deps.database.holdsOnlyReplicatedCommits?.(this.deps.local.runningRole) === true) {
+      // A cluster standby already (a hand-over): everything it holds came from a primary.
+      this.node.setState({ role: 'replica', epoch, primaryEpoch: this.node.state().primaryEpoch });
+      this.deps.logger.info('rejoined as a read replica: nothing of its own to save', { epoch });
+      return;
+    }
     // Recovery runs on the standby's private listener: no client writes while it saves and resets.
     await this.deps.local.ensureRole('standby');
     const catalog = (await this.deps.store.snapshot()).databases?.value ?? null;
@@ -203,7 +209,7 @@ export class DecisionActor {
       const history = (await this.deps.store.listHistory(1))[0];
       if (history) await this.deps.store.putHistory({ ...history, orphanedBranches: [...new Set([...history.orphanedBranches, ...orphans])] });
     }
-    await this.deps.local.ensureRole('replica');
+    await this.deps.local.ensureRole('replica', epoch);
     this.node.setState({ role: 'replica', epoch, primaryEpoch: this.node.state().primaryEpoch });
     this.deps.logger.info('rejoined as a read replica', { epoch, orphans });
   }

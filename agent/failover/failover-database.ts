@@ -8,7 +8,8 @@
 
 import type { DatabaseCatalog } from '../../proto';
 import type { LocalDolt } from '../dolt/local-dolt';
-import { withSession } from '../dolt/sql-session';
+import type { DoltServerRole } from '../dolt/server-config';
+import { withSession, type SqlEndpoint } from '../dolt/sql-session';
 import { alignWithCatalog, type Alignment } from '../dolt/database-sync';
 import { ensureRemoteOnAllDatabases, pushAllBranches, recoverNewestCommits, removeRemoteFromAllDatabases, type BranchOutcome } from '../dolt/recovery';
 
@@ -38,6 +39,25 @@ export interface FailoverDatabase {
    * how many were still running when it stopped.
    */
   drainStatements(boundMs: number, timeoutMs: number): Promise<{ waitedMs: number; running: number }>;
+  /**
+   * Whether a node whose Dolt runs in `runningRole` holds nothing a primary lacks, so a rejoin
+   * has nothing to save (cluster mode's clustered standby). Absent: a rejoin always recovers.
+   */
+  holdsOnlyReplicatedCommits?(runningRole: DoltServerRole | null): boolean;
+}
+
+/** Waits until no other session of the server runs a statement, for at most `boundMs`. */
+export function drainStatements(endpoint: SqlEndpoint, boundMs: number, timeoutMs: number, now: () => number): Promise<{ waitedMs: number; running: number }> {
+  const started = now();
+  const deadline = started + boundMs;
+  return withSession(endpoint, timeoutMs, async (session) => {
+    for (;;) {
+      const rows = await session.query("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND command NOT IN ('Sleep', 'Daemon', 'Binlog Dump')");
+      const running = Number(rows[0]?.n ?? 0);
+      if (running === 0 || now() >= deadline) return { waitedMs: now() - started, running };
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  });
 }
 
 export class SqlFailoverDatabase implements FailoverDatabase {
@@ -67,15 +87,6 @@ export class SqlFailoverDatabase implements FailoverDatabase {
   }
 
   drainStatements(boundMs: number, timeoutMs: number): Promise<{ waitedMs: number; running: number }> {
-    const started = this.now();
-    const deadline = started + boundMs;
-    return withSession(this.local.endpoint, timeoutMs, async (session) => {
-      for (;;) {
-        const rows = await session.query("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND command NOT IN ('Sleep', 'Daemon', 'Binlog Dump')");
-        const running = Number(rows[0]?.n ?? 0);
-        if (running === 0 || this.now() >= deadline) return { waitedMs: this.now() - started, running };
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    });
+    return drainStatements(this.local.endpoint, boundMs, timeoutMs, this.now);
   }
 }

@@ -17,6 +17,8 @@ import { describeAlignment } from '../dolt/database-sync';
 import type { BranchOutcome } from '../dolt/recovery';
 import { SqlFailoverDatabase, type FailoverDatabase } from './failover-database';
 import { buildTopology } from './topology-builder';
+import { clusterStatus } from '../dolt/cluster-role';
+import { withSession } from '../dolt/sql-session';
 
 export { backupRemoteName } from './failover-database';
 
@@ -29,6 +31,8 @@ export interface ExecutorSettings {
   remoteUrlTemplate: string | null;
   sqlTimeoutMs: number;
   drainTimeoutMs: number;
+  /** How commits reach the other nodes (agent-config.ts); default remote. */
+  replication?: 'remote' | 'cluster';
 }
 
 export interface ExecutorHooks {
@@ -178,10 +182,15 @@ export class FailoverExecutor {
           // would send its next write here and see the connection die.
           const proxies = await this.awaitProxies(plan.epoch, deadline);
           const drained = await this.database.drainStatements(Math.max(0, deadline - this.now()), timeout);
+          const drainText = drained.running === 0 ? `drained in ${drained.waitedMs} ms` : `${drained.running} statement(s) still running at the ${bound} ms drain bound, cut off`;
+          if (this.settings.replication === 'cluster') {
+            text += `; ${proxies}; ${drainText}; ${await this.handOverClustered(plan)}`;
+            this.hooks.rolePublished?.('fenced', plan.epoch);
+            return { text, orphans: [] };
+          }
           const pushed = await this.database.pushAll(timeout * 10);
           await this.local.fence({ restart: false });
           this.hooks.rolePublished?.('fenced', plan.epoch);
-          const drainText = drained.running === 0 ? `drained in ${drained.waitedMs} ms` : `${drained.running} statement(s) still running at the ${bound} ms drain bound, cut off`;
           text += `; ${proxies}; ${drainText}; pushed ${pushed} branch(es) the remote lacked; stopped taking writes`;
           return { text, orphans: [] };
         }
@@ -205,8 +214,32 @@ export class FailoverExecutor {
     }
   }
 
+  /**
+   * Cluster mode, the outgoing primary's share of a hand-over: Dolt's graceful step-down, which
+   * waits for the standbys. Invariant: the candidate holds every commit when this node stops being
+   * primary. Writes are held and drained by now, so a candidate caught up before the call stays so;
+   * it is checked before (nothing changes when it lags) and in Dolt's own answer after.
+   */
+  private async handOverClustered(plan: FailoverPlan): Promise<string> {
+    const timeout = this.settings.sqlTimeoutMs;
+    if (this.local.handOverToStandby === undefined) throw new Error('this node\'s Dolt cannot hand over in cluster mode (not managed by this agent)');
+    const status = await withSession(this.local.endpoint, timeout, clusterStatus);
+    const lagging = status.filter((row) => row.standby === plan.candidate && (row.lagMs !== 0 || row.error !== null));
+    if (lagging.length > 0) {
+      throw new FailoverAbortedError(
+        `${plan.candidate} has not caught up on ${lagging.map((row) => `${row.database} (${row.error ?? (row.lagMs === null ? 'nothing replicated yet' : `${row.lagMs} ms behind`)})`).join(', ')}: still primary, not handing over`,
+      );
+    }
+    const caughtUp = await this.local.handOverToStandby(plan.epoch, 1, timeout * 10);
+    const missed = caughtUp.filter((row) => row.remote === plan.candidate && !row.caughtUp);
+    if (missed.length > 0) throw new Error(`handed over, but Dolt reports ${plan.candidate} behind on ${missed.map((row) => row.database).join(', ')}: not promoting it`);
+    const standbys = [...new Set(caughtUp.filter((row) => row.caughtUp).map((row) => row.remote))].sort();
+    return `handed over with dolt_cluster_transition_to_standby: ${standbys.join(', ') || 'no standby'} caught up; a cluster standby at epoch ${plan.epoch}`;
+  }
+
   /** The steps that touch only the local Dolt: no topology write. */
   private async executeLocal(plan: FailoverPlan, step: 'disable-read-only' | 'recover' | 'enable-push-on-write'): Promise<{ text: string; orphans: string[] }> {
+    if (this.settings.replication === 'cluster') return this.executeLocalClustered(plan, step);
     const timeout = this.settings.sqlTimeoutMs;
     switch (step) {
       case 'disable-read-only': {
@@ -235,6 +268,32 @@ export class FailoverExecutor {
           (error: Error) => `could not push to the remote yet (${error.message}); commits not on the remote are reported by the agent`,
         );
         return { text: `restarted dolt sql-server on its public listener with dolt_replicate_to_remote = '${this.settings.remote}' under the keeper; ${pushed}`, orphans: [] };
+      }
+    }
+  }
+
+  /**
+   * Cluster mode's local steps: the candidate is a cluster standby that holds what the primary
+   * replicated to it, so it recovers nothing; it becomes writable by assuming the primary role at
+   * the plan's epoch, at run time and under the keeper, in enable-push-on-write (the same step as
+   * remote mode, so the invariant "primary only through that step" holds in both).
+   */
+  private async executeLocalClustered(plan: FailoverPlan, step: 'disable-read-only' | 'recover' | 'enable-push-on-write'): Promise<{ text: string; orphans: string[] }> {
+    switch (step) {
+      case 'disable-read-only': {
+        const was = this.local.runningRole;
+        // A resumed plan may find Dolt without cluster: (fenced, restarted): clustered again, below the plan's epoch.
+        await this.local.ensureRole('replica', plan.epoch - 1);
+        return { text: was === 'replica' ? 'a cluster standby already: it turns writable by assuming the primary role' : `restarted dolt sql-server as a cluster standby at epoch ${plan.epoch - 1}`, orphans: [] };
+      }
+      case 'recover': {
+        await this.database.recover(null, plan.epoch, this.settings.sqlTimeoutMs, 'promote');
+        return { text: 'nothing to recover: cluster replication put on this standby every commit the primary replicated to it', orphans: [] };
+      }
+      case 'enable-push-on-write': {
+        await this.local.ensureRole('primary', plan.epoch);
+        this.hooks.rolePublished?.('primary', plan.epoch);
+        return { text: `assumed the cluster primary role at epoch ${plan.epoch} (dolt_assume_cluster_role, no restart) under the keeper; Dolt replicates every commit to its standbys`, orphans: [] };
       }
     }
   }

@@ -49,7 +49,10 @@ function etcdAccessKeys(): string[] {
 export function agentSettingsFromSource(text: string): Set<string> {
   const prefixOf: Record<string, string> = { raw: '' };
   for (const m of text.matchAll(/const (\w+) = [^;]*?reader\.section\(\s*raw,\s*'(\w+)'\)/g)) prefixOf[m[1]] = `${m[2]}.`;
+  // A nested section names its full path: reader.section(doltRaw, 'cluster', 'dolt.cluster').
+  for (const m of text.matchAll(/const (\w+) = [^;]*?reader\.section\(\s*\w+,\s*'\w+',\s*'([\w.]+)'\)/g)) prefixOf[m[1]] = `${m[2]}.`;
   const paths = new Set<string>();
+  for (const m of text.matchAll(/reader\.address\(\s*\w+,\s*'\w+',\s*'([\w.]+)'\)/g)) paths.add(m[1]);
   for (const m of text.matchAll(/reader\.(?:string|int|bool)\(\s*\w+,\s*'\w+',\s*'([\w.]+)'/g)) paths.add(m[1]);
   for (const m of text.matchAll(/reader\.address\(\s*(\w+),\s*'(\w+)'\)/g)) paths.add(`${prefixOf[m[1]] ?? '?.'}${m[2]}`);
   for (const m of text.matchAll(/\b(\w+)\.(\w+)\b/g)) if (m[1] in prefixOf) paths.add(`${prefixOf[m[1]]}${m[2]}`);
@@ -76,12 +79,24 @@ export function proxySettingsFromSource(text: string): Set<string> {
 function nestedCommentedPaths(text: string): string[] {
   const paths: string[] = [];
   let section: string | null = null;
+  // A commented-out sub-section (`  # cluster:` alone on its line) and its `  #   key: value` lines.
+  let sub: string | null = null;
   for (const line of text.split('\n')) {
     const top = /^([a-z][a-z0-9_]*):/.exec(line);
     if (top) section = top[1];
     else if (/^\S/.test(line)) section = null;
+    if (section === null) continue;
     const nested = /^  # ([a-z][a-z0-9_]*): \S+$/.exec(line);
-    if (nested && section !== null) paths.push(`${section}.${nested[1]}`);
+    if (nested) paths.push(`${section}.${nested[1]}`);
+    const opens = /^  # ([a-z][a-z0-9_]*):$/.exec(line);
+    if (opens) {
+      sub = opens[1];
+      paths.push(`${section}.${sub}`);
+      continue;
+    }
+    const deeper = /^  # {3}([a-z][a-z0-9_]*): \S.*$/.exec(line);
+    if (deeper && sub !== null) paths.push(`${section}.${sub}.${deeper[1]}`);
+    else if (!line.startsWith('  #   ')) sub = null;
   }
   return paths;
 }
