@@ -37,6 +37,14 @@ async function prepareRoot(layout: NodeLayout): Promise<void> {
   await initDoltRoot(layout.env, layout.nodeDir);
 }
 
+/**
+ * Cluster mode: an empty node with its own DOLT_ROOT_PATH. Databases are created on the first
+ * primary once the agents have chosen one, and Dolt's cluster replication brings them to the rest.
+ */
+export async function initEmptyNode(layout: NodeLayout): Promise<void> {
+  await prepareRoot(layout);
+}
+
 /** Creates every database on the first node and pushes it to its remote. */
 export async function initFirstNode(layout: NodeLayout, remoteDir: string, databases: string[], remoteName = 'origin'): Promise<void> {
   await prepareRoot(layout);

@@ -15,7 +15,8 @@ import { ManagedChild } from '../common/child-process';
 import { EtcdClusterStore } from '../agent/store/etcd-cluster-store';
 import type { ClusterSnapshot } from '../agent/store/cluster-store';
 import { EtcdCluster } from './etcd-cluster';
-import { cloneNode, initFirstNode, nodeLayout, remoteUrlTemplate } from './dolt-node-setup';
+import { cloneNode, initEmptyNode, initFirstNode, nodeLayout, remoteUrlTemplate } from './dolt-node-setup';
+import { queryAsRoot } from './root-query';
 import { freePort } from '../common/free-port';
 import { hashProxyPassword } from '../proxy/config';
 
@@ -36,6 +37,12 @@ export interface LocalClusterOptions {
   controlToken?: string;
   /** Run etcd with authentication on (a root user every client logs in as); default true, as the sandbox runs it. */
   etcdAuth?: boolean;
+  /**
+   * How the nodes replicate (agent config dolt.replication): remote (default; a file:// remote
+   * under dir) or cluster (Dolt's direct-to-standby replication; the databases are created on the
+   * first primary and replicate from there).
+   */
+  replication?: 'remote' | 'cluster';
 }
 
 export interface LocalAgent {
@@ -44,6 +51,8 @@ export interface LocalAgent {
   sqlPort: number;
   grpcPort: number;
   metricsPort: number;
+  /** Cluster mode: the node's cluster remotesapi port (0 in remote mode). */
+  remotesapiPort: number;
   nodeDir: string;
   process: ManagedChild;
 }
@@ -81,7 +90,8 @@ export class LocalCluster {
   }
 
   static async create(options: LocalClusterOptions, progress: (line: string) => void = () => undefined): Promise<LocalCluster> {
-    const full = { cluster: 'sandbox', nodes: 3, databases: ['app'], etcdMembers: 1 as const, ...options };
+    const full = { cluster: 'sandbox', nodes: 3, databases: ['app'], etcdMembers: 1 as const, replication: 'remote' as const, ...options };
+    const clustered = full.replication === 'cluster';
     await mkdir(full.dir, { recursive: true });
     progress(`starting etcd (${full.etcdMembers} member${full.etcdMembers > 1 ? 's' : ''})`);
     const etcd = await EtcdCluster.start({ dir: join(full.dir, 'etcd'), members: full.etcdMembers, detached: full.detached, auth: full.etcdAuth ?? true });
@@ -92,31 +102,43 @@ export class LocalCluster {
       for (let i = 0; i < full.nodes; i++) {
         const name = `n${i + 1}`;
         const layout = nodeLayout(full.dir, name, full.doltBinary);
-        progress(`${i === 0 ? 'creating' : 'cloning'} databases (${full.databases.join(', ')}) for ${name}`);
-        if (i === 0) await initFirstNode(layout, remoteDir, full.databases);
-        else await cloneNode(layout, remoteDir, full.databases);
-        const agent: LocalAgent = {
+        if (clustered) {
+          progress(`preparing ${name} (cluster replication: databases come from the first primary)`);
+          await initEmptyNode(layout);
+        } else {
+          progress(`${i === 0 ? 'creating' : 'cloning'} databases (${full.databases.join(', ')}) for ${name}`);
+          if (i === 0) await initFirstNode(layout, remoteDir, full.databases);
+          else await cloneNode(layout, remoteDir, full.databases);
+        }
+        agents.push({
           name,
           configPath: join(layout.nodeDir, 'agent.yaml'),
           sqlPort: await freePort(),
           grpcPort: await freePort(),
           metricsPort: await freePort(),
+          remotesapiPort: clustered ? await freePort() : 0,
           nodeDir: layout.nodeDir,
           process: undefined as unknown as ManagedChild,
-        };
-        await writePrivateFile(agent.configPath, stringify(cluster.agentConfig(agent, layout.dataDir)));
+        });
+      }
+      // Every agent.yaml is written once all ports are known: in cluster mode each lists its peers.
+      for (const agent of agents) {
+        await writePrivateFile(agent.configPath, stringify(cluster.agentConfig(agent, join(agent.nodeDir, 'data'))));
         agent.process = new ManagedChild({
           command: process.execPath,
           args: [full.doltgateEntry, 'agent', '--config', agent.configPath],
-          logFile: join(layout.nodeDir, 'agent.log'),
+          logFile: join(agent.nodeDir, 'agent.log'),
           detached: full.detached,
         });
-        agents.push(agent);
       }
       progress('starting agents (each starts its dolt sql-server)');
       for (const agent of agents) await agent.process.start();
       progress('waiting for the agents to elect a primary');
-      await cluster.waitForStablePrimary(60_000);
+      const primary = await cluster.waitForStablePrimary(60_000);
+      if (clustered) {
+        progress(`creating databases (${full.databases.join(', ')}) on ${primary}; cluster replication copies them to the standbys`);
+        await cluster.createClusterDatabases(primary, full.databases);
+      }
     } catch (error) {
       await cluster.stop();
       throw error;
@@ -124,7 +146,31 @@ export class LocalCluster {
     return cluster;
   }
 
+  /** Cluster mode: the databases, made on the first primary, until every standby holds them. */
+  private async createClusterDatabases(primary: string, databases: string[]): Promise<void> {
+    for (const database of databases) await queryAsRoot(this.agent(primary).sqlPort, `CREATE DATABASE IF NOT EXISTS \`${database}\``);
+    const deadline = Date.now() + 30_000;
+    for (const agent of this.agents) {
+      for (;;) {
+        const names = await queryAsRoot<Record<string, string>>(agent.sqlPort, 'SHOW DATABASES').then((rows) => rows.map((row) => Object.values(row)[0]), () => [] as string[]);
+        if (databases.every((database) => names.includes(database))) break;
+        if (Date.now() > deadline) throw new Error(`${agent.name} did not receive ${databases.join(', ')} by cluster replication within 30 s (it has ${names.join(', ') || 'none'})`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+
   private agentConfig(agent: LocalAgent, dataDir: string): Record<string, unknown> {
+    const replication =
+      this.options.replication === 'cluster'
+        ? {
+            replication: 'cluster',
+            cluster: {
+              remotesapi: `127.0.0.1:${agent.remotesapiPort}`,
+              peers: Object.fromEntries(this.agents.filter((peer) => peer !== agent).map((peer) => [peer.name, `http://127.0.0.1:${peer.remotesapiPort}`])),
+            },
+          }
+        : { remote_url_template: remoteUrlTemplate(this.remoteDir) };
     const base: Record<string, unknown> = {
       name: agent.name,
       cluster: this.options.cluster,
@@ -139,7 +185,7 @@ export class LocalCluster {
         user: 'root',
         password: '',
         remote: 'origin',
-        remote_url_template: remoteUrlTemplate(this.remoteDir),
+        ...replication,
       },
       priority: 100,
       check_interval_ms: 250,

@@ -1,0 +1,122 @@
+/**
+ * Cluster mode (dolt.replication: cluster, issue 15) with real etcd, real Dolt and real agent
+ * processes: the agents pick the first primary among standbys at epoch 0 and databases made on it
+ * reach the others by Dolt's replication; a kill -9 of the primary's Dolt is failed over by a
+ * promotion at run time at the next epoch, with every replicated row; the old primary comes back
+ * without cluster: (so it keeps what it alone held), saves that as an orphan branch on the new
+ * primary, and rejoins as a cluster standby at the new epoch. No two nodes take writes.
+ */
+
+import { expect } from 'chai';
+import type { LocalCluster } from '../../sandbox/local-cluster';
+import { eventually } from '../bed/eventually';
+import { queryNode, startLocalCluster } from '../bed/local-cluster';
+
+const fast = { ha: { min_failover_interval_ms: 1000 } };
+
+async function roleOf(cluster: LocalCluster, node: string): Promise<string> {
+  const rows = await queryNode<{ role: string; epoch: number }>(cluster, node, 'SELECT @@GLOBAL.dolt_cluster_role AS role, @@GLOBAL.dolt_cluster_role_epoch AS epoch', [], 'mysql');
+  return `${rows[0].role}@${rows[0].epoch}`;
+}
+
+/** Nodes whose Dolt would take a write now: a cluster primary, or a server without cluster: and read_only off. */
+async function writableNodes(cluster: LocalCluster): Promise<string[]> {
+  const writable: string[] = [];
+  for (const agent of cluster.agents) {
+    try {
+      const rows = await queryNode<{ ro: number; role: string | null }>(cluster, agent.name, 'SELECT @@read_only AS ro, @@GLOBAL.dolt_cluster_role AS role', [], 'mysql');
+      const role = rows[0].role ?? '';
+      if (role === 'primary' || (role === '' && Number(rows[0].ro) === 0)) writable.push(agent.name);
+    } catch {
+      // down, or a server without cluster: that has no such variable: read_only decides
+      const rows = await queryNode<{ ro: number }>(cluster, agent.name, 'SELECT @@read_only AS ro', [], 'mysql').catch(() => [] as Array<{ ro: number }>);
+      if (rows.length > 0 && Number(rows[0].ro) === 0 && (await takesNoClusterRole(cluster, agent.name))) writable.push(agent.name);
+    }
+  }
+  return writable;
+}
+
+async function takesNoClusterRole(cluster: LocalCluster, node: string): Promise<boolean> {
+  return queryNode(cluster, node, 'SELECT @@GLOBAL.dolt_cluster_role', [], 'mysql').then(
+    () => false,
+    () => true,
+  );
+}
+
+async function ids(cluster: LocalCluster, node: string, asOf = ''): Promise<number[]> {
+  const rows = await queryNode<{ id: number }>(cluster, node, `SELECT id FROM t${asOf} ORDER BY id`);
+  return rows.map((row) => row.id);
+}
+
+describe('cluster mode (real etcd, Dolt and agent processes)', function () {
+  this.timeout(180_000);
+  let cluster: LocalCluster;
+  let first: string;
+
+  before(async () => {
+    cluster = await startLocalCluster({ replication: 'cluster', agentOverrides: fast });
+    first = await cluster.waitForStablePrimary(30_000);
+  });
+
+  it('bootstraps: one primary at epoch 1 chosen by the agents, the others its standbys, databases replicated to all', async () => {
+    const epoch = (await cluster.snapshot()).topology?.value.epoch as number;
+    expect(await roleOf(cluster, first)).to.equal(`primary@${epoch}`);
+    for (const agent of cluster.agents.filter((a) => a.name !== first)) {
+      await eventually(async () => (await roleOf(cluster, agent.name)) === `standby@${epoch}`, { within: 15_000, what: `${agent.name} a standby at epoch ${epoch}` });
+    }
+    await queryNode(cluster, first, 'CREATE TABLE t (id INT PRIMARY KEY)');
+    await queryNode(cluster, first, 'INSERT INTO t VALUES (1), (2), (3)');
+    for (const agent of cluster.agents) {
+      await eventually(async () => (await ids(cluster, agent.name).catch(() => [])).length === 3, { within: 15_000, what: `rows on ${agent.name}` });
+    }
+    expect(await writableNodes(cluster)).to.deep.equal([first]);
+  });
+
+  it('kill -9 of the primary Dolt: a standby assumes the primary role at the next epoch with every replicated row; the old primary saves its own commit as an orphan branch there and rejoins as a standby', async () => {
+    const epoch = (await cluster.snapshot()).topology?.value.epoch as number;
+    const standbys = cluster.agents.filter((a) => a.name !== first);
+    // A commit only the primary holds: its standbys frozen, so replication cannot reach them.
+    const frozen = (await Promise.all(standbys.map((a) => cluster.doltPid(a.name)))) as number[];
+    expect(frozen.every((pid) => typeof pid === 'number')).to.equal(true);
+    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+    try {
+      await queryNode(cluster, first, 'INSERT INTO t VALUES (99)');
+      const orphanHead = String((await queryNode<{ hash: string }>(cluster, first, "SELECT hash FROM dolt_branches WHERE name = 'main'"))[0].hash);
+      // Its agent frozen too, so that it cannot restart Dolt and reclaim in place (which would keep
+      // row 99 on main, also correct): the standbys take over once its lease runs out.
+      const oldAgent = cluster.agent(first).process;
+      oldAgent.signal('SIGSTOP');
+      process.kill((await cluster.doltPid(first)) as number, 'SIGKILL');
+      for (const pid of frozen) process.kill(pid, 'SIGCONT');
+      let next: string;
+      try {
+        next = await cluster.waitForStablePrimary(30_000, first, epoch);
+      } finally {
+        oldAgent.signal('SIGCONT');
+      }
+      const nextEpoch = (await cluster.snapshot()).topology?.value.epoch as number;
+      expect(await roleOf(cluster, next)).to.equal(`primary@${nextEpoch}`);
+      expect(await ids(cluster, next)).to.deep.equal([1, 2, 3]);
+      await queryNode(cluster, next, 'INSERT INTO t VALUES (4)');
+      const history = (await cluster.snapshot()).latestHistory;
+      expect(history?.steps.find((step) => step.name === 'enable-push-on-write')?.detail).to.match(/assumed the cluster primary role at epoch/);
+
+      // The old primary: orphan saved on the new primary, then a standby at the new epoch.
+      const orphan = `doltgate/orphaned/${epoch}/main-${orphanHead}`;
+      await eventually(async () => (await queryNode(cluster, next, 'SELECT name FROM dolt_branches WHERE name = ?', [orphan])).length === 1, { within: 60_000, what: `orphan branch ${orphan} on ${next}` });
+      expect(await ids(cluster, next, ` AS OF '${orphan}'`)).to.deep.equal([1, 2, 3, 99]);
+      await eventually(async () => (await roleOf(cluster, first).catch(() => '')) === `standby@${nextEpoch}`, { within: 60_000, what: `${first} a standby at epoch ${nextEpoch}` });
+      await eventually(async () => (await ids(cluster, first).catch(() => [])).join(',') === '1,2,3,4', { within: 30_000, what: `${first} follows ${next}` });
+      expect((await cluster.snapshot()).latestHistory?.orphanedBranches.some((entry) => entry.includes(orphan))).to.equal(true);
+      expect(await writableNodes(cluster)).to.deep.equal([next]);
+    } finally {
+      for (const pid of frozen) {
+        try {
+          process.kill(pid, 'SIGCONT');
+        } catch {
+          // already gone
+        }
+      }
+    }
+  });
+});
