@@ -147,7 +147,7 @@ export class AgentRuntime {
         : new ClusterFailoverDatabase(this.local, { name: config.name, orphanDir: `${config.dolt.nodeDir}/orphans` }, () => this.primaryEndpoint(), now);
     this.actor = new DecisionActor(
       { name: config.name, state: () => this.state, setState: (next) => this.setState(next), memberRecord: () => this.memberRecord() },
-      { store, local: this.local, database: this.database, lease: this.lease, executorWith: (hooks) => this.executorWith(hooks), metrics: this.metrics, logger, now },
+      { store, local: this.local, database: this.database, lease: this.lease, executorWith: (hooks) => this.executorWith(hooks), metrics: this.metrics, logger, now, replication: config.dolt.replication },
     );
     this.catalogSync = new DatabaseCatalogSync(
       { name: config.name, remoteUrlTemplate: config.dolt.remoteUrlTemplate, sqlTimeoutMs: Math.max(5000, config.checkTimeoutMs) },

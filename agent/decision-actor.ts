@@ -45,6 +45,8 @@ export interface ActorDeps {
   metrics: Pick<AgentMetrics, 'failovers' | 'orphanedBranches'>;
   logger: Logger;
   now: () => number;
+  /** The cluster's replication mode, written into the topologies this actor publishes. Default remote. */
+  replication?: 'remote' | 'cluster';
 }
 
 export class DecisionActor {
@@ -81,7 +83,7 @@ export class DecisionActor {
           // Published as a fence with no primary: proxies hold writes until this node's Dolt
           // takes them, and the next cycle resumes the bootstrap like any failover.
           const reason = `bootstrap of ${this.node.name} at epoch ${decision.epoch} (${decision.reason})`;
-          const topology = buildTopology({ epoch: decision.epoch, state: 'failover', primary: null, outgoing: null, members, previous: null, reason, now: this.deps.now() });
+          const topology = buildTopology({ epoch: decision.epoch, state: 'failover', primary: null, outgoing: null, members, previous: null, reason, now: this.deps.now(), replication: this.deps.replication });
           const at = new Date(this.deps.now()).toISOString();
           await this.deps.store.casTopology(topology, null, {
             epoch: decision.epoch, kind: 'bootstrap', reason, fromPrimary: null, candidate: this.node.name, handOver: false, opId: null,
@@ -125,7 +127,7 @@ export class DecisionActor {
     const current = snapshot.topology;
     if (!current || current.value.state !== 'stable' || current.value.primary !== this.node.name) return;
     const members = { ...snapshot.members, [this.node.name]: this.node.memberRecord() };
-    const next = buildTopology({ epoch: current.value.epoch, state: 'stable', primary: this.node.name, outgoing: null, members, previous: current.value, reason: current.value.reason, now: this.deps.now() });
+    const next = buildTopology({ epoch: current.value.epoch, state: 'stable', primary: this.node.name, outgoing: null, members, previous: current.value, reason: current.value.reason, now: this.deps.now(), replication: this.deps.replication });
     // A node whose agent is gone stays listed, marked down.
     for (const name of Object.keys(current.value.nodes)) {
       if (!members[name] && next.nodes[name]) next.nodes[name] = { ...next.nodes[name], role: 'down' };

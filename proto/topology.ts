@@ -31,6 +31,11 @@ export interface Topology {
   reason: string;
   /** ISO-8601 time of the write. */
   at: string;
+  /**
+   * How the nodes replicate; absent means remote (topologies written before this field). In
+   * `cluster` mode Dolt replicates users and grants too, so proxies forward account statements.
+   */
+  replication?: 'cluster';
 }
 
 export class TopologyFormatError extends Error {
@@ -60,7 +65,8 @@ function parseSqlAddress(value: unknown, where: string): SqlAddress {
 /** Validates a decoded topology value; throws TopologyFormatError naming the first bad field. */
 export function parseTopology(value: unknown): Topology {
   if (!isRecord(value)) throw new TopologyFormatError('not an object');
-  const { epoch, state, primary, nodes, reason, at } = value;
+  const { epoch, state, primary, nodes, reason, at, replication } = value;
+  if (replication !== undefined && replication !== 'cluster') throw new TopologyFormatError('replication must be cluster or absent (remote)');
   if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 0) throw new TopologyFormatError('epoch must be a non-negative integer');
   if (typeof state !== 'string' || !states.includes(state as ClusterState)) throw new TopologyFormatError(`state must be one of ${states.join(', ')}`);
   if (primary !== null && typeof primary !== 'string') throw new TopologyFormatError('primary must be a string or null');
@@ -88,6 +94,7 @@ export function parseTopology(value: unknown): Topology {
     nodes: parsedNodes,
     reason: typeof reason === 'string' ? reason : '',
     at: typeof at === 'string' ? at : '',
+    ...(replication === 'cluster' ? { replication: 'cluster' as const } : {}),
   };
 }
 

@@ -170,7 +170,7 @@ export class FailoverExecutor {
         if (plan.handOver && plan.fromPrimary === this.settings.name) {
           // Our own share of a planned hand-over: hold writes first, then make sure every commit
           // is on the remote, then stop taking writes.
-          const topology = buildTopology({ epoch: plan.epoch, state, primary: null, outgoing: null, members: snapshot.members, previous, reason: record.reason, now: this.now() });
+          const topology = buildTopology({ epoch: plan.epoch, state, primary: null, outgoing: null, members: snapshot.members, previous, reason: record.reason, now: this.now(), replication: this.settings.replication });
           await this.publish(topology, record);
           // The bound the operator gave the op (switchover --drain-timeout), else the agent's.
           const op = snapshot.ops.find((entry) => entry.value.id === plan.opId)?.value ?? null;
@@ -195,7 +195,7 @@ export class FailoverExecutor {
           return { text, orphans: [] };
         }
         if (previous && previous.epoch === plan.epoch && previous.state !== 'stable') return { text: `already published at epoch ${plan.epoch}`, orphans: [] };
-        const topology = buildTopology({ epoch: plan.epoch, state, primary: null, outgoing: plan.fromPrimary, members: snapshot.members, previous, reason: record.reason, now: this.now() });
+        const topology = buildTopology({ epoch: plan.epoch, state, primary: null, outgoing: plan.fromPrimary, members: snapshot.members, previous, reason: record.reason, now: this.now(), replication: this.settings.replication });
         return { text, topology, orphans: [] };
       }
       case 'disable-read-only':
@@ -208,7 +208,7 @@ export class FailoverExecutor {
         if (previous && previous.epoch === plan.epoch && previous.state === 'stable' && previous.primary === plan.candidate) {
           return { text: 'already rerouted', orphans: [] };
         }
-        const topology = buildTopology({ epoch: plan.epoch, state: 'stable', primary: plan.candidate, outgoing: plan.fromPrimary, members: snapshot.members, previous, reason: record.reason, now: this.now() });
+        const topology = buildTopology({ epoch: plan.epoch, state: 'stable', primary: plan.candidate, outgoing: plan.fromPrimary, members: snapshot.members, previous, reason: record.reason, now: this.now(), replication: this.settings.replication });
         return { text: `published stable topology: primary ${plan.candidate} at epoch ${plan.epoch}`, topology, orphans: [] };
       }
     }

@@ -32,8 +32,11 @@ export function buildTopology(args: {
   previous: Topology | null;
   reason: string;
   now: number;
+  /** The cluster's replication mode: cluster mode says so, for the proxies. Default remote. */
+  replication?: 'remote' | 'cluster';
 }): Topology {
   return {
+    ...(args.replication === 'cluster' ? { replication: 'cluster' as const } : {}),
     epoch: args.epoch,
     state: args.state,
     primary: args.state === 'stable' ? args.primary : null,

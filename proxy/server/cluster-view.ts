@@ -123,6 +123,14 @@ export class ClusterView {
     readonly hold: WriteHold,
   ) {}
 
+  /**
+   * Dolt replicates users and grants in cluster mode (the topology says so), so account statements
+   * are forwarded to the primary; with remote replication they would stay on one node and are refused.
+   */
+  get accountsReplicate(): boolean {
+    return this.topology?.replication === 'cluster';
+  }
+
   replica(name: string): ReplicaNode | undefined {
     return this.replicas.get(name);
   }

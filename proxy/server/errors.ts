@@ -231,11 +231,6 @@ export class LocalInfileRefusedError extends ProxyError {
   }
 }
 
-/**
- * Users and grants live outside the databases, per Dolt node: remote-based replication does not
- * carry them (test/integration/dolt-new-database-facts.test.ts), so one made through the proxy
- * would exist on the primary only and be gone after the next failover. Refused, never forwarded.
- */
 /** A statement that would change what the agents own on Dolt, or run SQL the proxy cannot see (server-state-guard.ts). */
 export class ServerStateRefusedError extends ProxyError {
   readonly code = 'SERVER_STATE_REFUSED';
@@ -244,6 +239,12 @@ export class ServerStateRefusedError extends ProxyError {
   }
 }
 
+/**
+ * Users and grants live outside the databases, per Dolt node: remote-based replication does not
+ * carry them (test/integration/dolt-new-database-facts.test.ts), so one made through the proxy
+ * would exist on the primary only and be gone after the next failover. Refused, never forwarded;
+ * cluster replication carries them, and there they are forwarded (cluster-view.ts).
+ */
 export class AccountStatementRefusedError extends ProxyError {
   readonly code = 'ACCOUNT_STATEMENT_REFUSED';
   constructor() {

@@ -40,12 +40,16 @@ export interface QuerySession {
   readonly database: string | null;
 }
 
-/** `relaysFiles`: the user may send files and the client enabled them (local-infile.ts). */
-export function planQuery(sql: Buffer, c: Classification, noBackslashEscapes: boolean, session: QuerySession, relaysFiles = false): QueryPlan {
+/**
+ * `relaysFiles`: the user may send files and the client enabled them (local-infile.ts).
+ * `accountsReplicate`: the cluster replicates users and grants (cluster-view.ts), so account
+ * statements go to the primary like any write.
+ */
+export function planQuery(sql: Buffer, c: Classification, noBackslashEscapes: boolean, session: QuerySession, relaysFiles = false, accountsReplicate = false): QueryPlan {
   if (isLocalInfile(c, sql, noBackslashEscapes)) return planLocalInfile(sql, c, noBackslashEscapes, session, relaysFiles);
   const overLimit = session.admit(c);
   if (overLimit !== null) return { action: 'refuse', error: overLimit };
-  if (isAccountStatement(c)) return { action: 'refuse', error: new AccountStatementRefusedError() };
+  if (!accountsReplicate && isAccountStatement(c)) return { action: 'refuse', error: new AccountStatementRefusedError() };
   const kill = parseKill(c, sql, noBackslashEscapes);
   if (kill !== null) return { action: 'kill', request: kill };
   const guarded = serverStateRefusal(c, sql, noBackslashEscapes);

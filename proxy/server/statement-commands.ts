@@ -46,7 +46,8 @@ function usable(conn: BackendConnection | null): BackendConnection | null {
  * `maxLongData`: the long data one execute may carry (max_allowed_packet). Past it the chunk is
  * dropped — SEND_LONG_DATA has no response — and the execute is refused, as MySQL does.
  */
-export function planStatementCommand(view: PacketView, statements: StatementRegistry, classify: (sql: string) => Classification, maxLongData = Number.POSITIVE_INFINITY): StatementPlan {
+/** `accountsReplicate`: as planQuery's (query-plan.ts): account statements may be prepared. */
+export function planStatementCommand(view: PacketView, statements: StatementRegistry, classify: (sql: string) => Classification, maxLongData = Number.POSITIVE_INFINITY, accountsReplicate = false): StatementPlan {
   const command = view.firstByte;
   const buf = view.payloadBuffer;
   const start = view.payloadStart;
@@ -60,7 +61,7 @@ export function planStatementCommand(view: PacketView, statements: StatementRegi
     if ((c.kind === 'admin' || c.kind === 'multi') && parseKill(c, buf.subarray(start + 1, start + length)) !== null) {
       return { action: 'refuse', error: new BackendErrorReply(1064, '42000', KILL_NOT_PREPARED) };
     }
-    if (isAccountStatement(c)) return { action: 'refuse', error: new AccountStatementRefusedError() };
+    if (!accountsReplicate && isAccountStatement(c)) return { action: 'refuse', error: new AccountStatementRefusedError() };
     const guarded = serverStateRefusal(c, buf.subarray(start + 1, start + length), false);
     if (guarded !== null) return { action: 'refuse', error: new ServerStateRefusedError(guarded) };
     const overLimit = statements.admit(sql.length);

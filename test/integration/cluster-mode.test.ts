@@ -8,7 +8,8 @@
  */
 
 import { expect } from 'chai';
-import type { LocalCluster } from '../../sandbox/local-cluster';
+import mysql from 'mysql2/promise';
+import type { LocalCluster, LocalProxy } from '../../sandbox/local-cluster';
 import { eventually } from '../bed/eventually';
 import { queryNode, startLocalCluster } from '../bed/local-cluster';
 
@@ -52,11 +53,23 @@ describe('cluster mode (real etcd, Dolt and agent processes)', function () {
   this.timeout(180_000);
   let cluster: LocalCluster;
   let first: string;
+  let proxy: LocalProxy;
 
   before(async () => {
     cluster = await startLocalCluster({ replication: 'cluster', agentOverrides: fast });
     first = await cluster.waitForStablePrimary(30_000);
+    proxy = await cluster.startProxy({ name: 'app', password: 'app-pw' });
   });
+
+  async function throughProxy<T = Record<string, unknown>>(sql: string): Promise<T[]> {
+    const connection = await mysql.createConnection({ host: '127.0.0.1', port: proxy.port, user: 'app', password: 'app-pw', database: 'app' });
+    try {
+      const [rows] = await connection.query(sql);
+      return Array.isArray(rows) ? (rows as T[]) : [];
+    } finally {
+      await connection.end();
+    }
+  }
 
   it('bootstraps: one primary at epoch 1 chosen by the agents, the others its standbys, databases replicated to all', async () => {
     const epoch = (await cluster.snapshot()).topology?.value.epoch as number;
@@ -70,6 +83,15 @@ describe('cluster mode (real etcd, Dolt and agent processes)', function () {
       await eventually(async () => (await ids(cluster, agent.name).catch(() => [])).length === 3, { within: 15_000, what: `rows on ${agent.name}` });
     }
     expect(await writableNodes(cluster)).to.deep.equal([first]);
+  });
+
+  it('a user created through the proxy is created on the primary and replicated (remote mode refuses it: users would stay on one node)', async () => {
+    await eventually(async () => (await throughProxy('SELECT 1')).length === 1, { within: 20_000, what: 'the proxy routes to the cluster' });
+    await throughProxy("CREATE USER 'reporter'@'%' IDENTIFIED BY 'reporter-pw'");
+    await throughProxy("GRANT SELECT ON app.* TO 'reporter'@'%'");
+    for (const agent of cluster.agents) {
+      await eventually(async () => (await queryNode(cluster, agent.name, "SELECT user FROM mysql.user WHERE user = 'reporter'", [], 'mysql')).length === 1, { within: 15_000, what: `user reporter on ${agent.name}` });
+    }
   });
 
   it('kill -9 of the primary Dolt: a standby assumes the primary role at the next epoch with every replicated row; the old primary saves its own commit as an orphan branch there and rejoins as a standby', async () => {
@@ -97,7 +119,15 @@ describe('cluster mode (real etcd, Dolt and agent processes)', function () {
       const nextEpoch = (await cluster.snapshot()).topology?.value.epoch as number;
       expect(await roleOf(cluster, next)).to.equal(`primary@${nextEpoch}`);
       expect(await ids(cluster, next)).to.deep.equal([1, 2, 3]);
-      await queryNode(cluster, next, 'INSERT INTO t VALUES (4)');
+      await throughProxy('INSERT INTO t VALUES (4)');
+      // The user made through the proxy before the failover logs in to the new primary.
+      const reporter = await mysql.createConnection({ host: '127.0.0.1', port: cluster.agent(next).sqlPort, user: 'reporter', password: 'reporter-pw', database: 'app' });
+      try {
+        const [rows] = await reporter.query('SELECT COUNT(*) AS n FROM t');
+        expect(Number((rows as Array<{ n: number }>)[0].n)).to.equal(4);
+      } finally {
+        await reporter.end();
+      }
       const history = (await cluster.snapshot()).latestHistory;
       expect(history?.steps.find((step) => step.name === 'enable-push-on-write')?.detail).to.match(/assumed the cluster primary role at epoch/);
 

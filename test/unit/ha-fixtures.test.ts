@@ -151,6 +151,14 @@ describe('ha fixtures', () => {
     expect(decodeMember(encodeMember(record))).to.deep.equal(record);
   });
 
+  it('a topology says cluster replication, or nothing (remote); any other value is refused', () => {
+    const base = topology(7, 'a', ['a', 'b', 'c']);
+    expect(parseTopology({ ...base, replication: 'cluster' }).replication).to.equal('cluster');
+    expect('replication' in parseTopology(base)).to.equal(false);
+    expect(() => parseTopology({ ...base, replication: 'remote' })).to.throw(/replication must be cluster or absent/);
+    expect(() => parseTopology({ ...base, replication: 1 })).to.throw(/replication must be cluster or absent/);
+  });
+
   it('topologies pass parseTopology, stable and mid-failover', () => {
     expect(() => parseTopology(topology(7, 'a', ['a', 'b', 'c']))).not.to.throw();
     expect(() => parseTopology(topology(8, null, ['a', 'b', 'c'], 'failover'))).not.to.throw();

@@ -13,9 +13,9 @@ const roomy: QuerySession = { admit: () => null, database: 'app' };
 const full: QuerySession = { admit: (c) => (c.sessionState.length > 0 ? new SessionMemoryLimitError('over session_limits.max_replay_bytes') : null), database: 'app' };
 const noDatabase: QuerySession = { admit: () => null, database: null };
 
-function plan(sql: string, session: QuerySession = roomy, noBackslashEscapes = false, relaysFiles = false): QueryPlan {
+function plan(sql: string, session: QuerySession = roomy, noBackslashEscapes = false, relaysFiles = false, accountsReplicate = false): QueryPlan {
   const bytes = Buffer.from(sql);
-  return planQuery(bytes, classifyQuery(bytes, { noBackslashEscapes }), noBackslashEscapes, session, relaysFiles);
+  return planQuery(bytes, classifyQuery(bytes, { noBackslashEscapes }), noBackslashEscapes, session, relaysFiles, accountsReplicate);
 }
 
 function summary(p: QueryPlan): string {
@@ -54,6 +54,22 @@ describe('query plan (pure, check by check)', () => {
   for (const row of rows) {
     it(`${row.name} → ${row.plan}`, () => {
       expect(summary(plan(row.sql, row.session))).to.equal(row.plan);
+    });
+  }
+
+  // Cluster mode: Dolt replicates users and grants, so account statements are writes like any other;
+  // the checks around them are unchanged.
+  const clustered: Array<{ name: string; sql: string; session?: QuerySession; plan: string }> = [
+    { name: 'an account statement', sql: "CREATE USER u IDENTIFIED BY 'p'", plan: 'forward write' },
+    { name: 'a GRANT', sql: 'GRANT SELECT ON app.* TO u', plan: 'forward write' },
+    { name: 'SET PASSWORD', sql: "SET PASSWORD FOR u = 'q'", plan: 'forward write' },
+    { name: 'replication state stays refused', sql: "SET GLOBAL dolt_replicate_to_remote = ''", plan: 'refuse SERVER_STATE_REFUSED' },
+    { name: 'a KILL stays the proxy\'s', sql: 'KILL 9', plan: 'kill {"query":false,"id":9}' },
+    { name: 'LOAD DATA LOCAL stays refused', sql: "LOAD DATA LOCAL INFILE 'f' INTO TABLE t", plan: 'refuse LOCAL_INFILE_REFUSED' },
+  ];
+  for (const row of clustered) {
+    it(`cluster mode: ${row.name} → ${row.plan}`, () => {
+      expect(summary(plan(row.sql, row.session, false, false, true))).to.equal(row.plan);
     });
   }
 
