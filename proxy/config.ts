@@ -91,7 +91,8 @@ export interface ProxyConfig {
   hold: { timeoutMs: number; maxHeld: number; maxEpisodeMs: number };
   routing: {
     strategy: SelectionStrategy;
-    readYourWritesMs: number;
+    /** null: not set, the default for how the cluster replicates (routing/read-your-writes.ts). */
+    readYourWritesMs: number | null;
     readOnlyProcedures: string[];
     writeFunctions: string[];
   };
@@ -300,7 +301,7 @@ export function parseProxyConfig(raw: unknown, options: ParseOptions = {}): Prox
     },
     routing: {
       strategy,
-      readYourWritesMs: r.int(routingRaw, 'read_your_writes_ms', 'routing.read_your_writes_ms', 0, 0, 3_600_000),
+      readYourWritesMs: routingRaw.read_your_writes_ms === undefined ? null : r.int(routingRaw, 'read_your_writes_ms', 'routing.read_your_writes_ms', 0, 0, 3_600_000),
       readOnlyProcedures: r.stringList(routingRaw, 'read_only_procedures', 'routing.read_only_procedures'),
       writeFunctions: r.stringList(routingRaw, 'write_functions', 'routing.write_functions'),
     },

@@ -277,9 +277,10 @@ export class LocalCluster {
   describe(): Record<string, unknown> {
     return {
       cluster: this.options.cluster,
+      replication: this.options.replication,
       etcd: this.etcd.endpoints,
       etcdPids: this.etcd.members.map((member) => member.process.pid),
-      remote: this.remoteDir,
+      remote: this.options.replication === 'cluster' ? null : this.remoteDir,
       controlToken: this.controlToken,
       etcdUser: this.etcd.auth?.user ?? null,
       etcdPassword: this.etcd.auth?.password ?? null,

@@ -1,6 +1,7 @@
 /**
- * `doltgate sandbox up [--detach] [--dir DIR]` and `doltgate sandbox down [--dir DIR]`: a local
- * cluster on 127.0.0.1 (etcd, a file:// remote, three Dolt nodes with their agents, one proxy).
+ * `doltgate sandbox up [--detach] [--dir DIR] [--replication remote|cluster]` and `doltgate sandbox
+ * down [--dir DIR]`: a local cluster on 127.0.0.1 (etcd, a file:// remote or Dolt's cluster
+ * replication, three Dolt nodes with their agents, one proxy).
  * `up` prints how to connect and writes DIR/state.json:
  *   {"cluster", "etcd": [urls], "proxy": {"host", "port", "user", "password", "metrics", "pid"},
  *    "nodes": [{"name", "sqlPort", "user", "password", "grpc", "metrics", "agentPid"}], ...}
@@ -22,14 +23,16 @@ interface SandboxArgs {
   action: 'up' | 'down' | 'help';
   dir: string;
   detach: boolean;
+  replication: 'remote' | 'cluster';
 }
 
-const usage = `usage: doltgate sandbox up [--detach] [--dir DIR]
+const usage = `usage: doltgate sandbox up [--detach] [--dir DIR] [--replication remote|cluster]
        doltgate sandbox down [--dir DIR]
 
-Starts a local doltgate cluster on 127.0.0.1: etcd, a file:// Dolt remote, three Dolt nodes each
-run by its agent, and a proxy. DIR defaults to ./.doltgate-sandbox; DIR/state.json says where
-everything is. In the foreground, Ctrl-C stops it; with --detach, \`doltgate sandbox down\` does.`;
+Starts a local doltgate cluster on 127.0.0.1: etcd, three Dolt nodes each run by its agent, and a
+proxy. --replication remote (the default) replicates through a file:// Dolt remote; cluster uses
+Dolt's own direct-to-standby replication. DIR defaults to ./.doltgate-sandbox; DIR/state.json says
+where everything is. In the foreground, Ctrl-C stops it; with --detach, \`doltgate sandbox down\` does.`;
 
 export class SandboxUsageError extends Error {
   readonly code = 'SANDBOX_USAGE';
@@ -39,10 +42,16 @@ export function parseSandboxArgs(args: string[], cwd = process.cwd()): SandboxAr
   let action: SandboxArgs['action'] | undefined;
   let dir = join(cwd, '.doltgate-sandbox');
   let detach = false;
+  let replication: SandboxArgs['replication'] | undefined;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (arg === '--help' || arg === '-h') return { action: 'help', dir, detach };
+    if (arg === '--help' || arg === '-h') return { action: 'help', dir, detach, replication: replication ?? 'remote' };
     else if (arg === '--detach') detach = true;
+    else if (arg === '--replication') {
+      const value = args[++i];
+      if (value !== 'remote' && value !== 'cluster') throw new SandboxUsageError('--replication needs remote or cluster');
+      replication = value;
+    }
     else if (arg === '--dir') {
       const value = args[++i];
       if (!value) throw new SandboxUsageError('--dir needs a directory');
@@ -52,7 +61,8 @@ export function parseSandboxArgs(args: string[], cwd = process.cwd()): SandboxAr
   }
   if (!action) throw new SandboxUsageError('say up or down');
   if (action === 'down' && detach) throw new SandboxUsageError('--detach goes with up');
-  return { action, dir, detach };
+  if (action === 'down' && replication !== undefined) throw new SandboxUsageError('--replication goes with up');
+  return { action, dir, detach, replication: replication ?? 'remote' };
 }
 
 function readState(dir: string): Record<string, unknown> | null {
@@ -109,7 +119,7 @@ export async function sandboxUp(args: SandboxArgs, say: (line: string) => void):
   const entry = join(repositoryRoot(), 'dist', 'bin', 'doltgate.js');
   const started = Date.now();
   const cluster = await LocalCluster.create(
-    { dir: args.dir, doltBinary: resolveDoltBinary(), doltgateEntry: entry, detached: args.detach, etcdAuth: true },
+    { dir: args.dir, doltBinary: resolveDoltBinary(), doltgateEntry: entry, detached: args.detach, etcdAuth: true, replication: args.replication },
     (line) => say(`${((Date.now() - started) / 1000).toFixed(1)}s ${line}`),
   );
   let proxy: LocalProxy | undefined;
@@ -140,7 +150,7 @@ export function connectionHelp(state: Record<string, unknown>): string {
   const etcd = (state.etcd as string[]).join(',');
   return [
     '',
-    'doltgate sandbox is ready.',
+    `doltgate sandbox is ready (${state.replication === 'cluster' ? "Dolt's cluster replication" : 'replication through a file:// remote'}).`,
     `  connect:  mysql -h 127.0.0.1 -P ${proxy.port} -u ${proxy.user} -p${proxy.password} app`,
     `  status:   npx doltgate status --etcd ${etcd} --cluster ${state.cluster as string}`,
     `  control:  etcd has authentication on, and changing calls (switchover, failover, pause,`,

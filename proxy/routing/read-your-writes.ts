@@ -17,15 +17,25 @@ import { Classification, Reason } from './classification';
 
 export class ReadYourWritesWindow {
   private until = Number.NEGATIVE_INFINITY;
+  private readonly length: () => number;
 
-  /** `windowMs` 0 disables the window. */
-  constructor(readonly windowMs: number) {
-    if (!(Number.isFinite(windowMs) && windowMs >= 0)) throw new RangeError(`read-your-writes window must be a finite number >= 0, got ${windowMs}`);
+  /**
+   * `windowMs` 0 disables the window. A function is asked at each commit: the proxy's default
+   * depends on how the cluster replicates, which the topology says (cluster-view.ts).
+   */
+  constructor(windowMs: number | (() => number)) {
+    if (typeof windowMs === 'number') checkWindow(windowMs);
+    this.length = typeof windowMs === 'number' ? () => windowMs : windowMs;
+  }
+
+  get windowMs(): number {
+    return this.length();
   }
 
   /** The session's write became visible at `now`. */
   noteCommit(now: number): void {
-    if (this.windowMs > 0) this.until = Math.max(this.until, now + this.windowMs);
+    const windowMs = checkWindow(this.length());
+    if (windowMs > 0) this.until = Math.max(this.until, now + windowMs);
   }
 
   /** Reads at `now` must go to the primary. */
@@ -42,6 +52,21 @@ export class ReadYourWritesWindow {
   reset(): void {
     this.until = Number.NEGATIVE_INFINITY;
   }
+}
+
+function checkWindow(windowMs: number): number {
+  if (!(Number.isFinite(windowMs) && windowMs >= 0)) throw new RangeError(`read-your-writes window must be a finite number >= 0, got ${windowMs}`);
+  return windowMs;
+}
+
+/**
+ * The window when proxy.yaml sets none. Remote replication: 0, since a replica pulls at the start
+ * of every transaction and so sees every commit pushed before it. Cluster replication: Dolt pushes
+ * asynchronously (about 75 ms here, more under load; dolt-cluster-facts), so a session's read
+ * right after its write could miss it on a standby.
+ */
+export function defaultReadYourWritesMs(clusterReplication: boolean): number {
+  return clusterReplication ? 1_000 : 0;
 }
 
 /** Statement verdicts that change data or may (unknown statements, CALL, multi-statements). */

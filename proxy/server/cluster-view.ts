@@ -124,10 +124,12 @@ export class ClusterView {
   ) {}
 
   /**
-   * Dolt replicates users and grants in cluster mode (the topology says so), so account statements
-   * are forwarded to the primary; with remote replication they would stay on one node and are refused.
+   * The cluster runs Dolt's cluster replication (the topology says so). It carries users and
+   * grants, so account statements are forwarded to the primary (with remote replication they
+   * would stay on one node and are refused); and it pushes asynchronously, which sets the default
+   * read-your-writes window.
    */
-  get accountsReplicate(): boolean {
+  get clusterReplication(): boolean {
     return this.topology?.replication === 'cluster';
   }
 

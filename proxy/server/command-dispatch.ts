@@ -189,7 +189,7 @@ export class CommandDispatch<S extends DispatchSession> {
     const sql = view.payloadBuffer.subarray(start, end);
     const noBackslashEscapes = hasFlag(this.fwd.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES);
     const c = classifyQuery(sql, this.ctx.classifierOptions(noBackslashEscapes));
-    const plan = planQuery(sql, c, noBackslashEscapes, this.state, this.relaysFiles, this.ctx.view.accountsReplicate);
+    const plan = planQuery(sql, c, noBackslashEscapes, this.state, this.relaysFiles, this.ctx.view.clusterReplication);
     switch (plan.action) {
       case 'refuse':
         this.countError(plan.error);
@@ -259,7 +259,7 @@ export class CommandDispatch<S extends DispatchSession> {
   /** COM_STMT_*: planned by statement-commands.ts, carried out here. */
   private onStatementCommand(view: PacketView): void {
     const noBackslashEscapes = hasFlag(this.fwd.lastStatus, ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES);
-    const plan = planStatementCommand(view, this.statements, noBackslashEscapes ? this.classifyNoBackslashEscapes : this.classifyDefault, this.ctx.config.maxAllowedPacket, this.ctx.view.accountsReplicate);
+    const plan = planStatementCommand(view, this.statements, noBackslashEscapes ? this.classifyNoBackslashEscapes : this.classifyDefault, this.ctx.config.maxAllowedPacket, this.ctx.view.clusterReplication);
     switch (plan.action) {
       case 'route':
         this.fwd.forward(this.fwd.job(view.firstByte, view, plan.routing, plan.mayWrite, plan.job));

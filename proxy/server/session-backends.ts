@@ -23,7 +23,7 @@
  */
 
 import type { Classification, PinCause } from '../routing/classifier';
-import { commitsWrite, ReadYourWritesWindow } from '../routing/read-your-writes';
+import { commitsWrite, defaultReadYourWritesMs, ReadYourWritesWindow } from '../routing/read-your-writes';
 import { routeOf, type RouteFacts, type RouteKind } from '../routing/route-decision';
 import { hasFlag, ServerStatus } from '../protocol';
 import type { BackendConnection, BackendLogin, BackendSink, BackendTarget } from './backend-connection';
@@ -87,11 +87,12 @@ export class SessionBackends {
     private readonly id: SessionIdentity,
     private readonly view: ClusterView,
     private readonly pools: BackendPools,
-    readYourWritesMs: number,
+    /** null: the default for how the cluster replicates (read-your-writes.ts). */
+    readYourWritesMs: number | null,
     private readonly now: () => number,
     private readonly mux: MultiplexOptions = { enabled: false, lingerMs: 0 },
   ) {
-    this.ryw = new ReadYourWritesWindow(readYourWritesMs);
+    this.ryw = new ReadYourWritesWindow(readYourWritesMs ?? (() => defaultReadYourWritesMs(view.clusterReplication)));
   }
 
   private loginKey(): string {

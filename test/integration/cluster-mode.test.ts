@@ -85,6 +85,20 @@ describe('cluster mode (real etcd, Dolt and agent processes)', function () {
     expect(await writableNodes(cluster)).to.deep.equal([first]);
   });
 
+  it('a session reads its own write at once through the proxy, though Dolt replicates asynchronously (the read-your-writes window cluster mode opens)', async () => {
+    const connection = await mysql.createConnection({ host: '127.0.0.1', port: proxy.port, user: 'app', password: 'app-pw', database: 'app' });
+    try {
+      for (let i = 0; i < 20; i++) {
+        await connection.query('CREATE TABLE IF NOT EXISTS rw (id INT PRIMARY KEY)');
+        await connection.query('INSERT INTO rw VALUES (?)', [i]);
+        const [rows] = await connection.query('SELECT COUNT(*) AS n FROM rw');
+        expect(Number((rows as Array<{ n: number }>)[0].n), `read ${i} after its write`).to.equal(i + 1);
+      }
+    } finally {
+      await connection.end();
+    }
+  });
+
   it('a user created through the proxy is created on the primary and replicated (remote mode refuses it: users would stay on one node)', async () => {
     await eventually(async () => (await throughProxy('SELECT 1')).length === 1, { within: 20_000, what: 'the proxy routes to the cluster' });
     await throughProxy("CREATE USER 'reporter'@'%' IDENTIFIED BY 'reporter-pw'");

@@ -25,7 +25,7 @@ describe('proxy config', () => {
     expect(c.outcomeTokens).to.equal(true);
     expect(c.defaultAuthPlugin).to.equal('caching_sha2_password');
     expect(c.hold).to.deep.equal({ timeoutMs: 10_000, maxHeld: 1000, maxEpisodeMs: 30_000 });
-    expect(c.routing).to.deep.equal({ strategy: 'round-robin', readYourWritesMs: 0, readOnlyProcedures: [], writeFunctions: [] });
+    expect(c.routing).to.deep.equal({ strategy: 'round-robin', readYourWritesMs: null, readOnlyProcedures: [], writeFunctions: [] });
     expect(c.etcd).to.equal(null);
     expect(c.metrics).to.equal(null);
     expect(c.tls).to.equal(null);

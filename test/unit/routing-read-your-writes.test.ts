@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 
 import { classifyQuery } from '../../proxy/routing/classifier';
-import { commitsWrite, ReadYourWritesWindow } from '../../proxy/routing/read-your-writes';
+import { commitsWrite, defaultReadYourWritesMs, ReadYourWritesWindow } from '../../proxy/routing/read-your-writes';
 
 describe('ReadYourWritesWindow', () => {
   it('sends reads to the primary for the window after a commit, and not after', () => {
@@ -80,4 +80,28 @@ describe('commitsWrite', () => {
       expect(commitsWrite(classifyQuery(sql), inTransaction)).to.equal(want);
     });
   }
+});
+
+describe('read-your-writes window: the default follows the cluster\'s replication', () => {
+  it('remote replication needs none (a replica pulls at each transaction); cluster replication opens 1 s', () => {
+    expect(defaultReadYourWritesMs(false)).to.equal(0);
+    expect(defaultReadYourWritesMs(true)).to.equal(1_000);
+  });
+
+  it('a window given as a function is read at each commit, so a topology that changes mode changes the next window', () => {
+    let cluster = false;
+    const w = new ReadYourWritesWindow(() => defaultReadYourWritesMs(cluster));
+    w.noteCommit(100);
+    expect(w.mustReadPrimary(101)).to.equal(false);
+    cluster = true;
+    w.noteCommit(200);
+    expect(w.mustReadPrimary(1_199)).to.equal(true);
+    expect(w.mustReadPrimary(1_200)).to.equal(false);
+    expect(w.windowMs).to.equal(1_000);
+  });
+
+  it('a function that gives a bad length is refused at the commit', () => {
+    const w = new ReadYourWritesWindow(() => -1);
+    expect(() => w.noteCommit(0)).to.throw(RangeError);
+  });
 });
