@@ -1,7 +1,7 @@
 /**
- * Dolt's direct-to-standby ("cluster") replication: the second replication mode the design names,
- * not driven by doltgate yet (README, "Not built yet"). These pin the behaviour such a mode would
- * rest on, against the real binary, so the README's account stays true for the Dolt in use:
+ * Dolt's direct-to-standby ("cluster") replication: doltgate's second replication mode (README,
+ * "Second mode"). These pin the behaviour that mode rests on, against the real binary, so the
+ * README's account stays true for the Dolt in use:
  * bootstrap from the YAML, replication of databases, rows and users, a standby's refusal of
  * writes, promotion by `dolt_assume_cluster_role` at a higher epoch, the role kept in the node's
  * own global config, and a graceful hand-over with `dolt_cluster_transition_to_standby`.
