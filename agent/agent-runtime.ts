@@ -25,7 +25,7 @@ import { DoltSqlServer } from './dolt/sql-server';
 import type { DoltServerRole } from './dolt/server-config';
 import { listDatabases, quoteIdentifier, withSession, type SqlEndpoint } from './dolt/sql-session';
 import { inspectData, notOnRemoteByDatabase } from './dolt/inspector';
-import { inspectClusterData } from './dolt/cluster-inspector';
+import { inspectClusterData, standbysBehind } from './dolt/cluster-inspector';
 import { ClusterFailoverDatabase } from './failover/cluster-failover-database';
 import type { FailoverDatabase } from './failover/failover-database';
 import { DatabaseCatalogSync, type TaggedInspection } from './database-catalog-sync';
@@ -474,6 +474,7 @@ export class AgentRuntime {
       commitsBehindRemote: inspection?.commitsBehindRemote ?? 0,
       notOnRemoteByDatabase: inspection ? notOnRemoteByDatabase(inspection) : {},
       databasesWithoutRemote: inspection?.databasesWithoutRemote ?? [],
+      ...(this.config.dolt.replication === 'cluster' && inspection ? { standbysBehind: standbysBehind(inspection) } : {}),
       priority: this.config.priority,
       nofailover: this.config.nofailover,
       backup: this.backup?.status() ?? null,

@@ -46,6 +46,12 @@ export interface MemberRecord {
   notOnRemoteByDatabase?: Record<string, number>;
   /** Databases without the remote (created at run time with no URL template): at risk. */
   databasesWithoutRemote?: string[];
+  /**
+   * Cluster mode, on the primary: the standbys Dolt's dolt_cluster_status showed behind on some
+   * database at the last inspection (lagging, erroring or never reached). Candidate choice ranks
+   * them after the standbys that were caught up (agent/ha/candidate.ts).
+   */
+  standbysBehind?: string[];
   priority: number;
   nofailover: boolean;
   backup: BackupStatus | null;

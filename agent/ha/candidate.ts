@@ -7,8 +7,11 @@
  *
  * Eligible: not the outgoing primary, not nofailover, healthy, reporting role replica (skipped
  * while bootstrapping, when no topology exists), and at most maxCommitsBehind behind the remote
- * (unless ignoreLag). Ranking: priority descending, then commitsBehindRemote ascending, then
- * name ascending (plain code-unit order, not locale order, so every host sorts alike).
+ * (unless ignoreLag). Ranking: first the standbys the outgoing primary last saw caught up (cluster
+ * mode: its record's standbysBehind; a standby it saw behind may lack commits it acknowledged),
+ * then priority descending, then commitsBehindRemote ascending, then name ascending (plain
+ * code-unit order, not locale order, so every host sorts alike). Without the outgoing primary's
+ * record (its host is gone), or in remote mode, the first key ties.
  *
  * Deliberately not weighed: the age of a record (`updatedAt`). Clocks differ between hosts,
  * agents would disagree; the member lease already bounds how long a dead agent's record lives.
@@ -31,6 +34,8 @@ export interface RankedCandidate {
   name: string;
   priority: number;
   commitsBehindRemote: number;
+  /** Cluster mode: the outgoing primary last saw this standby behind it. */
+  behindPrimary?: boolean;
 }
 
 export interface CandidateChoice {
@@ -91,8 +96,11 @@ export function exclusionOf(
   return null;
 }
 
-/** Priority descending, then lag ascending, then name ascending. */
+/** Caught up with the outgoing primary first, then priority descending, then lag ascending, then name ascending. */
 export function compareCandidates(a: RankedCandidate, b: RankedCandidate): number {
+  const behindA = a.behindPrimary === true ? 1 : 0;
+  const behindB = b.behindPrimary === true ? 1 : 0;
+  if (behindA !== behindB) return behindA - behindB;
   if (a.priority !== b.priority) return b.priority - a.priority;
   if (a.commitsBehindRemote !== b.commitsBehindRemote) return a.commitsBehindRemote - b.commitsBehindRemote;
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
@@ -106,11 +114,15 @@ export function chooseCandidate(
 ): CandidateChoice {
   const ranked: RankedCandidate[] = [];
   const excluded: Exclusion[] = [];
+  const outgoing = options.outgoing === undefined ? (topology?.primary ?? null) : options.outgoing;
+  const reported = outgoing === null ? undefined : members[outgoing]?.standbysBehind;
+  const behind = new Set(Array.isArray(reported) ? reported.filter((entry): entry is string => typeof entry === 'string') : []);
   for (const [name, record] of Object.entries(members)) {
     // The etcd key names the member; a record whose body disagrees is judged under its key.
     const member = record.name === name ? record : { ...record, name };
     const exclusion = exclusionOf(member, topology, config, options);
     if (exclusion !== null) excluded.push(exclusion);
+    else if (behind.has(name)) ranked.push({ name, priority: member.priority, commitsBehindRemote: member.commitsBehindRemote, behindPrimary: true });
     else ranked.push({ name, priority: member.priority, commitsBehindRemote: member.commitsBehindRemote });
   }
   ranked.sort(compareCandidates);
@@ -120,7 +132,8 @@ export function chooseCandidate(
 
 /** `priority 100, 0 commits behind the remote`. */
 export function describeCandidate(candidate: RankedCandidate): string {
-  return `priority ${candidate.priority}, ${countOf(candidate.commitsBehindRemote, 'commit')} behind the remote`;
+  const position = candidate.behindPrimary === true ? ', behind the old primary when it last looked' : '';
+  return `priority ${candidate.priority}, ${countOf(candidate.commitsBehindRemote, 'commit')} behind the remote${position}`;
 }
 
 /**

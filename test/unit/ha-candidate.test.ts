@@ -34,6 +34,23 @@ interface Row {
 
 const rows: Row[] = [
   {
+    name: 'cluster mode: c, caught up with the failed primary a, beats b, which a last saw behind, despite priority and name',
+    specs: { a: { role: 'primary', standbysBehind: ['b'] }, b: { priority: 200 }, c: { priority: 50 } },
+    ranked: ['c', 'b'],
+    excluded: ['a is the failed primary'],
+  },
+  {
+    name: 'cluster mode: every standby behind: they rank by priority as usual (none is excluded for it)',
+    specs: { a: { role: 'primary', standbysBehind: ['b', 'c'] }, b: { priority: 50 }, c: { priority: 100 } },
+    ranked: ['c', 'b'],
+    excluded: ['a is the failed primary'],
+  },
+  {
+    name: 'cluster mode: the failed primary\'s record gone (its host lost): no position known, priority and name decide',
+    specs: { b: {}, c: { priority: 150 } },
+    ranked: ['c', 'b'],
+  },
+  {
     name: 'b: full tie on priority and lag goes to name order',
     specs: { a: { role: 'primary' }, c: {}, b: {} },
     ranked: ['b', 'c'],

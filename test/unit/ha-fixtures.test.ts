@@ -32,6 +32,8 @@ export interface NodeSpec {
   epoch?: number;
   /** False: no live lease, so no member record (the agent is gone). */
   live?: boolean;
+  /** Cluster mode, a primary's record: the standbys it saw behind. */
+  standbysBehind?: string[];
 }
 
 export interface Scenario {
@@ -78,6 +80,7 @@ export function member(name: string, spec: NodeSpec = {}, now = T0): MemberRecor
     remoteHeads: {},
     commitsNotOnRemote: spec.notOnRemote ?? 0,
     commitsBehindRemote: spec.behind ?? 0,
+    ...(spec.standbysBehind ? { standbysBehind: spec.standbysBehind } : {}),
     priority: spec.priority ?? 100,
     nofailover: spec.nofailover ?? false,
     backup: null,
