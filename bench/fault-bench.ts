@@ -13,6 +13,7 @@
  *   FAULTS_PER_SANDBOX  faults before a fresh sandbox (default 10)
  *   FAULTS_ETCD_MEMBERS 1 or 3 (default 1)
  *   FAULTS_ETCD_AUTH    1: etcd with authentication on, as the sandbox runs it (default 1)
+ *   FAULTS_REPLICATION  remote or cluster (Dolt's cluster replication; default remote)
  *   FAULTS_KEEP_DIR     keep the sandboxes' directories (logs) instead of removing them
  */
 
@@ -45,17 +46,19 @@ async function main(): Promise<void> {
   if (members !== 1 && members !== 3) throw new Error('FAULTS_ETCD_MEMBERS must be 1 or 3');
   const etcdAuth = envInt('FAULTS_ETCD_AUTH', 1);
   if (etcdAuth !== 0 && etcdAuth !== 1) throw new Error('FAULTS_ETCD_AUTH must be 0 or 1');
+  const replication = process.env.FAULTS_REPLICATION ?? 'remote';
+  if (replication !== 'remote' && replication !== 'cluster') throw new Error('FAULTS_REPLICATION must be remote or cluster');
   const dir = await mkdtemp(join(tmpdir(), 'doltgate-faults-'));
   const faults = planFaults(kinds, count, prng(seed * 7919));
   const started = Date.now();
   const say = (line: string): void => {
     process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s] ${line}\n`);
   };
-  say(`${count} faults of ${kinds.length} kinds, seed ${seed}, ${perSandbox} per sandbox, ${members} etcd member(s), etcd auth ${etcdAuth === 1 ? 'on' : 'off'}, in ${dir}`);
+  say(`${count} faults of ${kinds.length} kinds, seed ${seed}, ${perSandbox} per sandbox, ${members} etcd member(s), etcd auth ${etcdAuth === 1 ? 'on' : 'off'}, ${replication} replication, in ${dir}`);
   const runs: FaultRun[] = [];
   try {
     await runCampaign({
-      faults, faultsPerSandbox: perSandbox, etcdMembers: members as 1 | 3, etcdAuth: etcdAuth === 1, seed, dir,
+      faults, faultsPerSandbox: perSandbox, etcdMembers: members as 1 | 3, etcdAuth: etcdAuth === 1, replication, seed, dir,
       doltBinary: resolveDoltBinary(), doltgateEntry: join(repositoryRoot(), 'dist', 'bin', 'doltgate.js'), say,
       recorded: (run) => {
         runs.push(run);

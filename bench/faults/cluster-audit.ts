@@ -3,7 +3,8 @@
  *
  * Converged means: the topology is stable with a primary, every agent is alive and healthy and
  * reports its role (primary or replica) at the topology's epoch, and every branch other than the
- * orphan branches has the same head on the primary, on the remote and on every replica.
+ * orphan branches has the same head on the primary, on the remote (remote replication; cluster
+ * replication has none) and on every replica.
  *
  * Every acknowledged id is looked up on the primary's `main`. One that is not there is lost; it
  * is orphaned if some other branch (an orphan branch, on the remote or any node) holds it, and
@@ -77,9 +78,10 @@ async function convergedNow(cluster: LocalCluster, databases: string[]): Promise
   if (roles.waitingFor !== null || primary === null) return roles;
   for (const database of databases) {
     const onPrimary = await localHeads(cluster, primary, database);
-    const onRemote = await remoteHeads(cluster, primary, database);
-    const remoteGap = differs(onPrimary, onRemote);
-    if (remoteGap !== null) return { primary, waitingFor: `${database} heads equal on ${primary} and the remote (${remoteGap})` };
+    if (cluster.options.replication !== 'cluster') {
+      const remoteGap = differs(onPrimary, await remoteHeads(cluster, primary, database));
+      if (remoteGap !== null) return { primary, waitingFor: `${database} heads equal on ${primary} and the remote (${remoteGap})` };
+    }
     for (const agent of cluster.agents) {
       if (agent.name === primary) continue;
       const gap = differs(onPrimary, await localHeads(cluster, agent.name, database));

@@ -30,6 +30,8 @@ export interface CampaignOptions {
   etcdMembers: 1 | 3;
   /** etcd with user/password authentication on, as the sandbox runs it. */
   etcdAuth: boolean;
+  /** How the nodes replicate (agent config dolt.replication); default remote. */
+  replication?: 'remote' | 'cluster';
   seed: number;
   dir: string;
   doltBinary: string;
@@ -91,8 +93,8 @@ export async function runCampaign(options: CampaignOptions): Promise<FaultRun[]>
     const chunk = options.faults.slice(start, start + options.faultsPerSandbox);
     const dir = join(options.dir, `sandbox-${sandbox}`);
     await mkdir(dir, { recursive: true });
-    options.say(`sandbox ${sandbox}: starting (${options.etcdMembers} etcd member${options.etcdMembers > 1 ? 's' : ''}${options.etcdAuth ? ', auth on' : ''}) for ${chunk.join(', ')}`);
-    const cluster = await LocalCluster.create({ dir, doltBinary: options.doltBinary, doltgateEntry: options.doltgateEntry, etcdMembers: options.etcdMembers, etcdAuth: options.etcdAuth });
+    options.say(`sandbox ${sandbox}: starting (${options.etcdMembers} etcd member${options.etcdMembers > 1 ? 's' : ''}${options.etcdAuth ? ', auth on' : ''}, ${options.replication ?? 'remote'} replication) for ${chunk.join(', ')}`);
+    const cluster = await LocalCluster.create({ dir, doltBinary: options.doltBinary, doltgateEntry: options.doltgateEntry, etcdMembers: options.etcdMembers, etcdAuth: options.etcdAuth, replication: options.replication });
     const writers: Writer[] = [];
     let probe: WritabilityProbe | null = null;
     try {
