@@ -17,7 +17,7 @@ import { describeAlignment } from '../dolt/database-sync';
 import type { BranchOutcome } from '../dolt/recovery';
 import { SqlFailoverDatabase, type FailoverDatabase } from './failover-database';
 import { buildTopology } from './topology-builder';
-import { clusterStatus } from '../dolt/cluster-role';
+import { clusterStatus, type StandbyStatus } from '../dolt/cluster-role';
 import { withSession } from '../dolt/sql-session';
 
 export { backupRemoteName } from './failover-database';
@@ -184,7 +184,7 @@ export class FailoverExecutor {
           const drained = await this.database.drainStatements(Math.max(0, deadline - this.now()), timeout);
           const drainText = drained.running === 0 ? `drained in ${drained.waitedMs} ms` : `${drained.running} statement(s) still running at the ${bound} ms drain bound, cut off`;
           if (this.settings.replication === 'cluster') {
-            text += `; ${proxies}; ${drainText}; ${await this.handOverClustered(plan)}`;
+            text += `; ${proxies}; ${drainText}; ${await this.handOverClustered(plan, deadline)}`;
             this.hooks.rolePublished?.('fenced', plan.epoch);
             return { text, orphans: [] };
           }
@@ -220,11 +220,17 @@ export class FailoverExecutor {
    * primary. Writes are held and drained by now, so a candidate caught up before the call stays so;
    * it is checked before (nothing changes when it lags) and in Dolt's own answer after.
    */
-  private async handOverClustered(plan: FailoverPlan): Promise<string> {
+  private async handOverClustered(plan: FailoverPlan, deadline: number): Promise<string> {
     const timeout = this.settings.sqlTimeoutMs;
     if (this.local.handOverToStandby === undefined) throw new Error('this node\'s Dolt cannot hand over in cluster mode (not managed by this agent)');
-    const status = await withSession(this.local.endpoint, timeout, clusterStatus);
-    const lagging = status.filter((row) => row.standby === plan.candidate && (row.lagMs !== 0 || row.error !== null));
+    // The last commits before the hold are still on their way (Dolt pushes asynchronously): wait
+    // for them, within the drain bound (and at least a few seconds), before judging the candidate.
+    const waitUntil = Math.max(deadline, this.now() + 5 * timeout);
+    let lagging = await this.candidateLag(plan.candidate);
+    while (lagging.length > 0 && this.now() < waitUntil) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      lagging = await this.candidateLag(plan.candidate);
+    }
     if (lagging.length > 0) {
       throw new FailoverAbortedError(
         `${plan.candidate} has not caught up on ${lagging.map((row) => `${row.database} (${row.error ?? (row.lagMs === null ? 'nothing replicated yet' : `${row.lagMs} ms behind`)})`).join(', ')}: still primary, not handing over`,
@@ -235,6 +241,12 @@ export class FailoverExecutor {
     if (missed.length > 0) throw new Error(`handed over, but Dolt reports ${plan.candidate} behind on ${missed.map((row) => row.database).join(', ')}: not promoting it`);
     const standbys = [...new Set(caughtUp.filter((row) => row.caughtUp).map((row) => row.remote))].sort();
     return `handed over with dolt_cluster_transition_to_standby: ${standbys.join(', ') || 'no standby'} caught up; a cluster standby at epoch ${plan.epoch}`;
+  }
+
+  /** The databases `candidate` lags behind this primary on, by Dolt's dolt_cluster_status. */
+  private async candidateLag(candidate: string): Promise<StandbyStatus[]> {
+    const status = await withSession(this.local.endpoint, this.settings.sqlTimeoutMs, clusterStatus);
+    return status.filter((row) => row.standby === candidate && (row.lagMs !== 0 || row.error !== null));
   }
 
   /** The steps that touch only the local Dolt: no topology write. */

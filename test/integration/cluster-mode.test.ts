@@ -11,6 +11,9 @@ import { expect } from 'chai';
 import mysql from 'mysql2/promise';
 import type { LocalCluster, LocalProxy } from '../../sandbox/local-cluster';
 import { eventually } from '../bed/eventually';
+import { registerCleanup } from '../bed/cleanup';
+import * as switchoverCli from '../../cli/switchover';
+import { memoryIo } from '../../cli/cli-io';
 import { queryNode, startLocalCluster } from '../bed/local-cluster';
 
 const fast = { ha: { min_failover_interval_ms: 1000 } };
@@ -162,5 +165,48 @@ describe('cluster mode (real etcd, Dolt and agent processes)', function () {
         }
       }
     }
+  });
+
+  it('a switchover under continuous writes through the proxy (Dolt\'s graceful hand-over): zero client errors, no lost rows, the old primary a standby at the new epoch', async () => {
+    const primary = await cluster.waitForStablePrimary(30_000);
+    const epoch = (await cluster.snapshot()).topology?.value.epoch as number;
+    await queryNode(cluster, primary, 'CREATE TABLE w (id INT PRIMARY KEY)');
+    const writer = await mysql.createConnection({ host: '127.0.0.1', port: proxy.port, user: 'app', password: 'app-pw', database: 'app' });
+    registerCleanup(() => writer.destroy());
+    const acknowledged: number[] = [];
+    const errors: string[] = [];
+    let stop = false;
+    const writing = (async () => {
+      // Bounded: at most 5000 writes or until told to stop.
+      for (let id = 1; id <= 5000 && !stop; id++) {
+        try {
+          await writer.query('INSERT INTO w VALUES (?)', [id]);
+          acknowledged.push(id);
+        } catch (error) {
+          errors.push((error as Error).message);
+        }
+      }
+    })();
+    await eventually(() => acknowledged.length >= 20, { within: 10_000, what: 'writes flowing' });
+    const target = cluster.agents.find((agent) => agent.name !== primary)?.name as string;
+    const io = memoryIo();
+    const code = await switchoverCli.runCli(['--to', target, '--etcd', cluster.etcd.endpoints[0], '--cluster', cluster.cluster], io, cluster.cliEnv());
+    expect(code, io.text()).to.equal(0);
+    const before = acknowledged.length;
+    await eventually(() => acknowledged.length >= before + 20, { within: 15_000, what: 'writes flowing on the new primary' });
+    stop = true;
+    await writing;
+    expect(errors, 'client errors during the switchover').to.deep.equal([]);
+    const next = (await cluster.snapshot()).topology?.value;
+    expect(next?.primary).to.equal(target);
+    expect(await roleOf(cluster, target)).to.equal(`primary@${next?.epoch}`);
+    const history = (await cluster.snapshot()).latestHistory;
+    expect(history?.steps.find((step) => step.name === 'fence')?.detail).to.match(/handed over with dolt_cluster_transition_to_standby/);
+    const rows = await queryNode<{ id: number }>(cluster, target, 'SELECT id FROM w ORDER BY id');
+    const stored = new Set(rows.map((row) => row.id));
+    expect(acknowledged.filter((id) => !stored.has(id)), 'acknowledged rows missing on the new primary').to.deep.equal([]);
+    expect(next?.epoch).to.be.greaterThan(epoch);
+    await eventually(async () => (await roleOf(cluster, primary).catch(() => '')) === `standby@${next?.epoch}`, { within: 30_000, what: `${primary} a standby at epoch ${next?.epoch}` });
+    expect(await writableNodes(cluster)).to.deep.equal([target]);
   });
 });
