@@ -11,7 +11,7 @@
  *   "paused": boolean, "pause": { "by": string, "at": string, "reason": string } | null,
  *   "lastDecision": { "agent": string, "action": string, "waitCode": string | null, "reason": string } | null,
  *                   (waitCode: for action "wait", a stable code such as "paused" or "anti-flap")
- *   "answeredBy": string, "topologyReason": string,
+ *   "answeredBy": string, "topologyReason": string, "replication": "remote" | "cluster",
  *   "nodes": [{ "name": string, "sql": "host:port", "role": "primary" | "replica" | "fenced" | "down",
  *               "live": boolean, "healthy": boolean, "consecutiveFailures": number,
  *               "lastError": string | null, "commitsNotOnRemote": number,
@@ -74,6 +74,8 @@ export interface StatusJson {
   lastDecision: { agent: string; action: string; waitCode: string | null; reason: string } | null;
   answeredBy: string;
   topologyReason: string;
+  /** remote or cluster (Dolt's cluster replication). */
+  replication: string;
   nodes: NodeJson[];
   operations: OperationJson[];
   proxies: Array<{ id: string; epoch: number; state: string; draining: number; at: string }>;
@@ -111,6 +113,7 @@ export function statusJson(status: ClusterStatus): StatusJson {
     lastDecision: status.lastDecision === null ? null : { agent: status.answeredBy, action: status.lastDecision.action, waitCode: status.lastDecision.waitCode === '' ? null : status.lastDecision.waitCode, reason: status.lastDecision.reason },
     answeredBy: status.answeredBy,
     topologyReason: status.topologyReason,
+    replication: replicationOf(status),
     nodes: status.nodes.map(nodeJson),
     operations: status.operations.map(operationJson),
     proxies: (status.proxies ?? []).map((proxy) => ({ id: proxy.id, epoch: proxy.epoch, state: proxy.state, draining: proxy.draining, at: proxy.at })),
@@ -122,11 +125,16 @@ function healthText(node: NodeStatus): string {
   return node.healthy ? 'healthy' : 'unhealthy';
 }
 
+function replicationOf(status: ClusterStatus): string {
+  return status.replication === 'cluster' ? 'cluster' : 'remote';
+}
+
 /**
  * One line per database: which nodes hold it and what the remote lacks. A database some live node
- * lacks, or that has no remote, is what a failover could lose, so it is spelled out.
+ * lacks, or that has no remote, is what a failover could lose, so it is spelled out. With Dolt's
+ * cluster replication there is no remote: the primary's count is of standbys behind it.
  */
-export function databaseLines(nodes: readonly NodeStatus[]): string[] {
+export function databaseLines(nodes: readonly NodeStatus[], replication = 'remote'): string[] {
   const live = nodes.filter((node) => node.live);
   const names = [...new Set(live.flatMap((node) => (node.databases ?? []).map((db) => db.name)))].sort();
   if (names.length === 0) return [];
@@ -137,7 +145,9 @@ export function databaseLines(nodes: readonly NodeStatus[]): string[] {
     const noRemote = holders.filter((node) => node.databases.some((db) => db.name === name && !db.hasRemote)).map((node) => node.name);
     const notOnRemote = holders.reduce((sum, node) => sum + Number(node.databases.find((db) => db.name === name)?.commitsNotOnRemote ?? 0), 0);
     const notes: string[] = [];
-    if (noRemote.length > 0) notes.push(`NO REMOTE on ${noRemote.join(', ')}: not replicated, lost if that node is (set dolt.remote_url_template)`);
+    if (replication === 'cluster') {
+      if (notOnRemote > 0) notes.push(`${notOnRemote} standby(s) behind the primary`);
+    } else if (noRemote.length > 0) notes.push(`NO REMOTE on ${noRemote.join(', ')}: not replicated, lost if that node is (set dolt.remote_url_template)`);
     else if (notOnRemote > 0) notes.push(`${notOnRemote} commit(s) not on the remote yet`);
     if (missing.length > 0) notes.push(`not yet on ${missing.join(', ')}`);
     lines.push(`  ${name}: on ${holders.map((node) => node.name).join(', ')}${notes.length > 0 ? ` — ${notes.join('; ')}` : ''}`);
@@ -149,7 +159,7 @@ export function databaseLines(nodes: readonly NodeStatus[]): string[] {
 export function formatStatus(status: ClusterStatus): string {
   const lines: string[] = [];
   lines.push(
-    `cluster ${status.cluster}  epoch ${status.epoch}  state ${status.state}  primary ${orNone(status.primary)}  leader ${orNone(status.leader)}`,
+    `cluster ${status.cluster}  epoch ${status.epoch}  state ${status.state}  primary ${orNone(status.primary)}  leader ${orNone(status.leader)}${replicationOf(status) === 'cluster' ? "  replication cluster (Dolt's)" : ''}`,
   );
   if (status.pause?.paused) lines.push(`PAUSED by ${status.pause.by} at ${formatTime(status.pause.at)}: ${status.pause.reason} (no automatic failover)`);
   else lines.push('paused: no (automatic failover on)');
@@ -176,10 +186,12 @@ export function formatStatus(status: ClusterStatus): string {
       node.live ? String(node.epoch) : none,
       orNone(node.grpcAddress),
     ]);
-    lines.push(formatTable(['NODE', 'ROLE', 'SQL', 'HEALTH', 'FAILS', 'NOT-ON-REMOTE', 'BEHIND', 'PRIORITY', 'FLAGS', 'EPOCH', 'GRPC'], rows));
+    // Cluster replication: the primary counts the standbys behind it; nobody is behind a remote.
+    const gapHeader = replicationOf(status) === 'cluster' ? 'STANDBYS-BEHIND' : 'NOT-ON-REMOTE';
+    lines.push(formatTable(['NODE', 'ROLE', 'SQL', 'HEALTH', 'FAILS', gapHeader, 'BEHIND', 'PRIORITY', 'FLAGS', 'EPOCH', 'GRPC'], rows));
     const errors = status.nodes.filter((node) => node.lastError !== undefined && node.lastError !== '');
     for (const node of errors) lines.push(`${node.name}: last error: ${node.lastError}`);
-    lines.push(...databaseLines(status.nodes));
+    lines.push(...databaseLines(status.nodes, replicationOf(status)));
   }
   const proxies = status.proxies ?? [];
   lines.push('');

@@ -70,6 +70,8 @@ export interface ClusterStatus {
   nodes: NodeStatus[];
   operations: Operation[];
   topologyReason: string;
+  /** remote | cluster; empty from agents older than this field (remote). */
+  replication?: string;
   /** Live proxies' presence records; absent from an agent older than this field. */
   proxies?: ProxyStatus[];
 }

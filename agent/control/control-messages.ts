@@ -164,6 +164,7 @@ export function clusterStatus(snapshot: ClusterSnapshot, context: { cluster: str
     nodes: nodeStatuses(snapshot, context.config),
     operations: newestOperations(snapshot.ops, statusOperationLimit).map(operationMessage),
     topologyReason: topology?.reason ?? '',
+    replication: topology?.replication ?? 'remote',
     proxies: (context.proxies ?? []).map((proxy) => ({ id: proxy.id, epoch: proxy.epoch, state: proxy.state, draining: proxy.draining, at: proxy.at })),
   };
 }

@@ -74,7 +74,7 @@ describe('cli formatTable', () => {
 describe('cli status output', () => {
   it('json: every documented field, nulls for absent values', () => {
     const json = statusJson(status({ operations: [op('running', { executor: 'a', steps: [step('fence', 'running')] })] }));
-    expect(Object.keys(json)).to.deep.equal(['cluster', 'epoch', 'state', 'primary', 'leader', 'paused', 'pause', 'lastDecision', 'answeredBy', 'topologyReason', 'nodes', 'operations', 'proxies']);
+    expect(Object.keys(json)).to.deep.equal(['cluster', 'epoch', 'state', 'primary', 'leader', 'paused', 'pause', 'lastDecision', 'answeredBy', 'topologyReason', 'replication', 'nodes', 'operations', 'proxies']);
     expect(json.proxies, 'none registered').to.deep.equal([]);
     expect(json).to.include({ cluster: 'prod', epoch: 7, state: 'stable', primary: 'a', leader: 'a', paused: false, pause: null, answeredBy: 'b' });
     expect(json.lastDecision).to.deep.equal({ agent: 'b', action: 'follow', waitCode: null, reason: 'following primary a at epoch 7' });
@@ -107,6 +107,20 @@ describe('cli status output', () => {
     const json = statusJson({ ...base, nodes });
     expect(json.nodes[0].databases[1]).to.deep.equal({ name: 'orders', commitsNotOnRemote: 2, hasRemote: true });
     expect(formatStatus({ ...base, nodes })).to.contain('  orders: on a — 2 commit(s) not on the remote yet; not yet on b');
+  });
+
+  it('cluster replication: the header says so, the gap column counts standbys behind, and a database line says how many', () => {
+    const base = status({ replication: 'cluster' });
+    const [a, b, c] = base.nodes;
+    const nodes = [{ ...a, commitsNotOnRemote: 1, databases: [{ name: 'app', commitsNotOnRemote: 1, hasRemote: true }] }, { ...b, databases: [{ name: 'app', commitsNotOnRemote: 0, hasRemote: true }] }, c];
+    const text = formatStatus({ ...base, nodes });
+    expect(text.split('\n')[0]).to.match(/replication cluster \(Dolt's\)$/);
+    expect(text).to.contain('STANDBYS-BEHIND').and.not.contain('NOT-ON-REMOTE');
+    expect(databaseLines(nodes, 'cluster')).to.deep.equal(['', 'databases:', '  app: on a, b — 1 standby(s) behind the primary']);
+    expect(statusJson({ ...base, nodes }).replication).to.equal('cluster');
+    // An agent older than the field: remote.
+    expect(statusJson(status()).replication).to.equal('remote');
+    expect(formatStatus(status())).to.contain('NOT-ON-REMOTE');
   });
 
   it('json: a paused cluster without a primary or a decision', () => {
