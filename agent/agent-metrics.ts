@@ -22,6 +22,7 @@ export class AgentMetrics {
   readonly failoverStepSeconds: Histogram<'step' | 'outcome'>;
   readonly commitsNotOnRemote: Gauge;
   readonly commitsBehindRemote: Gauge;
+  readonly standbysBehind: Gauge;
   readonly orphanedBranches: Counter;
   readonly backupLastGoodSyncAge: Gauge;
   readonly backupSyncFailures: Counter;
@@ -44,6 +45,7 @@ export class AgentMetrics {
     this.failoverStepSeconds = new Histogram({ name: 'doltgate_agent_failover_step_seconds', help: 'Duration of each failover step', labelNames: ['step', 'outcome'], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers: r });
     this.commitsNotOnRemote = new Gauge({ name: 'doltgate_agent_commits_not_on_remote', help: 'Commits on local heads that the remote lacks (failed pushes)', registers: r });
     this.commitsBehindRemote = new Gauge({ name: 'doltgate_agent_commits_behind_remote', help: 'Commits on the remote this node lacks', registers: r });
+    this.standbysBehind = new Gauge({ name: 'doltgate_agent_cluster_standbys_behind', help: 'Cluster replication, on the primary: (database, standby) pairs dolt_cluster_status shows behind; commits there may be on the primary only', registers: r });
     this.orphanedBranches = new Counter({ name: 'doltgate_agent_orphaned_branches_total', help: 'Branches saved as doltgate/orphaned/... on rejoin', registers: r });
     this.backupLastGoodSyncAge = new Gauge({ name: 'doltgate_agent_backup_last_good_sync_age_seconds', help: 'Seconds since the last successful backup sync (-1: never)', registers: r });
     this.backupSyncFailures = new Counter({ name: 'doltgate_agent_backup_sync_failures_total', help: 'Failed backup syncs', registers: r });

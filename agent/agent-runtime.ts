@@ -372,8 +372,12 @@ export class AgentRuntime {
           this.config.dolt.replication === 'cluster' ? inspectClusterData(session, { primary: writable }) : inspectData(session, { remoteName: this.config.dolt.remote, fetch: writable }),
         );
         this.taggedInspection = { inspection, role: role === this.local.runningRole ? role : null };
-        this.metrics.commitsNotOnRemote.set(inspection.commitsNotOnRemote);
-        this.metrics.commitsBehindRemote.set(inspection.commitsBehindRemote);
+        if (this.config.dolt.replication === 'cluster') {
+          this.metrics.standbysBehind.set(inspection.commitsNotOnRemote);
+        } else {
+          this.metrics.commitsNotOnRemote.set(inspection.commitsNotOnRemote);
+          this.metrics.commitsBehindRemote.set(inspection.commitsBehindRemote);
+        }
       } catch (error) {
         this.logger.warn('inspecting heads failed', { error: (error as Error).message });
       }
