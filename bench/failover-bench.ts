@@ -10,7 +10,10 @@
  * application or sysbench would: it must fail over like one the deployment made.
  * It records the time from the fault to the first acknowledged write through the proxy, the
  * longest write pause, client errors, and acknowledged writes missing afterwards.
- * BENCH_RUNS (default 3) runs per scenario, BENCH_SCENARIOS (default crash,host,switchover).
+ * BENCH_RUNS (default 3) runs per scenario, BENCH_SCENARIOS (default crash,host,switchover),
+ * BENCH_REPLICATION (default remote,cluster): each replication mode in turn, side by side in the
+ * table. Cluster mode runs with ack_writes_timeout_secs 5 (every acknowledged write on every
+ * standby that answers in time).
  */
 
 import { join } from 'node:path';
@@ -23,9 +26,11 @@ import { repositoryRoot, resolveDoltBinary } from '../sandbox/dolt-binary';
 import type { OperationRecord } from '../proto';
 
 type Scenario = 'crash' | 'host' | 'switchover';
+type Replication = 'remote' | 'cluster';
 
 interface RunResult {
   scenario: Scenario;
+  replication: Replication;
   recoveryMs: number;
   maxPauseMs: number;
   errors: number;
@@ -81,10 +86,11 @@ class Writer {
   }
 }
 
-async function oneRun(scenario: Scenario): Promise<RunResult> {
+async function oneRun(scenario: Scenario, replication: Replication): Promise<RunResult> {
   const dir = await mkdtemp(join(tmpdir(), 'doltgate-bench-'));
   let keep = false;
-  const cluster = await LocalCluster.create({ dir, doltBinary: resolveDoltBinary(), doltgateEntry: join(repositoryRoot(), 'dist', 'bin', 'doltgate.js'), agentOverrides: { ha: { min_failover_interval_ms: 1000 } } });
+  const overrides = replication === 'cluster' ? { ha: { min_failover_interval_ms: 1000 }, dolt: { cluster: { ack_writes_timeout_secs: 5 } } } : { ha: { min_failover_interval_ms: 1000 } };
+  const cluster = await LocalCluster.create({ dir, doltBinary: resolveDoltBinary(), doltgateEntry: join(repositoryRoot(), 'dist', 'bin', 'doltgate.js'), agentOverrides: overrides, replication });
   try {
     const primary = await cluster.waitForStablePrimary(30_000);
     const proxy = await cluster.startProxy(user);
@@ -117,7 +123,7 @@ async function oneRun(scenario: Scenario): Promise<RunResult> {
     check.destroy();
     const present = new Set((rows as Array<{ id: number }>).map((row) => row.id));
     const missing = [...writer.acknowledged].filter((id) => !present.has(id)).length;
-    return { scenario, recoveryMs: firstAck === null ? Number.NaN : firstAck - faultAt, maxPauseMs: writer.maxPauseMs, errors: writer.errors, acknowledged: writer.acknowledged.size, missing };
+    return { scenario, replication, recoveryMs: firstAck === null ? Number.NaN : firstAck - faultAt, maxPauseMs: writer.maxPauseMs, errors: writer.errors, acknowledged: writer.acknowledged.size, missing };
   } catch (error) {
     (error as Error).message += ` (cluster files kept in ${dir})`;
     keep = true;
@@ -151,22 +157,29 @@ function median(values: number[]): number {
 async function main(): Promise<void> {
   const runs = Number(process.env.BENCH_RUNS ?? 3);
   const scenarios = (process.env.BENCH_SCENARIOS ?? 'crash,host,switchover').split(',') as Scenario[];
+  const modes = (process.env.BENCH_REPLICATION ?? 'remote,cluster').split(',').map((mode) => mode.trim()) as Replication[];
+  for (const mode of modes) if (mode !== 'remote' && mode !== 'cluster') throw new Error(`BENCH_REPLICATION: ${mode} is not remote or cluster`);
   const results: RunResult[] = [];
-  for (const scenario of scenarios) {
-    for (let i = 0; i < runs; i++) {
-      const result = await oneRun(scenario);
-      results.push(result);
-      process.stdout.write(`${scenario} run ${i + 1}: recovery ${result.recoveryMs} ms, longest write pause ${result.maxPauseMs} ms, client errors ${result.errors}, acknowledged ${result.acknowledged}, missing ${result.missing}\n`);
+  for (const replication of modes) {
+    for (const scenario of scenarios) {
+      for (let i = 0; i < runs; i++) {
+        const result = await oneRun(scenario, replication);
+        results.push(result);
+        process.stdout.write(`${replication} ${scenario} run ${i + 1}: recovery ${result.recoveryMs} ms, longest write pause ${result.maxPauseMs} ms, client errors ${result.errors}, acknowledged ${result.acknowledged}, missing ${result.missing}\n`);
+      }
     }
   }
-  const targets: Record<Scenario, string> = { crash: 'median < 5000 ms', host: 'median < 10000 ms', switchover: 'pause median < 1000 ms, 0 errors' };
-  process.stdout.write('\nscenario    runs  recovery median/max (ms)  pause median/max (ms)  errors  acked  missing  target\n');
-  for (const scenario of scenarios) {
-    const rows = results.filter((result) => result.scenario === scenario);
+  const targets: Record<Replication, Record<Scenario, string>> = {
+    remote: { crash: 'median < 5000 ms', host: 'median < 10000 ms', switchover: 'pause median < 1000 ms, 0 errors' },
+    cluster: { crash: 'pause median <= 1500 ms, 0 missing', host: 'median < 10000 ms', switchover: 'pause median < 1000 ms, 0 errors' },
+  };
+  process.stdout.write('\nmode     scenario    runs  recovery median/max (ms)  pause median/max (ms)  errors  acked  missing  target\n');
+  for (const replication of modes) for (const scenario of scenarios) {
+    const rows = results.filter((result) => result.scenario === scenario && result.replication === replication);
     const recovery = rows.map((row) => row.recoveryMs);
     const pause = rows.map((row) => row.maxPauseMs);
     process.stdout.write(
-      `${scenario.padEnd(11)} ${String(rows.length).padStart(4)}  ${`${median(recovery).toFixed(0)}/${Math.max(...recovery).toFixed(0)}`.padStart(24)}  ${`${median(pause).toFixed(0)}/${Math.max(...pause).toFixed(0)}`.padStart(21)}  ${String(rows.reduce((n, row) => n + row.errors, 0)).padStart(6)}  ${String(rows.reduce((n, row) => n + row.acknowledged, 0)).padStart(5)}  ${String(rows.reduce((n, row) => n + row.missing, 0)).padStart(7)}  ${targets[scenario]}\n`,
+      `${replication.padEnd(8)} ${scenario.padEnd(11)} ${String(rows.length).padStart(4)}  ${`${median(recovery).toFixed(0)}/${Math.max(...recovery).toFixed(0)}`.padStart(24)}  ${`${median(pause).toFixed(0)}/${Math.max(...pause).toFixed(0)}`.padStart(21)}  ${String(rows.reduce((n, row) => n + row.errors, 0)).padStart(6)}  ${String(rows.reduce((n, row) => n + row.acknowledged, 0)).padStart(5)}  ${String(rows.reduce((n, row) => n + row.missing, 0)).padStart(7)}  ${targets[replication][scenario]}\n`,
     );
   }
 }

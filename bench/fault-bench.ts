@@ -13,7 +13,8 @@
  *   FAULTS_PER_SANDBOX  faults before a fresh sandbox (default 10)
  *   FAULTS_ETCD_MEMBERS 1 or 3 (default 1)
  *   FAULTS_ETCD_AUTH    1: etcd with authentication on, as the sandbox runs it (default 1)
- *   FAULTS_REPLICATION  remote or cluster (Dolt's cluster replication; default remote)
+ *   FAULTS_REPLICATION  remote, cluster (Dolt's cluster replication) or both, comma-separated:
+ *                       the same faults in each mode, one report each (default remote,cluster)
  *   FAULTS_KEEP_DIR     keep the sandboxes' directories (logs) instead of removing them
  */
 
@@ -46,34 +47,40 @@ async function main(): Promise<void> {
   if (members !== 1 && members !== 3) throw new Error('FAULTS_ETCD_MEMBERS must be 1 or 3');
   const etcdAuth = envInt('FAULTS_ETCD_AUTH', 1);
   if (etcdAuth !== 0 && etcdAuth !== 1) throw new Error('FAULTS_ETCD_AUTH must be 0 or 1');
-  const replication = process.env.FAULTS_REPLICATION ?? 'remote';
-  if (replication !== 'remote' && replication !== 'cluster') throw new Error('FAULTS_REPLICATION must be remote or cluster');
+  const modes = (process.env.FAULTS_REPLICATION ?? 'remote,cluster').split(',').map((mode) => mode.trim());
+  for (const mode of modes) if (mode !== 'remote' && mode !== 'cluster') throw new Error(`FAULTS_REPLICATION: ${mode} is not remote or cluster`);
   const dir = await mkdtemp(join(tmpdir(), 'doltgate-faults-'));
   const faults = planFaults(kinds, count, prng(seed * 7919));
   const started = Date.now();
   const say = (line: string): void => {
     process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(5)} s] ${line}\n`);
   };
-  say(`${count} faults of ${kinds.length} kinds, seed ${seed}, ${perSandbox} per sandbox, ${members} etcd member(s), etcd auth ${etcdAuth === 1 ? 'on' : 'off'}, ${replication} replication, in ${dir}`);
-  const runs: FaultRun[] = [];
+  say(`${count} faults of ${kinds.length} kinds, seed ${seed}, ${perSandbox} per sandbox, ${members} etcd member(s), etcd auth ${etcdAuth === 1 ? 'on' : 'off'}, replication ${modes.join(' then ')}, in ${dir}`);
+  const byMode = new Map<string, FaultRun[]>();
   try {
-    await runCampaign({
-      faults, faultsPerSandbox: perSandbox, etcdMembers: members as 1 | 3, etcdAuth: etcdAuth === 1, replication, seed, dir,
-      doltBinary: resolveDoltBinary(), doltgateEntry: join(repositoryRoot(), 'dist', 'bin', 'doltgate.js'), say,
-      recorded: (run) => {
-        runs.push(run);
-        const problems = run.lost > 0 || run.dualWindows > 0 || !run.converged;
-        say(`  → ${run.kind}: ${run.acknowledged} acknowledged, ${run.lost} lost, ${run.dualWindows} dual-writable, gap ${(run.longestGapMs / 1000).toFixed(1)} s, ${run.converged ? `converged in ${((run.convergeMs ?? 0) / 1000).toFixed(1)} s` : 'NOT converged'}${problems || run.notes.length > 0 ? ` — ${run.notes.join('; ')}` : ''}`);
-      },
-    });
+    for (const mode of modes) {
+      const runs: FaultRun[] = [];
+      byMode.set(mode, runs);
+      await runCampaign({
+        faults, faultsPerSandbox: perSandbox, etcdMembers: members as 1 | 3, etcdAuth: etcdAuth === 1, replication: mode as 'remote' | 'cluster', seed, dir: join(dir, mode),
+        doltBinary: resolveDoltBinary(), doltgateEntry: join(repositoryRoot(), 'dist', 'bin', 'doltgate.js'), say,
+        recorded: (run) => {
+          runs.push(run);
+          const problems = run.lost > 0 || run.dualWindows > 0 || !run.converged;
+          say(`  → ${mode} ${run.kind}: ${run.acknowledged} acknowledged, ${run.lost} lost, ${run.dualWindows} dual-writable, gap ${(run.longestGapMs / 1000).toFixed(1)} s, ${run.converged ? `converged in ${((run.convergeMs ?? 0) / 1000).toFixed(1)} s` : 'NOT converged'}${problems || run.notes.length > 0 ? ` — ${run.notes.join('; ')}` : ''}`);
+        },
+      });
+    }
   } finally {
     await healAll();
     if (!process.env.FAULTS_KEEP_DIR) await rm(dir, { recursive: true, force: true });
     else say(`kept ${dir}`);
   }
-  process.stdout.write(`\n${formatReport(runs)}\n\n`);
-  const v = verdict(runs);
-  process.stdout.write(v.ok ? `verdict: 0 acknowledged writes lost or off main, 0 dual-writable windows, converged ${runs.length}/${runs.length}\n` : `verdict: ${v.problems.length} problem(s)\n${v.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+  for (const [mode, runs] of byMode) {
+    process.stdout.write(`\n${mode} replication\n${formatReport(runs)}\n`);
+    const v = verdict(runs);
+    process.stdout.write(v.ok ? `verdict (${mode}): 0 acknowledged writes lost or off main, 0 dual-writable windows, converged ${runs.length}/${runs.length}\n` : `verdict (${mode}): ${v.problems.length} problem(s)\n${v.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+  }
   process.stdout.write(`took ${((Date.now() - started) / 60_000).toFixed(1)} min\n`);
 }
 
