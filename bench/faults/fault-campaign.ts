@@ -44,6 +44,8 @@ export interface CampaignOptions {
 }
 
 export const ackTable = 'fault_acks';
+/** dolt_cluster_ack_writes_timeout_secs in cluster mode's sandboxes. */
+export const clusterAckWritesTimeoutSecs = 5;
 export const probeTable = 'fault_probe';
 const writerKinds: WriterKind[] = ['autocommit', 'transaction'];
 
@@ -94,7 +96,10 @@ export async function runCampaign(options: CampaignOptions): Promise<FaultRun[]>
     const dir = join(options.dir, `sandbox-${sandbox}`);
     await mkdir(dir, { recursive: true });
     options.say(`sandbox ${sandbox}: starting (${options.etcdMembers} etcd member${options.etcdMembers > 1 ? 's' : ''}${options.etcdAuth ? ', auth on' : ''}, ${options.replication ?? 'remote'} replication) for ${chunk.join(', ')}`);
-    const cluster = await LocalCluster.create({ dir, doltBinary: options.doltBinary, doltgateEntry: options.doltgateEntry, etcdMembers: options.etcdMembers, etcdAuth: options.etcdAuth, replication: options.replication });
+    // Cluster replication runs with ack writes on: a commit Dolt acknowledged without warning is on
+    // every standby, so a failover must keep it on main.
+    const agentOverrides = options.replication === 'cluster' ? { dolt: { cluster: { ack_writes_timeout_secs: clusterAckWritesTimeoutSecs } } } : undefined;
+    const cluster = await LocalCluster.create({ dir, doltBinary: options.doltBinary, doltgateEntry: options.doltgateEntry, etcdMembers: options.etcdMembers, etcdAuth: options.etcdAuth, replication: options.replication, agentOverrides });
     const writers: Writer[] = [];
     let probe: WritabilityProbe | null = null;
     try {
@@ -138,6 +143,7 @@ export async function runCampaign(options: CampaignOptions): Promise<FaultRun[]>
         let lost: number[] = [];
         let orphaned = 0;
         let gone = 0;
+        let warned = 0;
         if (convergence.primary !== null) {
           const audit = await auditAcks(cluster, convergence.primary, ackTable, acknowledged).catch((error: Error) => {
             notes.push(`audit failed: ${error.message}`);
@@ -148,6 +154,8 @@ export async function runCampaign(options: CampaignOptions): Promise<FaultRun[]>
             lost = audit.lost.filter((id) => !lostBefore.has(id));
             orphaned = lost.filter((id) => fresh.has(id)).length;
             gone = lost.length - orphaned;
+            const warnedIds = new Set(writers.flatMap((w) => w.warnedIds()));
+            warned = lost.filter((id) => warnedIds.has(id)).length;
             lostBefore = new Set(audit.lost);
             if (lost.length > 0) notes.push(`lost ids (first 10): ${lost.slice(0, 10).join(', ')}`);
           }
@@ -166,6 +174,7 @@ export async function runCampaign(options: CampaignOptions): Promise<FaultRun[]>
           lost: lost.length,
           orphaned,
           gone,
+          warned,
           dualWindows: windows.length,
           longestDualMs: Math.max(0, ...windows.map((w) => w.until - w.from + 100)),
           longestGapMs: Math.max(...writers.map((w) => w.longestGap(from, until))),

@@ -20,6 +20,8 @@ export interface WriteOutcome {
   sentAt: number;
   doneAt: number;
   ok: boolean;
+  /** The OK carried warnings (cluster replication: 3024, a standby did not acknowledge in time). */
+  warned: boolean;
   /** errno, or the error's code when it has none (ECONNREFUSED, PROTOCOL_CONNECTION_LOST). */
   error: string | null;
 }
@@ -89,6 +91,11 @@ export class Writer {
     return false;
   }
 
+  /** Ids whose OK carried a warning. */
+  warnedIds(): number[] {
+    return this.outcomes.filter((o) => o.ok && o.warned).flatMap((o) => o.ids);
+  }
+
   /** Every id a client got OK for. */
   acknowledgedIds(from = 0, until = Number.POSITIVE_INFINITY): number[] {
     return this.outcomes.filter((o) => o.ok && o.doneAt >= from && o.doneAt < until).flatMap((o) => o.ids);
@@ -135,19 +142,21 @@ export class Writer {
       const sentAt = Date.now();
       try {
         const connection = await this.connect();
+        let committed: unknown;
         if (o.kind === 'autocommit') {
-          await connection.query({ sql: `INSERT INTO ${o.table} (id, writer, at) VALUES (?, ?, ?)`, timeout: 30_000 }, [ids[0], o.index, sentAt]);
+          [committed] = await connection.query({ sql: `INSERT INTO ${o.table} (id, writer, at) VALUES (?, ?, ?)`, timeout: 30_000 }, [ids[0], o.index, sentAt]);
         } else {
           await connection.query({ sql: 'BEGIN', timeout: 30_000 });
           for (const id of ids) await connection.query({ sql: `INSERT INTO ${o.table} (id, writer, at) VALUES (?, ?, ?)`, timeout: 30_000 }, [id, o.index, sentAt]);
-          await connection.query({ sql: 'COMMIT', timeout: 30_000 });
+          [committed] = await connection.query({ sql: 'COMMIT', timeout: 30_000 });
         }
-        this.outcomes.push({ ids, sentAt, doneAt: Date.now(), ok: true, error: null });
+        const warned = Number((committed as { warningStatus?: number }).warningStatus ?? 0) > 0;
+        this.outcomes.push({ ids, sentAt, doneAt: Date.now(), ok: true, warned, error: null });
       } catch (error) {
         const e = error as { errno?: number; code?: string };
         // mysql2 gives a socket error a negative errno (-111): the code (ECONNREFUSED) says more.
         const code = e.errno !== undefined && e.errno > 0 ? String(e.errno) : e.code ?? 'unknown';
-        this.outcomes.push({ ids, sentAt, doneAt: Date.now(), ok: false, error: code });
+        this.outcomes.push({ ids, sentAt, doneAt: Date.now(), ok: false, warned: false, error: code });
         // A broken connection is replaced; an ERR on a live one (inside a transaction too) leaves it usable after a ROLLBACK.
         if (this.connection !== null) await this.connection.query('ROLLBACK').catch(() => this.drop());
         await sleep(50);
