@@ -48,6 +48,7 @@ export class ProxyMetrics {
   readonly queryLatency: Histogram;
   readonly heldWrites: Gauge;
   readonly holdTimeouts: Counter;
+  readonly readsResent: Counter;
   readonly holdCutOffs: Counter;
   readonly holdOutcomes: Counter<'outcome'>;
   readonly outcomeTokens: Counter;
@@ -130,6 +131,11 @@ export class ProxyMetrics {
     this.holdTimeouts = new Counter({
       name: 'doltgate_proxy_hold_timeouts_total',
       help: 'Held writes that failed because no primary appeared within the hold timeout (they were not executed)',
+      registers,
+    });
+    this.readsResent = new Counter({
+      name: 'doltgate_proxy_reads_resent_total',
+      help: 'Reads outside a transaction whose backend connection was lost before any answer reached the client (a replica restarted, a role change) and that were sent again',
       registers,
     });
     this.holdCutOffs = new Counter({

@@ -376,6 +376,7 @@ export class CommandForwarder implements BackendSink {
     this.host.flow.forget(conn);
     const cause = error === null ? this.primaryCloseCause ?? 'the proxy closed the connection' : `lost the connection to ${conn.name}: ${error.message}`;
     const f = life.inflight;
+    if (f !== null && f.conn === conn && this.resendsRead(f)) return;
     if (f !== null && f.conn === conn) {
       life.detach();
       const onPrimary = wasPrimary || conn.role === 'primary';
@@ -402,6 +403,35 @@ export class CommandForwarder implements BackendSink {
       // The command being set up belongs to that transaction: it must not run (setup), and hears this.
       this.setupLostTransaction = new TransactionLostError(cause);
     }
+  }
+
+  /**
+   * A read whose connection was lost before any of its answer reached the client is sent again,
+   * once, on a connection chosen afresh: Dolt kills every other connection of a node whose cluster
+   * role changes, and a replica may restart, and neither is the client's to hear. Invariant: only
+   * a statement that cannot have changed anything (a read outside any transaction, no session
+   * effect, the whole command sent) is sent twice, and only when the client has seen none of the
+   * first answer.
+   */
+  private resendsRead(f: Inflight): boolean {
+    const job = f.job;
+    if (job.resent || job.mayWrite || f.wasInTransaction || f.lastForwardedSeq >= 0 || f.failure !== null || f.stopping !== null) return false;
+    if (!job.endsPacket || job.fixedConn !== null || job.localInfile !== null || job.prepare !== null) return false;
+    if (job.command !== Command.COM_QUERY && job.command !== Command.COM_STMT_EXECUTE) return false;
+    const c = job.effects;
+    if (c !== null && (c.sessionState.length > 0 || c.startsTransaction || c.endsTransaction)) return false;
+    const life = this.host.life;
+    if (life.phase !== Phase.Awaiting) return false;
+    life.detach();
+    if (!life.move(CommandEvent.SetUp)) return true;
+    job.resent = true;
+    // Chosen again: the replica it went to may be the node whose role changed.
+    job.replica = undefined;
+    this.host.ctx.metrics.readsResent.inc();
+    const abort = new AbortController();
+    this.setupAbort = abort;
+    this.setup(job, abort.signal).catch((error: Error) => this.setupFailed(job, error));
+    return true;
   }
 
   /** The primary connection went away between commands: remember what the client lost. */

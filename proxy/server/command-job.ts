@@ -56,6 +56,8 @@ export interface Job {
   endsPacket: boolean;
   /** Sequence id of the command's last frame seen so far (its first, until it is all sent). */
   seq: number;
+  /** Sent again once already after its connection was lost (command-forwarder.ts resendsRead). */
+  resent: boolean;
 }
 
 /** The fields of a Job that depend on the command; see `jobFields`. */
@@ -90,6 +92,7 @@ export function newJob(command: number, route: RouteKind, mayWrite: boolean, com
     frame,
     endsPacket,
     seq,
+    resent: false,
   };
 }
 

@@ -11,6 +11,7 @@
  *                             │ change-user ▶ auth ────────────────────┘
  *   awaiting ──upload──▶ uploading ──await──▶ awaiting   (LOAD DATA LOCAL: the client's file,
  *                        uploading ──discard─▶ discarding  relayed until its empty packet)
+ *   awaiting ──set-up──▶ setup   (a read lost before any answer reached the client: sent again)
  *   any ──close──▶ closed (absorbing: a late callback of a closed session finds nothing to do)
  *
  * `nextPhase` is the whole table, a switch over (phase, event) with the reason for each move; a
@@ -119,6 +120,9 @@ export function nextPhase(phase: Phase, event: CommandEvent): Phase | typeof BUG
       }
     case Phase.Awaiting:
       if (event === CommandEvent.Upload) return Phase.Uploading; // the server asked for the named file
+      // A read outside a transaction lost with its connection before any of its answer reached the
+      // client: sent again on another connection (command-forwarder.ts resendsRead).
+      if (event === CommandEvent.SetUp) return Phase.Setup;
       return event === CommandEvent.Done ? Phase.Idle : BUG; // the response ended
     case Phase.Uploading:
       switch (event) {

@@ -30,6 +30,7 @@ const allowed: Array<[from: string, event: string, to: string, why: string]> = [
   ['sending', 'done', 'idle', 'a large command with no response'],
   ['awaiting', 'done', 'idle', 'the response ended'],
   ['awaiting', 'upload', 'uploading', 'the server asked for the file the LOAD DATA LOCAL named'],
+  ['awaiting', 'set-up', 'setup', 'a read lost before any of its answer reached the client is sent again'],
   ['uploading', 'await', 'awaiting', "the client's empty packet ended the file"],
   ['uploading', 'discard', 'discarding', 'the backend was lost mid-file'],
   ['discarding', 'done', 'idle', 'the last discarded frame arrived'],
@@ -143,8 +144,8 @@ describe('command lifecycle: one owner, one exit', () => {
     const { life, calls } = harness();
     life.move(CommandEvent.LoggedIn);
     life.move(CommandEvent.Await);
-    expect(life.move(CommandEvent.SetUp)).to.equal(false);
-    expect(calls).to.deep.equal(['bug awaiting set-up']);
+    expect(life.move(CommandEvent.SendRest)).to.equal(false);
+    expect(calls).to.deep.equal(['bug awaiting send-rest']);
     expect(life.phase).to.equal(Phase.Awaiting);
   });
 

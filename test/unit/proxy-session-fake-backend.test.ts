@@ -153,8 +153,18 @@ describe('proxy request path against scripted backends', function () {
     expect(lost.message).to.match(/outcome token/);
   });
 
-  it('a replica lost mid-read: the read fails as retryable, nothing changed, and the next read works', async () => {
+  it('a replica lost mid-read, before any answer: the read is sent again and the client sees only its answer', async () => {
+    let seen = 0;
+    replicaScript = (sql) => (sql === 'SELECT 9' && seen++ === 0 ? 'close' : undefined);
+    const c = await client();
+    const [rows] = await c.query('SELECT 9');
+    expect((rows as Array<{ v: string }>)[0]?.v).to.equal('9');
+    expect(seen, 'the first attempt reached the replica').to.be.at.least(1);
+  });
+
+  it('a read lost twice: the second loss fails it as retryable (it is sent again once), nothing changed, and the next read works', async () => {
     replicaScript = (sql) => (sql === 'SELECT 9' ? 'close' : undefined);
+    primaryScript = (sql) => (sql === 'SELECT 9' ? 'close' : undefined);
     const c = await client();
     const lost = await failure(c.query('SELECT 9'));
     expect(lost.errno).to.equal(2013);
@@ -162,6 +172,15 @@ describe('proxy request path against scripted backends', function () {
     expect(lost.message).to.contain('retry the query');
     const [rows] = await c.query('SELECT 10');
     expect((rows as Array<{ v: string }>)[0]?.v).to.equal('10');
+  });
+
+  it('a read inside a transaction is never sent again: its loss is the transaction\'s', async () => {
+    primaryScript = (sql) => (sql === 'SELECT 11' ? 'close' : undefined);
+    const c = await client();
+    await c.query('BEGIN');
+    const lost = await failure(c.query('SELECT 11'));
+    expect(lost.errno).to.not.equal(0);
+    expect(lost.message).to.not.contain('during a read');
   });
 
   it('KILL QUERY from another session stops a statement that hangs on its backend: 1317 to its client, whose session goes on', async () => {
