@@ -114,7 +114,10 @@ export class ClusterFailoverDatabase implements FailoverDatabase {
   }
 }
 
-/** Whether `hash` is a commit the session's server holds in `database` (reachable from some branch). */
+/**
+ * Whether `hash` is a commit the session's server holds in `database`: dolt_commits lists every
+ * commit reachable from a branch or a remote-tracking ref (dolt-cluster-mode-facts.test.ts).
+ */
 async function knowsCommit(session: SqlSession, database: string, hash: string): Promise<boolean> {
   const rows = await session.query(`SELECT COUNT(*) AS n FROM ${quoteIdentifier(database)}.dolt_commits WHERE commit_hash = ?`, [hash]);
   return Number(rows[0]?.n ?? 0) > 0;

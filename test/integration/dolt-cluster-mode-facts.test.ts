@@ -194,12 +194,24 @@ describe('Dolt facts: what cluster mode rests on (real dolt sql-server)', functi
     await query(n1, "CALL dolt_branch('local-only', 'main')", 'app');
     await query(n1, `CALL dolt_remote('add', 'doltgate-orphans', '${orphans}')`, 'app');
     await query(n1, "CALL dolt_push('doltgate-orphans', 'doltgate/orphaned/2/main')", 'app');
+    const orphanHead = String((await query<{ hash: string }>(n1, "SELECT hash FROM dolt_branches WHERE name = 'main'", 'app'))[0].hash);
     await n1.server.stop(5000);
 
+    // How the rejoin tells a commit the new primary lacks: dolt_commits lists every commit reachable
+    // from any ref (branches and remote-tracking refs), so the old primary's head is unknown there
+    // until handed over.
+    const knows = async (node: ClusterNode, hash: string): Promise<number> =>
+      Number((await queryAsRoot<{ n: number }>(node.sqlPort, 'SELECT COUNT(*) AS n FROM dolt_commits WHERE commit_hash = ?', [hash], { database: 'app' }))[0].n);
+    expect(await knows(n2, String((await query<{ hash: string }>(n2, "SELECT hash FROM dolt_branches WHERE name = 'main'", 'app'))[0].hash))).to.equal(1);
+    expect(await knows(n2, orphanHead), 'the old primary\'s own commit').to.equal(0);
     await query(n2, `CALL dolt_remote('add', 'doltgate-orphans', '${orphans}')`, 'app');
     await query(n2, "CALL dolt_fetch('doltgate-orphans', 'doltgate/orphaned/2/main')", 'app');
+    const fetched = String((await query<{ hash: string }>(n2, "SELECT hash FROM dolt_remote_branches WHERE name = 'remotes/doltgate-orphans/doltgate/orphaned/2/main'", 'app'))[0].hash);
+    expect(fetched).to.equal(orphanHead);
+    expect(await knows(n2, fetched), 'reachable from the remote-tracking ref alone: listed already').to.equal(1);
     await query(n2, "CALL dolt_branch('doltgate/orphaned/2/main', 'doltgate-orphans/doltgate/orphaned/2/main')", 'app');
     await query(n2, "CALL dolt_remote('remove', 'doltgate-orphans')", 'app');
+    expect(await knows(n2, fetched), 'on a branch, the remote gone').to.equal(1);
     const onBranch = await query<{ v: string }>(n2, "SELECT v FROM t AS OF 'doltgate/orphaned/2/main' WHERE id = 4", 'app');
     expect(onBranch.map((r) => r.v)).to.deep.equal(['only on the old primary']);
     expect(await query(n2, 'SELECT v FROM t WHERE id = 4', 'app')).to.have.length(0);
